@@ -17,6 +17,8 @@ export enum DType {
   DTYPE_FLOAT32 = 1,
   DTYPE_INT64 = 2,
   DTYPE_UINT8 = 3,
+  DTYPE_INT8 = 4,
+  DTYPE_FLOAT64 = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -34,6 +36,12 @@ export function dTypeFromJSON(object: any): DType {
     case 3:
     case "DTYPE_UINT8":
       return DType.DTYPE_UINT8;
+    case 4:
+    case "DTYPE_INT8":
+      return DType.DTYPE_INT8;
+    case 5:
+    case "DTYPE_FLOAT64":
+      return DType.DTYPE_FLOAT64;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -51,6 +59,10 @@ export function dTypeToJSON(object: DType): string {
       return "DTYPE_INT64";
     case DType.DTYPE_UINT8:
       return "DTYPE_UINT8";
+    case DType.DTYPE_INT8:
+      return "DTYPE_INT8";
+    case DType.DTYPE_FLOAT64:
+      return "DTYPE_FLOAT64";
     case DType.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";

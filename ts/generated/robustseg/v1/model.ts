@@ -6,6 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
+import { AttackSpec } from "./attack.js";
 import { ConfusionMatrix, Progress } from "./common.js";
 
 export const protobufPackage = "robustseg.v1";
@@ -158,6 +159,15 @@ export interface EvaluateRequest {
   datasetId: string;
   /** 0 = the worker's default */
   batchSize: number;
+  /** Evaluate under this attack, computed on the fly per batch (unset = clean evaluation). */
+  attack:
+    | AttackSpec
+    | undefined;
+  /**
+   * The model the attack is computed against: empty = model_id (white-box); another model's
+   * id gives a transfer attack.
+   */
+  attackModelId: string;
 }
 
 /** Raw counts only: every metric is derived by the control plane from these. */
@@ -1517,7 +1527,7 @@ export const GetModelResponse: MessageFns<GetModelResponse> = {
 };
 
 function createBaseEvaluateRequest(): EvaluateRequest {
-  return { modelId: "", datasetId: "", batchSize: 0 };
+  return { modelId: "", datasetId: "", batchSize: 0, attack: undefined, attackModelId: "" };
 }
 
 export const EvaluateRequest: MessageFns<EvaluateRequest> = {
@@ -1530,6 +1540,12 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
     }
     if (message.batchSize !== 0) {
       writer.uint32(24).int32(message.batchSize);
+    }
+    if (message.attack !== undefined) {
+      AttackSpec.encode(message.attack, writer.uint32(34).fork()).join();
+    }
+    if (message.attackModelId !== "") {
+      writer.uint32(42).string(message.attackModelId);
     }
     return writer;
   },
@@ -1571,6 +1587,22 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
             message.batchSize = reader.int32();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.attack = AttackSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.attackModelId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1600,6 +1632,12 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
         : isSet(object.batch_size)
         ? globalThis.Number(object.batch_size)
         : 0,
+      attack: isSet(object.attack) ? AttackSpec.fromJSON(object.attack) : undefined,
+      attackModelId: isSet(object.attackModelId)
+        ? globalThis.String(object.attackModelId)
+        : isSet(object.attack_model_id)
+        ? globalThis.String(object.attack_model_id)
+        : "",
     };
   },
 
@@ -1614,6 +1652,12 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
     if (message.batchSize !== 0) {
       obj.batchSize = Math.round(message.batchSize);
     }
+    if (message.attack !== undefined) {
+      obj.attack = AttackSpec.toJSON(message.attack);
+    }
+    if (message.attackModelId !== "") {
+      obj.attackModelId = message.attackModelId;
+    }
     return obj;
   },
 
@@ -1625,6 +1669,10 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
     message.modelId = object.modelId ?? "";
     message.datasetId = object.datasetId ?? "";
     message.batchSize = object.batchSize ?? 0;
+    message.attack = (object.attack !== undefined && object.attack !== null)
+      ? AttackSpec.fromPartial(object.attack)
+      : undefined;
+    message.attackModelId = object.attackModelId ?? "";
     return message;
   },
 };

@@ -20,6 +20,13 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import {
+  AttackDatasetRequest,
+  BuildEnhancedDatasetRequest,
+  DatasetBuildEvent,
+  ScoreCandidatesRequest,
+  ScoreCandidatesResponse,
+} from "./attack.js";
 import { CreateDatasetEvent, CreateDatasetRequest, GetDatasetRequest, GetDatasetResponse } from "./data.js";
 import {
   EvaluateEvent,
@@ -526,6 +533,36 @@ export const WorkerServiceService = {
     responseSerialize: (value: EvaluateEvent): Buffer => Buffer.from(EvaluateEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): EvaluateEvent => EvaluateEvent.decode(value),
   },
+  attackDataset: {
+    path: "/robustseg.v1.WorkerService/AttackDataset" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: AttackDatasetRequest): Buffer => Buffer.from(AttackDatasetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AttackDatasetRequest => AttackDatasetRequest.decode(value),
+    responseSerialize: (value: DatasetBuildEvent): Buffer => Buffer.from(DatasetBuildEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DatasetBuildEvent => DatasetBuildEvent.decode(value),
+  },
+  scoreCandidates: {
+    path: "/robustseg.v1.WorkerService/ScoreCandidates" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ScoreCandidatesRequest): Buffer =>
+      Buffer.from(ScoreCandidatesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ScoreCandidatesRequest => ScoreCandidatesRequest.decode(value),
+    responseSerialize: (value: ScoreCandidatesResponse): Buffer =>
+      Buffer.from(ScoreCandidatesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ScoreCandidatesResponse => ScoreCandidatesResponse.decode(value),
+  },
+  buildEnhancedDataset: {
+    path: "/robustseg.v1.WorkerService/BuildEnhancedDataset" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: BuildEnhancedDatasetRequest): Buffer =>
+      Buffer.from(BuildEnhancedDatasetRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): BuildEnhancedDatasetRequest => BuildEnhancedDatasetRequest.decode(value),
+    responseSerialize: (value: DatasetBuildEvent): Buffer => Buffer.from(DatasetBuildEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DatasetBuildEvent => DatasetBuildEvent.decode(value),
+  },
   shutdown: {
     path: "/robustseg.v1.WorkerService/Shutdown" as const,
     requestStream: false as const,
@@ -544,6 +581,9 @@ export interface WorkerServiceServer extends UntypedServiceImplementation {
   train: handleServerStreamingCall<TrainRequest, TrainEvent>;
   getModel: handleUnaryCall<GetModelRequest, GetModelResponse>;
   evaluate: handleServerStreamingCall<EvaluateRequest, EvaluateEvent>;
+  attackDataset: handleServerStreamingCall<AttackDatasetRequest, DatasetBuildEvent>;
+  scoreCandidates: handleUnaryCall<ScoreCandidatesRequest, ScoreCandidatesResponse>;
+  buildEnhancedDataset: handleServerStreamingCall<BuildEnhancedDatasetRequest, DatasetBuildEvent>;
   shutdown: handleUnaryCall<ShutdownRequest, ShutdownResponse>;
 }
 
@@ -610,6 +650,36 @@ export interface WorkerServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<EvaluateEvent>;
+  attackDataset(request: AttackDatasetRequest, options?: Partial<CallOptions>): ClientReadableStream<DatasetBuildEvent>;
+  attackDataset(
+    request: AttackDatasetRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DatasetBuildEvent>;
+  scoreCandidates(
+    request: ScoreCandidatesRequest,
+    callback: (error: ServiceError | null, response: ScoreCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  scoreCandidates(
+    request: ScoreCandidatesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ScoreCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  scoreCandidates(
+    request: ScoreCandidatesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ScoreCandidatesResponse) => void,
+  ): ClientUnaryCall;
+  buildEnhancedDataset(
+    request: BuildEnhancedDatasetRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DatasetBuildEvent>;
+  buildEnhancedDataset(
+    request: BuildEnhancedDatasetRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<DatasetBuildEvent>;
   shutdown(
     request: ShutdownRequest,
     callback: (error: ServiceError | null, response: ShutdownResponse) => void,

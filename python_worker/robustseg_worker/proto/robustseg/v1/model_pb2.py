@@ -12,44 +12,45 @@ from google.protobuf.internal import builder as _builder
 _sym_db = _symbol_database.Default()
 
 
+from robustseg_worker.proto.robustseg.v1 import attack_pb2 as robustseg_dot_v1_dot_attack__pb2
 from robustseg_worker.proto.robustseg.v1 import common_pb2 as robustseg_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18robustseg/v1/model.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\"[\n\x08UNetSpec\x12\r\n\x05\x64\x65pth\x18\x01 \x01(\x05\x12\x12\n\nbase_width\x18\x02 \x01(\x05\x12,\n\nupsampling\x18\x03 \x01(\x0e\x32\x18.robustseg.v1.Upsampling\"C\n\tModelSpec\x12&\n\x04unet\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.UNetSpecH\x00\x42\x0e\n\x0c\x61rchitecture\"j\n\x0eTrainingConfig\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\x05\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x0f\n\x07\x61ugment\x18\x05 \x01(\x08\"\x95\x01\n\x0c\x45pochSummary\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x12\n\ntrain_loss\x18\x02 \x01(\x01\x12\x17\n\x0fvalidation_loss\x18\x03 \x01(\x01\x12;\n\x14validation_confusion\x18\x04 \x01(\x0b\x32\x1d.robustseg.v1.ConfusionMatrix\x12\x0c\n\x04\x62\x65st\x18\x05 \x01(\x08\"\x89\x02\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x13\n\x0bnum_classes\x18\x04 \x01(\x05\x12\x13\n\x0b\x63lass_names\x18\x05 \x03(\t\x12\x16\n\x0enum_parameters\x18\x06 \x01(\x03\x12\x12\n\nbest_epoch\x18\x07 \x01(\x05\x12\x1c\n\x14\x62\x65st_validation_loss\x18\x08 \x01(\x01\x12+\n\x07history\x18\t \x03(\x0b\x32\x1a.robustseg.v1.EpochSummary\x12\x17\n\x0fprovenance_json\x18\n \x01(\t\"\x9e\x01\n\x0cTrainRequest\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x19\n\x11train_dataset_ids\x18\x02 \x03(\t\x12\x1d\n\x15validation_dataset_id\x18\x03 \x01(\t\x12,\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x1c.robustseg.v1.TrainingConfig\"O\n\tTrainStep\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x17\n\x0fsteps_per_epoch\x18\x03 \x01(\x03\x12\x0c\n\x04loss\x18\x04 \x01(\x01\"E\n\x0bTrainResult\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"\xc4\x01\n\nTrainEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\'\n\x04step\x18\x02 \x01(\x0b\x32\x17.robustseg.v1.TrainStepH\x00\x12+\n\x05\x65poch\x18\x03 \x01(\x0b\x32\x1a.robustseg.v1.EpochSummaryH\x00\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x19.robustseg.v1.TrainResultH\x00\x42\x07\n\x05\x65vent\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\":\n\x10GetModelResponse\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelInfo\"K\n\x0f\x45valuateRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\"}\n\x0e\x45valuateResult\x12\x30\n\tconfusion\x18\x01 \x01(\x0b\x32\x1d.robustseg.v1.ConfusionMatrix\x12\x11\n\tmean_loss\x18\x02 \x01(\x01\x12\x12\n\nnum_pixels\x18\x03 \x01(\x03\x12\x12\n\nnum_images\x18\x04 \x01(\x03\"t\n\rEvaluateEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.robustseg.v1.EvaluateResultH\x00\x42\x07\n\x05\x65vent*a\n\nUpsampling\x12\x1a\n\x16UPSAMPLING_UNSPECIFIED\x10\x00\x12\x17\n\x13UPSAMPLING_BILINEAR\x10\x01\x12\x1e\n\x1aUPSAMPLING_TRANSPOSED_CONV\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18robustseg/v1/model.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/attack.proto\x1a\x19robustseg/v1/common.proto\"[\n\x08UNetSpec\x12\r\n\x05\x64\x65pth\x18\x01 \x01(\x05\x12\x12\n\nbase_width\x18\x02 \x01(\x05\x12,\n\nupsampling\x18\x03 \x01(\x0e\x32\x18.robustseg.v1.Upsampling\"C\n\tModelSpec\x12&\n\x04unet\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.UNetSpecH\x00\x42\x0e\n\x0c\x61rchitecture\"j\n\x0eTrainingConfig\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\x05\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x0f\n\x07\x61ugment\x18\x05 \x01(\x08\"\x95\x01\n\x0c\x45pochSummary\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x12\n\ntrain_loss\x18\x02 \x01(\x01\x12\x17\n\x0fvalidation_loss\x18\x03 \x01(\x01\x12;\n\x14validation_confusion\x18\x04 \x01(\x0b\x32\x1d.robustseg.v1.ConfusionMatrix\x12\x0c\n\x04\x62\x65st\x18\x05 \x01(\x08\"\x89\x02\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x13\n\x0bnum_classes\x18\x04 \x01(\x05\x12\x13\n\x0b\x63lass_names\x18\x05 \x03(\t\x12\x16\n\x0enum_parameters\x18\x06 \x01(\x03\x12\x12\n\nbest_epoch\x18\x07 \x01(\x05\x12\x1c\n\x14\x62\x65st_validation_loss\x18\x08 \x01(\x01\x12+\n\x07history\x18\t \x03(\x0b\x32\x1a.robustseg.v1.EpochSummary\x12\x17\n\x0fprovenance_json\x18\n \x01(\t\"\x9e\x01\n\x0cTrainRequest\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x19\n\x11train_dataset_ids\x18\x02 \x03(\t\x12\x1d\n\x15validation_dataset_id\x18\x03 \x01(\t\x12,\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x1c.robustseg.v1.TrainingConfig\"O\n\tTrainStep\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x17\n\x0fsteps_per_epoch\x18\x03 \x01(\x03\x12\x0c\n\x04loss\x18\x04 \x01(\x01\"E\n\x0bTrainResult\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"\xc4\x01\n\nTrainEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\'\n\x04step\x18\x02 \x01(\x0b\x32\x17.robustseg.v1.TrainStepH\x00\x12+\n\x05\x65poch\x18\x03 \x01(\x0b\x32\x1a.robustseg.v1.EpochSummaryH\x00\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x19.robustseg.v1.TrainResultH\x00\x42\x07\n\x05\x65vent\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\":\n\x10GetModelResponse\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelInfo\"\x8e\x01\n\x0f\x45valuateRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12(\n\x06\x61ttack\x18\x04 \x01(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x17\n\x0f\x61ttack_model_id\x18\x05 \x01(\t\"}\n\x0e\x45valuateResult\x12\x30\n\tconfusion\x18\x01 \x01(\x0b\x32\x1d.robustseg.v1.ConfusionMatrix\x12\x11\n\tmean_loss\x18\x02 \x01(\x01\x12\x12\n\nnum_pixels\x18\x03 \x01(\x03\x12\x12\n\nnum_images\x18\x04 \x01(\x03\"t\n\rEvaluateEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.robustseg.v1.EvaluateResultH\x00\x42\x07\n\x05\x65vent*a\n\nUpsampling\x12\x1a\n\x16UPSAMPLING_UNSPECIFIED\x10\x00\x12\x17\n\x13UPSAMPLING_BILINEAR\x10\x01\x12\x1e\n\x1aUPSAMPLING_TRANSPOSED_CONV\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robustseg.v1.model_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPSAMPLING']._serialized_start=1690
-  _globals['_UPSAMPLING']._serialized_end=1787
-  _globals['_UNETSPEC']._serialized_start=69
-  _globals['_UNETSPEC']._serialized_end=160
-  _globals['_MODELSPEC']._serialized_start=162
-  _globals['_MODELSPEC']._serialized_end=229
-  _globals['_TRAININGCONFIG']._serialized_start=231
-  _globals['_TRAININGCONFIG']._serialized_end=337
-  _globals['_EPOCHSUMMARY']._serialized_start=340
-  _globals['_EPOCHSUMMARY']._serialized_end=489
-  _globals['_MODELINFO']._serialized_start=492
-  _globals['_MODELINFO']._serialized_end=757
-  _globals['_TRAINREQUEST']._serialized_start=760
-  _globals['_TRAINREQUEST']._serialized_end=918
-  _globals['_TRAINSTEP']._serialized_start=920
-  _globals['_TRAINSTEP']._serialized_end=999
-  _globals['_TRAINRESULT']._serialized_start=1001
-  _globals['_TRAINRESULT']._serialized_end=1070
-  _globals['_TRAINEVENT']._serialized_start=1073
-  _globals['_TRAINEVENT']._serialized_end=1269
-  _globals['_GETMODELREQUEST']._serialized_start=1271
-  _globals['_GETMODELREQUEST']._serialized_end=1306
-  _globals['_GETMODELRESPONSE']._serialized_start=1308
-  _globals['_GETMODELRESPONSE']._serialized_end=1366
-  _globals['_EVALUATEREQUEST']._serialized_start=1368
-  _globals['_EVALUATEREQUEST']._serialized_end=1443
-  _globals['_EVALUATERESULT']._serialized_start=1445
-  _globals['_EVALUATERESULT']._serialized_end=1570
-  _globals['_EVALUATEEVENT']._serialized_start=1572
-  _globals['_EVALUATEEVENT']._serialized_end=1688
+  _globals['_UPSAMPLING']._serialized_start=1785
+  _globals['_UPSAMPLING']._serialized_end=1882
+  _globals['_UNETSPEC']._serialized_start=96
+  _globals['_UNETSPEC']._serialized_end=187
+  _globals['_MODELSPEC']._serialized_start=189
+  _globals['_MODELSPEC']._serialized_end=256
+  _globals['_TRAININGCONFIG']._serialized_start=258
+  _globals['_TRAININGCONFIG']._serialized_end=364
+  _globals['_EPOCHSUMMARY']._serialized_start=367
+  _globals['_EPOCHSUMMARY']._serialized_end=516
+  _globals['_MODELINFO']._serialized_start=519
+  _globals['_MODELINFO']._serialized_end=784
+  _globals['_TRAINREQUEST']._serialized_start=787
+  _globals['_TRAINREQUEST']._serialized_end=945
+  _globals['_TRAINSTEP']._serialized_start=947
+  _globals['_TRAINSTEP']._serialized_end=1026
+  _globals['_TRAINRESULT']._serialized_start=1028
+  _globals['_TRAINRESULT']._serialized_end=1097
+  _globals['_TRAINEVENT']._serialized_start=1100
+  _globals['_TRAINEVENT']._serialized_end=1296
+  _globals['_GETMODELREQUEST']._serialized_start=1298
+  _globals['_GETMODELREQUEST']._serialized_end=1333
+  _globals['_GETMODELRESPONSE']._serialized_start=1335
+  _globals['_GETMODELRESPONSE']._serialized_end=1393
+  _globals['_EVALUATEREQUEST']._serialized_start=1396
+  _globals['_EVALUATEREQUEST']._serialized_end=1538
+  _globals['_EVALUATERESULT']._serialized_start=1540
+  _globals['_EVALUATERESULT']._serialized_end=1665
+  _globals['_EVALUATEEVENT']._serialized_start=1667
+  _globals['_EVALUATEEVENT']._serialized_end=1783
 # @@protoc_insertion_point(module_scope)

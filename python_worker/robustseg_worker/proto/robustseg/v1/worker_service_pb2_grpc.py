@@ -3,6 +3,7 @@
 import grpc
 import warnings
 
+from robustseg_worker.proto.robustseg.v1 import attack_pb2 as robustseg_dot_v1_dot_attack__pb2
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as robustseg_dot_v1_dot_data__pb2
 from robustseg_worker.proto.robustseg.v1 import model_pb2 as robustseg_dot_v1_dot_model__pb2
 from robustseg_worker.proto.robustseg.v1 import worker_service_pb2 as robustseg_dot_v1_dot_worker__service__pb2
@@ -73,6 +74,21 @@ class WorkerServiceStub(object):
                 request_serializer=robustseg_dot_v1_dot_model__pb2.EvaluateRequest.SerializeToString,
                 response_deserializer=robustseg_dot_v1_dot_model__pb2.EvaluateEvent.FromString,
                 _registered_method=True)
+        self.AttackDataset = channel.unary_stream(
+                '/robustseg.v1.WorkerService/AttackDataset',
+                request_serializer=robustseg_dot_v1_dot_attack__pb2.AttackDatasetRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.FromString,
+                _registered_method=True)
+        self.ScoreCandidates = channel.unary_unary(
+                '/robustseg.v1.WorkerService/ScoreCandidates',
+                request_serializer=robustseg_dot_v1_dot_attack__pb2.ScoreCandidatesRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_attack__pb2.ScoreCandidatesResponse.FromString,
+                _registered_method=True)
+        self.BuildEnhancedDataset = channel.unary_stream(
+                '/robustseg.v1.WorkerService/BuildEnhancedDataset',
+                request_serializer=robustseg_dot_v1_dot_attack__pb2.BuildEnhancedDatasetRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.FromString,
+                _registered_method=True)
         self.Shutdown = channel.unary_unary(
                 '/robustseg.v1.WorkerService/Shutdown',
                 request_serializer=robustseg_dot_v1_dot_worker__service__pb2.ShutdownRequest.SerializeToString,
@@ -121,6 +137,24 @@ class WorkerServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AttackDataset(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ScoreCandidates(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def BuildEnhancedDataset(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Shutdown(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -159,6 +193,21 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.Evaluate,
                     request_deserializer=robustseg_dot_v1_dot_model__pb2.EvaluateRequest.FromString,
                     response_serializer=robustseg_dot_v1_dot_model__pb2.EvaluateEvent.SerializeToString,
+            ),
+            'AttackDataset': grpc.unary_stream_rpc_method_handler(
+                    servicer.AttackDataset,
+                    request_deserializer=robustseg_dot_v1_dot_attack__pb2.AttackDatasetRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.SerializeToString,
+            ),
+            'ScoreCandidates': grpc.unary_unary_rpc_method_handler(
+                    servicer.ScoreCandidates,
+                    request_deserializer=robustseg_dot_v1_dot_attack__pb2.ScoreCandidatesRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_attack__pb2.ScoreCandidatesResponse.SerializeToString,
+            ),
+            'BuildEnhancedDataset': grpc.unary_stream_rpc_method_handler(
+                    servicer.BuildEnhancedDataset,
+                    request_deserializer=robustseg_dot_v1_dot_attack__pb2.BuildEnhancedDatasetRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.SerializeToString,
             ),
             'Shutdown': grpc.unary_unary_rpc_method_handler(
                     servicer.Shutdown,
@@ -330,6 +379,87 @@ class WorkerService(object):
             '/robustseg.v1.WorkerService/Evaluate',
             robustseg_dot_v1_dot_model__pb2.EvaluateRequest.SerializeToString,
             robustseg_dot_v1_dot_model__pb2.EvaluateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AttackDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/AttackDataset',
+            robustseg_dot_v1_dot_attack__pb2.AttackDatasetRequest.SerializeToString,
+            robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ScoreCandidates(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/ScoreCandidates',
+            robustseg_dot_v1_dot_attack__pb2.ScoreCandidatesRequest.SerializeToString,
+            robustseg_dot_v1_dot_attack__pb2.ScoreCandidatesResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def BuildEnhancedDataset(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/BuildEnhancedDataset',
+            robustseg_dot_v1_dot_attack__pb2.BuildEnhancedDatasetRequest.SerializeToString,
+            robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.FromString,
             options,
             channel_credentials,
             insecure,
