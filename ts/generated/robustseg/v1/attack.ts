@@ -167,9 +167,11 @@ export interface AttackDatasetRequest {
 }
 
 /**
- * Method two, scoring: for each listed image i and each candidate sign vector s (length C,
- * values -1, 0, +1), the mean pixel-wise cross-entropy with the TRUE labels of
- * x_s = clip(x + sum_c s_c * a_c, 0, 1), a_c = epsilon * sign(grad_x J(x, t_c)) at the clean x.
+ * Method two, scoring: for each candidate row m, the image image_indices[m] of the dataset and
+ * a sign vector s (length C, values -1, 0, +1): the mean pixel-wise cross-entropy with the TRUE
+ * labels of x_s = clip(x + sum_c s_c * a_c, 0, 1), a_c = epsilon * sign(grad_x J(x, t_c)) at the
+ * clean x. Rows may be ragged across images (greedy asks for different counts per image); the
+ * worker groups rows of one image so candidates share forward passes.
  */
 export interface ScoreCandidatesRequest {
   modelId: string;
@@ -177,13 +179,14 @@ export interface ScoreCandidatesRequest {
   epsilon: number;
   /** also project x_s onto the epsilon-ball around x */
   project: boolean;
+  /** one per candidate row */
   imageIndices: number[];
-  /** int8 (len(image_indices), K, C) */
+  /** int8 (M, C) */
   candidates: Tensor | undefined;
 }
 
 export interface ScoreCandidatesResponse {
-  /** float64 (len(image_indices), K) */
+  /** float64 (M,), in the order of the candidate rows */
   losses: Tensor | undefined;
 }
 
