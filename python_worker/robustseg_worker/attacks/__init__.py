@@ -1,0 +1,88 @@
+"""robustseg's attack library: plain PyTorch functions, usable without the server.
+
+Conventions: ``model(x)`` returns logits (N, C, H, W); x is float in [0, 1] (N, 3, H, W); labels
+and targets are int64 (N, H, W); ε is a fraction of the pixel range (0.01 = 1%); L∞ throughout.
+Every function clones its inputs, uses ``x.device``, runs the model in eval mode and restores
+each submodule's mode afterwards, and differentiates w.r.t. the input only (no ``.grad`` is left
+on parameters).
+
+- threat models (:mod:`.threat`): :class:`LinfBall`, :class:`Budget`
+- losses (:mod:`.losses`): pixel-wise CE, SegPGD and CosPGD weightings, :func:`get_loss`
+- FGSM / PGD (:mod:`.pgd`): :class:`AttackSpec`, :func:`fgsm`, :func:`pgd`,
+  :func:`full_area_target`, the paper's evaluation attack :func:`paper_attack`
+- method one (:mod:`.layered`): :class:`LayeredSpec`, :func:`layered_pgd`
+- method two (:mod:`.enhance`): :func:`class_directions`, :func:`apply_signs`,
+  :func:`score_candidates`, :func:`clean_loss`, reference :func:`select_exhaustive`
+
+Long-running functions take ``on_step``/``on_progress(done, total)`` and ``should_stop()``
+callbacks; a True from ``should_stop`` raises :class:`AttackCancelled`.
+"""
+
+from ._common import AttackCancelled, eval_mode
+from .enhance import (
+    ExhaustiveChoice,
+    all_sign_vectors,
+    apply_signs,
+    class_directions,
+    clean_loss,
+    default_batch,
+    score_candidates,
+    select_exhaustive,
+)
+from .layered import LayeredSpec, layered_pgd
+from .losses import (
+    LOSSES,
+    PixelLoss,
+    WeightedPixelCE,
+    cospgd_weights,
+    get_loss,
+    pixel_ce,
+    segpgd_lambda,
+    segpgd_weights,
+)
+from .pgd import (
+    BACKGROUND,
+    PAPER_EPS,
+    PAPER_STEPS,
+    AttackSpec,
+    fgsm,
+    full_area_target,
+    paper_attack,
+    paper_attack_spec,
+    pgd,
+)
+from .threat import Budget, LinfBall
+
+__all__ = [
+    "BACKGROUND",
+    "LOSSES",
+    "PAPER_EPS",
+    "PAPER_STEPS",
+    "AttackCancelled",
+    "AttackSpec",
+    "Budget",
+    "ExhaustiveChoice",
+    "LayeredSpec",
+    "LinfBall",
+    "PixelLoss",
+    "WeightedPixelCE",
+    "all_sign_vectors",
+    "apply_signs",
+    "class_directions",
+    "clean_loss",
+    "cospgd_weights",
+    "default_batch",
+    "eval_mode",
+    "fgsm",
+    "full_area_target",
+    "get_loss",
+    "layered_pgd",
+    "paper_attack",
+    "paper_attack_spec",
+    "pgd",
+    "pixel_ce",
+    "score_candidates",
+    "segpgd_lambda",
+    "segpgd_weights",
+    "select_exhaustive",
+]

@@ -1,0 +1,103 @@
+"""Threat models, kept separate from the losses (DESIGN section 7).
+
+A threat model says *where* an attack may go (the set it projects onto, how one step moves, how a
+random start is drawn); the loss says *which way* is better. The split follows MadryLab
+robustness's ``attack_steps`` (one object per constraint with ``project``/``step``/
+``random_perturb``), but the object here is stateless: the centre ``x0`` is passed to each call,
+so one ball serves every layer of method one whatever its centre (see :class:`Budget`).
+
+Everything is L∞ in [0, 1] pixel space: ``eps`` is a fraction of the pixel range (0.01 = 1%).
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+__all__ = ["Budget", "LinfBall"]
+
+
+@dataclass(frozen=True)
+class LinfBall:
+    """The set {x : ‖x − x0‖∞ ≤ eps} ∩ [clip[0], clip[1]] around a centre x0."""
+
+    eps: float
+    clip: tuple[float, float] = (0.0, 1.0)
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.eps, (int, float)) and math.isfinite(self.eps) and self.eps >= 0.0):
+            raise ValueError(f"eps: must be a finite number >= 0, got {self.eps!r}")
+        lo, hi = self.clip
+        if not lo < hi:
+            raise ValueError(f"clip: lower bound must be below upper bound, got {self.clip!r}")
+
+    def project(self, x: Tensor, x0: Tensor) -> Tensor:
+        """Π(x): the nearest point of the ball around ``x0`` (exact for L∞: per coordinate).
+
+        Written as min/max against ``x0 ± eps`` rather than ``x0 + clamp(x − x0)`` so that a
+        point already inside (e.g. ``x0 + eps`` itself) comes back bit-for-bit unchanged; FGSM's
+        equality with one PGD step relies on it.
+        """
+        lo, hi = self.clip
+        out = torch.maximum(x, x0 - self.eps)
+        out = torch.minimum(out, x0 + self.eps)
+        return out.clamp_(lo, hi)
+
+    def step(self, x: Tensor, grad: Tensor, alpha: float) -> Tensor:
+        """One signed-gradient ascent step ``x + alpha · sign(grad)`` (not projected).
+
+        Descent (a targeted attack) passes ``-grad``.
+        """
+        return x + alpha * torch.sign(grad)
+
+    def random_start(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """``x0 + U(−eps, eps)`` per coordinate, clipped to the pixel range.
+
+        ``generator`` must live on ``x0.device``; with a seeded generator the draw is
+        deterministic.
+        """
+        noise = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        noise = noise.mul_(2.0).sub_(1.0).mul_(self.eps)
+        lo, hi = self.clip
+        return (x0 + noise).clamp_(lo, hi)
+
+    def contains(self, x: Tensor, x0: Tensor, atol: float = 1e-6) -> bool:
+        """Whether ``x`` lies in the ball around ``x0`` and in the pixel range (with tolerance)."""
+        lo, hi = self.clip
+        within = bool(((x - x0).abs() <= self.eps + atol).all())
+        inside = bool((x >= lo - atol).all() and (x <= hi + atol).all())
+        return within and inside
+
+
+class Budget(str, enum.Enum):
+    """How method one's layers share the ε budget (DESIGN section 7, paper Formula 2).
+
+    ``PER_LAYER`` (the default, as the paper describes): each layer projects onto the ball around
+    its own start (the previous layer's output), so after C layers the total perturbation can
+    reach C·ε. ``TOTAL``: every layer projects onto one ε-ball around the original image.
+    """
+
+    PER_LAYER = "per-layer"
+    TOTAL = "total"
+
+    @classmethod
+    def parse(cls, value: "Budget | str") -> "Budget":
+        if isinstance(value, Budget):
+            return value
+        try:
+            return cls(str(value).strip().lower().replace("_", "-"))
+        except ValueError:
+            allowed = ", ".join(b.value for b in cls)
+            raise ValueError(f"budget: unknown value {value!r} (expected one of {allowed})") from None
+
+    def centre(self, x_original: Tensor, x_layer_start: Tensor) -> Tensor:
+        """The centre a layer projects around."""
+        return x_layer_start if self is Budget.PER_LAYER else x_original
+
+    def bound(self, eps: float, layers: int) -> float:
+        """The largest L∞ distance from the original image the budget allows after ``layers``."""
+        return eps * layers if self is Budget.PER_LAYER else eps
