@@ -1,0 +1,154 @@
+"""Messages to plain Python values and back: the only module (with servicer.py) that knows the
+proto types. Scalar fields convert generically, so a new data source or backend that only has
+scalar/enum fields needs no code here."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
+
+from . import engine, events, models
+from .proto.robustseg.v1 import common_pb2, data_pb2, model_pb2, worker_service_pb2
+
+_SPLITS = {
+    "train": common_pb2.SPLIT_TRAIN,
+    "validation": common_pb2.SPLIT_VALIDATION,
+    "test": common_pb2.SPLIT_TEST,
+}
+
+
+def _enum_prefix(enum_descriptor) -> str:
+    # Contract convention: every value starts with the enum's name in SCREAMING_CASE
+    # (UPSAMPLING_BILINEAR), and the zero value is *_UNSPECIFIED.
+    return enum_descriptor.values_by_number[0].name[: -len("UNSPECIFIED")]
+
+
+def message_to_params(message: Message) -> dict[str, Any]:
+    """Scalar fields as Python values; enums as lower-case names without their prefix
+    ("transposed_conv"), None for *_UNSPECIFIED, the raw number for an unknown value (the
+    engine then rejects it naming the field)."""
+    params: dict[str, Any] = {}
+    for f in message.DESCRIPTOR.fields:
+        value = getattr(message, f.name)
+        if f.type == FieldDescriptor.TYPE_ENUM and f.label != FieldDescriptor.LABEL_REPEATED:
+            known = f.enum_type.values_by_number.get(value)
+            if known is None:
+                params[f.name] = value
+            elif value == 0:
+                params[f.name] = None
+            else:
+                params[f.name] = known.name[len(_enum_prefix(f.enum_type)):].lower()
+        elif f.type == FieldDescriptor.TYPE_MESSAGE:
+            continue  # nested messages are not part of the scalar specs converted here
+        elif f.label == FieldDescriptor.LABEL_REPEATED:
+            params[f.name] = list(value)
+        else:
+            params[f.name] = value
+    return params
+
+
+def params_to_message(params: dict[str, Any], message: Message) -> Message:
+    """The inverse of message_to_params for the fields the message has."""
+    for f in message.DESCRIPTOR.fields:
+        if f.name not in params or params[f.name] is None:
+            continue
+        value = params[f.name]
+        if f.type == FieldDescriptor.TYPE_ENUM and isinstance(value, str):
+            value = f.enum_type.values_by_name[_enum_prefix(f.enum_type) + value.upper()].number
+        if f.label == FieldDescriptor.LABEL_REPEATED:
+            getattr(message, f.name).extend(value)
+        else:
+            setattr(message, f.name, value)
+    return message
+
+
+# --- requests ------------------------------------------------------------------------------------
+
+
+def create_dataset_request(request: data_pb2.CreateDatasetRequest) -> tuple[str | None, dict[str, Any]]:
+    member = request.source.WhichOneof("source")
+    return member, (message_to_params(getattr(request.source, member)) if member else {})
+
+
+def train_request(request: model_pb2.TrainRequest) -> engine.TrainRequest:
+    member = request.model.WhichOneof("architecture")
+    return engine.TrainRequest(
+        architecture=member,
+        spec=message_to_params(getattr(request.model, member)) if member else {},
+        train_dataset_ids=list(request.train_dataset_ids),
+        validation_dataset_id=request.validation_dataset_id,
+        config=message_to_params(request.config),
+    )
+
+
+# --- results -------------------------------------------------------------------------------------
+
+
+def progress(p: events.Progress) -> common_pb2.Progress:
+    return common_pb2.Progress(stage=p.stage, done=p.done, total=p.total, message=p.message)
+
+
+def confusion(matrix: list[list[int]]) -> common_pb2.ConfusionMatrix:
+    return common_pb2.ConfusionMatrix(num_classes=len(matrix), counts=[c for row in matrix for c in row])
+
+
+def dataset_info(info: events.DatasetInfo) -> data_pb2.DatasetInfo:
+    return data_pb2.DatasetInfo(
+        id=info.id, split=_SPLITS.get(info.split, common_pb2.SPLIT_UNSPECIFIED), num_images=info.num_images,
+        height=info.height, width=info.width, channels=info.channels, class_names=info.class_names,
+        class_pixel_counts=info.class_pixel_counts, source=info.source,
+        provenance_json=json.dumps(info.provenance, sort_keys=True),
+    )
+
+
+def epoch_summary(e: events.EpochSummary) -> model_pb2.EpochSummary:
+    return model_pb2.EpochSummary(epoch=e.epoch, train_loss=e.train_loss, validation_loss=e.validation_loss,
+                                  validation_confusion=confusion(e.validation_confusion), best=e.best)
+
+
+def model_info(info: events.ModelInfo) -> model_pb2.ModelInfo:
+    spec = model_pb2.ModelSpec()
+    params_to_message(info.spec, getattr(spec, models.get(info.backend).request_field))
+    return model_pb2.ModelInfo(
+        id=info.id, spec=spec, backend=info.backend, num_classes=info.num_classes, class_names=info.class_names,
+        num_parameters=info.num_parameters, best_epoch=info.best_epoch,
+        best_validation_loss=info.best_validation_loss, history=[epoch_summary(e) for e in info.history],
+        provenance_json=json.dumps(info.provenance, sort_keys=True),
+    )
+
+
+def create_dataset_event(event: Any) -> data_pb2.CreateDatasetEvent:
+    if isinstance(event, events.Progress):
+        return data_pb2.CreateDatasetEvent(progress=progress(event))
+    return data_pb2.CreateDatasetEvent(result=data_pb2.CreateDatasetResult(
+        datasets=[dataset_info(d) for d in event.datasets], reused=event.reused))
+
+
+def train_event(event: Any) -> model_pb2.TrainEvent:
+    if isinstance(event, events.Progress):
+        return model_pb2.TrainEvent(progress=progress(event))
+    if isinstance(event, events.TrainStep):
+        return model_pb2.TrainEvent(step=model_pb2.TrainStep(
+            epoch=event.epoch, step=event.step, steps_per_epoch=event.steps_per_epoch, loss=event.loss))
+    if isinstance(event, events.EpochSummary):
+        return model_pb2.TrainEvent(epoch=epoch_summary(event))
+    return model_pb2.TrainEvent(result=model_pb2.TrainResult(model=model_info(event.model), reused=event.reused))
+
+
+def evaluate_event(event: Any) -> model_pb2.EvaluateEvent:
+    if isinstance(event, events.Progress):
+        return model_pb2.EvaluateEvent(progress=progress(event))
+    return model_pb2.EvaluateEvent(result=model_pb2.EvaluateResult(
+        confusion=confusion(event.confusion), mean_loss=event.mean_loss,
+        num_pixels=event.num_pixels, num_images=event.num_images))
+
+
+def info(i: events.WorkerInfo) -> worker_service_pb2.GetInfoResponse:
+    return worker_service_pb2.GetInfoResponse(
+        version=i.version, device=i.device, device_type=i.device_type, torch_version=i.torch_version,
+        torch_threads=i.torch_threads, backends=i.backends, data_sources=i.data_sources,
+        capabilities=i.capabilities, workspace=i.workspace, max_message_bytes=i.max_message_bytes,
+    )

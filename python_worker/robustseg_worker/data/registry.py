@@ -1,0 +1,62 @@
+"""Data sources behind one registry, so kandinsky, pannuke and folder slot in beside the
+synthetic generator without touching the engine.
+
+A source turns request parameters into one `SplitPlan` per non-empty split (validating them and
+naming the offending field), then renders any index range of a split. Rendering by range lets
+the engine report progress, honour cancellation between chunks, and lets a tile's content
+depend only on (seed, split, index)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ..errors import InvalidArgument
+from .tiles import TileSet
+
+SPLITS = ("train", "validation", "test")
+
+
+@dataclass(frozen=True)
+class SplitPlan:
+    split: str  # one of SPLITS
+    num_images: int
+    # Everything that determines the split's content; hashed into the dataset id.
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+
+class DataSource(Protocol):
+    name: str  # e.g. "synthetic-histology"
+    request_field: str  # the DataSource oneof member in the contract, e.g. "synthetic_histology"
+    class_names: tuple[str, ...]
+
+    def plan(self, params: dict[str, Any], field_prefix: str) -> list[SplitPlan]: ...
+
+    def render(self, plan: SplitPlan, start: int, stop: int) -> TileSet: ...
+
+
+_SOURCES: dict[str, DataSource] = {}
+
+
+def register(source: DataSource) -> DataSource:
+    _SOURCES[source.name] = source
+    return source
+
+
+def names() -> list[str]:
+    return sorted(_SOURCES)
+
+
+def by_request_field(request_field: str) -> DataSource:
+    """The source for a oneof member of the request's DataSource."""
+    for source in _SOURCES.values():
+        if source.request_field == request_field:
+            return source
+    raise InvalidArgument("source", f"unsupported data source {request_field!r}; known: {', '.join(names())}")
+
+
+def get(name: str) -> DataSource:
+    try:
+        return _SOURCES[name]
+    except KeyError:
+        raise InvalidArgument("source", f"unknown data source {name!r}; known: {', '.join(names())}") from None

@@ -1,0 +1,313 @@
+"""The engine: what the worker can do, as plain Python (no grpc), so it is testable directly and
+the servicer stays a thin translation layer.
+
+Long work is a generator of events (events.py) whose last event is the result. Every such
+method takes `check_stop`, a callable that raises (Cancelled, Unavailable) when the caller wants
+the work to stop; it is polled at every step.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import __version__, artifacts, data, models, training
+from .device import describe
+from .errors import InvalidArgument, ResourceExhausted
+from .evaluation import evaluate as evaluate_model
+from .events import (
+    DatasetInfo,
+    DatasetsCreated,
+    EvaluationResult,
+    ModelInfo,
+    ModelTrained,
+    Progress,
+    WorkerInfo,
+)
+from .store import ArtifactStore, artifact_id
+
+log = logging.getLogger(__name__)
+
+CAPABILITIES = ["create_dataset", "train", "evaluate"]
+DEFAULT_EVALUATION_BATCH = 16
+MAX_EVALUATION_BATCH = 65_536
+# Leave this share of free memory untouched when deciding whether work fits.
+_MEMORY_HEADROOM = 0.8
+
+
+def _never_stop() -> None:
+    return None
+
+
+@dataclass
+class TrainRequest:
+    """A Train call as plain values: the backend's oneof member and its fields, dataset ids and
+    the raw TrainingConfig fields (validated here, naming the field on error)."""
+
+    architecture: str | None  # e.g. "unet"; None when the request set none
+    spec: dict[str, Any] = field(default_factory=dict)
+    train_dataset_ids: list[str] = field(default_factory=list)
+    validation_dataset_id: str = ""
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+def _available_memory(device: torch.device) -> int | None:
+    """Free bytes on the device (MemAvailable for CPU), or None when unknown."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def _require_memory(device: torch.device, needed: int, what: str) -> None:
+    available = _available_memory(device)
+    if available is not None and needed > _MEMORY_HEADROOM * available:
+        raise ResourceExhausted(
+            f"{what} needs about {needed / 2**30:.2f} GiB on {device.type}, "
+            f"but only {available / 2**30:.2f} GiB is free"
+        )
+
+
+class Engine:
+    def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
+                 max_message_bytes: int = 64 * 2**20) -> None:
+        self.store = ArtifactStore(workspace)
+        self.device = torch.device(device)
+        self.max_message_bytes = max_message_bytes
+
+    # --- info --------------------------------------------------------------------------------
+
+    def info(self) -> WorkerInfo:
+        name, kind = describe(self.device)
+        return WorkerInfo(
+            version=__version__,
+            device=name,
+            device_type=kind,
+            torch_version=torch.__version__,
+            torch_threads=torch.get_num_threads(),
+            backends=models.names(),
+            data_sources=data.names(),
+            capabilities=list(CAPABILITIES),
+            workspace=str(self.store.root),
+            max_message_bytes=self.max_message_bytes,
+        )
+
+    # --- datasets ----------------------------------------------------------------------------
+
+    def create_dataset(self, source_field: str | None, params: dict[str, Any],
+                       check_stop: Callable[[], None] = _never_stop) -> Iterator[Progress | DatasetsCreated]:
+        """One dataset artifact per non-empty split; a split that already exists is reused."""
+        if not source_field:
+            raise InvalidArgument("source", "must set one of: " + ", ".join(
+                data.get(n).request_field for n in data.names()))
+        source = data.by_request_field(source_field)
+        plans = source.plan(params, f"source.{source_field}")
+        created, all_reused = [], True
+        for plan in plans:
+            dataset_id = artifact_id("dataset", {"source": source.name, **plan.recipe})
+            with self.store.lock(dataset_id, check_stop):
+                if self.store.exists("dataset", dataset_id):
+                    log.info("dataset %s (%s) reused", dataset_id, plan.split)
+                    yield Progress(f"create:{plan.split}", plan.num_images, plan.num_images, f"reused {dataset_id}")
+                else:
+                    all_reused = False
+                    yield from self._render_split(source, plan, dataset_id, check_stop)
+            created.append(self.get_dataset(dataset_id))
+        yield DatasetsCreated(created, all_reused)
+
+    def _render_split(self, source: data.DataSource, plan: data.SplitPlan, dataset_id: str,
+                      check_stop: Callable[[], None]) -> Iterator[Progress]:
+        started = time.monotonic()
+        n, stage = plan.num_images, f"create:{plan.split}"
+        first = source.render(plan, 0, 1)
+        _, channels, height, width = first.images.shape
+        # Generation holds float32 images and int64 labels of the whole split in memory.
+        _require_memory(torch.device("cpu"), n * height * width * (channels * 4 + 9), f"{plan.split} split of {n} tiles")
+        images = np.empty((n, channels, height, width), dtype=np.float32)
+        labels = np.empty((n, height, width), dtype=np.int64)
+        chunk = max(1, 2**18 // (height * width))  # ~a quarter second of work per progress event
+        yield Progress(stage, 0, n)
+        for start in range(0, n, chunk):
+            check_stop()
+            stop = min(start + chunk, n)
+            tiles = first if (start, stop) == (0, 1) else source.render(plan, start, stop)
+            tiles.check()
+            images[start:stop], labels[start:stop] = tiles.images, tiles.labels
+            yield Progress(stage, stop, n)
+        tiles = data.TileSet(images, labels, source.class_names)
+        info = DatasetInfo(
+            id=dataset_id, split=plan.split, num_images=n, height=height, width=width, channels=channels,
+            class_names=list(source.class_names), class_pixel_counts=tiles.class_pixel_counts(),
+            source=source.name,
+            provenance=artifacts.provenance("dataset", {"source": source.name, **plan.recipe}, {},
+                                            plan.recipe.get("seed", 0),
+                                            duration_s=round(time.monotonic() - started, 3)),
+        )
+        check_stop()
+        self.store.write("dataset", dataset_id, lambda d: artifacts.write_dataset(d, tiles, info))
+        log.info("dataset %s (%s, %d tiles %dx%d) created in %.2fs", dataset_id, plan.split, n, height, width,
+                 time.monotonic() - started)
+
+    def get_dataset(self, dataset_id: str, field: str = "dataset_id") -> DatasetInfo:
+        if not dataset_id:
+            raise InvalidArgument(field, "required")
+        return artifacts.dataset_info(self.store.read_meta("dataset", dataset_id))
+
+    def load_dataset(self, dataset_id: str) -> data.TileSet:
+        return artifacts.load_dataset(self.store, dataset_id)
+
+    def _dataset_tensors(self, dataset_ids: list[str], what: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Concatenated images and labels, moved to the device once."""
+        sets = [self.load_dataset(i) for i in dataset_ids]
+        n = sum(len(s) for s in sets)
+        _, c, h, w = sets[0].images.shape
+        _require_memory(self.device, n * h * w * (c * 4 + 8), what)
+        images = torch.from_numpy(np.concatenate([s.images for s in sets])).to(self.device)
+        labels = torch.from_numpy(np.concatenate([s.labels for s in sets])).to(self.device)
+        return images, labels
+
+    # --- training ----------------------------------------------------------------------------
+
+    def train(self, request: TrainRequest,
+              check_stop: Callable[[], None] = _never_stop) -> Iterator[Any]:
+        """Events: Progress, TrainStep, EpochSummary, then ModelTrained. The same request again
+        returns the stored model (reused=True) without training."""
+        if not request.architecture:
+            raise InvalidArgument("model", "must set one of: " + ", ".join(
+                models.get(n).request_field for n in models.names()))
+        backend = models.by_request_field(request.architecture)
+        spec = backend.resolve_spec(request.spec, f"model.{request.architecture}")
+        config = training.TrainingConfig.from_params(request.config, "config")
+        train_infos = self._training_datasets(request.train_dataset_ids)
+        validation_info = self._validation_dataset(request.validation_dataset_id, train_infos[0])
+
+        recipe = {
+            "backend": backend.name,
+            "spec": spec,
+            "config": config.as_dict(),
+            "train_dataset_ids": list(request.train_dataset_ids),
+            "validation_dataset_id": request.validation_dataset_id,
+        }
+        model_id = artifact_id("model", recipe)
+        with self.store.lock(model_id, check_stop):
+            if self.store.exists("model", model_id):
+                log.info("model %s reused", model_id)
+                yield ModelTrained(self.get_model(model_id), reused=True)
+                return
+            yield from self._train_new(model_id, recipe, backend, spec, config, train_infos, validation_info, check_stop)
+
+    def _training_datasets(self, dataset_ids: list[str]) -> list[DatasetInfo]:
+        if not dataset_ids:
+            raise InvalidArgument("train_dataset_ids", "at least one dataset id is required")
+        infos = []
+        for i, dataset_id in enumerate(dataset_ids):
+            if not dataset_id:
+                raise InvalidArgument(f"train_dataset_ids[{i}]", "must not be empty")
+            info = self.get_dataset(dataset_id)
+            first = infos[0] if infos else info
+            if info.class_names != first.class_names:
+                raise InvalidArgument(f"train_dataset_ids[{i}]", f"dataset {dataset_id} has classes {info.class_names}, "
+                                      f"but train_dataset_ids[0] has {first.class_names}")
+            if (info.height, info.width, info.channels) != (first.height, first.width, first.channels):
+                raise InvalidArgument(f"train_dataset_ids[{i}]", f"dataset {dataset_id} has tiles {info.channels}x"
+                                      f"{info.height}x{info.width}, but train_dataset_ids[0] has "
+                                      f"{first.channels}x{first.height}x{first.width}")
+            infos.append(info)
+        return infos
+
+    def _validation_dataset(self, dataset_id: str, reference: DatasetInfo) -> DatasetInfo:
+        if not dataset_id:
+            raise InvalidArgument("validation_dataset_id", "required: the best epoch is chosen by validation loss")
+        info = self.get_dataset(dataset_id)
+        if info.class_names != reference.class_names or info.channels != reference.channels:
+            raise InvalidArgument("validation_dataset_id", f"dataset {dataset_id} has classes {info.class_names} and "
+                                  f"{info.channels} channels, the training data {reference.class_names} and "
+                                  f"{reference.channels}")
+        return info
+
+    def _train_new(self, model_id, recipe, backend, spec, config, train_infos, validation_info, check_stop):
+        started = time.monotonic()
+        num_classes = len(train_infos[0].class_names)
+        yield Progress("load", 0, 2, "moving datasets to " + str(self.device))
+        train_images, train_labels = self._dataset_tensors(recipe["train_dataset_ids"], "training data")
+        val_images, val_labels = self._dataset_tensors([validation_info.id], "validation data")
+        yield Progress("load", 2, 2)
+        # The input normalisation inside the model: per-channel statistics of the training
+        # pixels, fixed from then on (buffers, not parameters).
+        flat = train_images.transpose(0, 1).reshape(train_images.shape[1], -1).double()
+        mean = flat.mean(dim=1).tolist()
+        std = [max(s, 1e-3) for s in flat.std(dim=1).tolist()]
+        del flat
+        model = training.build_seeded(
+            lambda: backend.build(spec, num_classes, int(train_images.shape[1]), mean, std), config.seed
+        ).to(self.device)
+        outcome = yield from training.train(
+            model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop
+        )
+        info = ModelInfo(
+            id=model_id, backend=backend.name, spec=spec, num_classes=num_classes,
+            class_names=list(train_infos[0].class_names),
+            num_parameters=sum(p.numel() for p in model.parameters()),
+            best_epoch=outcome.best_epoch, best_validation_loss=outcome.best_validation_loss,
+            history=outcome.history,
+            provenance=artifacts.provenance(
+                "model", recipe,
+                {"train_dataset_ids": recipe["train_dataset_ids"], "validation_dataset_id": validation_info.id},
+                config.seed, device=describe(self.device)[0],
+                torch_threads=torch.get_num_threads(),
+                duration_s=round(time.monotonic() - started, 3),
+            ),
+        )
+        rebuild = {"in_channels": int(train_images.shape[1]), "input_mean": mean, "input_std": std,
+                   "tile_height": int(train_images.shape[2]), "tile_width": int(train_images.shape[3])}
+        check_stop()
+        self.store.write("model", model_id, lambda d: artifacts.write_model(d, model, info, rebuild))
+        log.info("model %s trained in %.1fs (best epoch %d, validation loss %.4f)", model_id,
+                 time.monotonic() - started, outcome.best_epoch, outcome.best_validation_loss)
+        yield ModelTrained(info, reused=False)
+
+    def get_model(self, model_id: str, field: str = "model_id") -> ModelInfo:
+        if not model_id:
+            raise InvalidArgument(field, "required")
+        return artifacts.model_info(self.store.read_meta("model", model_id))
+
+    def load_model(self, model_id: str) -> tuple[torch.nn.Module, ModelInfo]:
+        """The stored model in eval mode on the worker's device (for evaluation and attacks)."""
+        return artifacts.load_model(self.store, model_id, self.device)
+
+    # --- evaluation --------------------------------------------------------------------------
+
+    def evaluate(self, model_id: str, dataset_id: str, batch_size: int = 0,
+                 check_stop: Callable[[], None] = _never_stop) -> Iterator[Progress | EvaluationResult]:
+        for field_name, value in (("model_id", model_id), ("dataset_id", dataset_id)):
+            if not value:
+                raise InvalidArgument(field_name, "required")
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 <= batch_size <= MAX_EVALUATION_BATCH:
+            raise InvalidArgument("batch_size", f"must be between 0 (default {DEFAULT_EVALUATION_BATCH}) "
+                                  f"and {MAX_EVALUATION_BATCH}, got {batch_size!r}")
+        model_info = self.get_model(model_id)
+        dataset = self.get_dataset(dataset_id)
+        if dataset.class_names != model_info.class_names:
+            raise InvalidArgument("dataset_id", f"dataset {dataset_id} has classes {dataset.class_names}, "
+                                  f"model {model_id} predicts {model_info.class_names}")
+        model, _ = self.load_model(model_id)
+        images, labels = self._dataset_tensors([dataset_id], "evaluation data")
+        result = yield from evaluate_model(model, images, labels, model_info.num_classes,
+                                           batch_size or DEFAULT_EVALUATION_BATCH, check_stop)
+        if not math.isfinite(result.mean_loss):
+            log.warning("evaluation of %s on %s: loss is %s", model_id, dataset_id, result.mean_loss)
+        yield result

@@ -1,0 +1,78 @@
+"""robustseg.v1.WorkerService: a thin layer that turns messages into plain values, calls the
+engine and turns its events back into messages. It raises errors.py exceptions only; the
+status codes come from status_mapping.py.
+
+Streaming calls poll `check_stop` at every step of the engine: when the client cancels (or
+its deadline passes) the work stops there with CANCELLED; when the worker is shutting down it
+stops with UNAVAILABLE so a supervisor may retry elsewhere."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Generator, Iterator
+
+import grpc
+
+from . import convert
+from .engine import Engine
+from .errors import Cancelled, Unavailable, Unimplemented
+from .proto.robustseg.v1 import data_pb2, model_pb2, worker_service_pb2, worker_service_pb2_grpc
+
+log = logging.getLogger(__name__)
+
+
+class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
+    def __init__(self, engine: Engine, shutting_down: threading.Event, request_shutdown: Callable[[str], None]) -> None:
+        self.engine = engine
+        self._shutting_down = shutting_down
+        self._request_shutdown = request_shutdown
+
+    def _stopper(self, context: grpc.ServicerContext) -> Callable[[], None]:
+        def check_stop() -> None:
+            if self._shutting_down.is_set():
+                raise Unavailable("the worker is shutting down")
+            if not context.is_active():
+                raise Cancelled("cancelled by the client")
+
+        return check_stop
+
+    def GetInfo(self, request, context):
+        return convert.info(self.engine.info())
+
+    def CreateDataset(self, request, context):
+        source, params = convert.create_dataset_request(request)
+        yield from _stream(self.engine.create_dataset(source, params, self._stopper(context)),
+                           convert.create_dataset_event)
+
+    def GetDataset(self, request, context):
+        return data_pb2.GetDatasetResponse(dataset=convert.dataset_info(self.engine.get_dataset(request.dataset_id)))
+
+    def Train(self, request, context):
+        yield from _stream(self.engine.train(convert.train_request(request), self._stopper(context)),
+                           convert.train_event)
+
+    def GetModel(self, request, context):
+        return model_pb2.GetModelResponse(model=convert.model_info(self.engine.get_model(request.model_id)))
+
+    def Evaluate(self, request, context):
+        if request.HasField("attack") or request.attack_model_id:
+            raise Unimplemented("evaluation under attack (attack, attack_model_id) is not available in this worker yet")
+        yield from _stream(
+            self.engine.evaluate(request.model_id, request.dataset_id, request.batch_size, self._stopper(context)),
+            convert.evaluate_event)
+
+    def Shutdown(self, request, context):
+        # Answer first: the server stops (gracefully) once this response is on its way.
+        self._request_shutdown("Shutdown RPC")
+        return worker_service_pb2.ShutdownResponse()
+
+
+def _stream(events: Generator, to_message: Callable) -> Iterator:
+    """Convert engine events; closing the stream (client gone) closes the engine's generator
+    right away, which releases its artifact lock and drops its tensors."""
+    try:
+        for event in events:
+            yield to_message(event)
+    finally:
+        events.close()

@@ -1,0 +1,6 @@
+"""Training (DESIGN section 6 and issue 2): config validation, augmentation, the loop."""
+
+from .config import TrainingConfig
+from .trainer import TrainingOutcome, batch_bounds, build_seeded, train
+
+__all__ = ["TrainingConfig", "TrainingOutcome", "batch_bounds", "build_seeded", "train"]

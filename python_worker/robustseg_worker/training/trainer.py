@@ -1,0 +1,118 @@
+"""The training loop: Adam on pixel-wise cross-entropy, per-step loss events, per-epoch train
+loss and validation loss/confusion, and the weights of the best validation loss kept.
+
+Reproducible on CPU for a seed: the model is initialised under that seed, and every random
+draw of the loop (shuffling, augmentation) comes from one seeded generator."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..device import autocast
+from ..errors import FailedPrecondition
+from ..evaluation import evaluate
+from ..events import EpochSummary, Progress, TrainStep
+from .augment import flip_rotate
+from .config import TrainingConfig
+
+# Model initialisation draws from torch's global generator; this lock keeps two trainings in
+# different threads from interleaving their draws (which would break reproducibility).
+_INIT_LOCK = threading.Lock()
+
+
+def build_seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """Build a model whose initial weights depend only on `seed`."""
+    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build()
+
+
+def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
+    """Batch ranges over n samples. A trailing batch of one sample joins the previous batch:
+    BatchNorm cannot normalise a single sample whose bottleneck is 1x1."""
+    bounds = [(s, min(s + batch_size, n)) for s in range(0, n, batch_size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+@dataclass
+class TrainingOutcome:
+    best_epoch: int
+    best_validation_loss: float
+    history: list[EpochSummary]
+
+
+def train(
+    model: nn.Module,
+    train_images: torch.Tensor,
+    train_labels: torch.Tensor,
+    validation_images: torch.Tensor,
+    validation_labels: torch.Tensor,
+    num_classes: int,
+    config: TrainingConfig,
+    check_stop: Callable[[], None] = lambda: None,
+    validation_batch_size: int | None = None,
+) -> Generator[Progress | TrainStep | EpochSummary, None, TrainingOutcome]:
+    """Train `model` in place (it ends holding the best weights). Tensors should already be on
+    the model's device: they are indexed there, never copied per step."""
+    n = int(train_images.shape[0])
+    bounds = batch_bounds(n, config.batch_size)
+    steps = len(bounds)
+    generator = torch.Generator().manual_seed(config.seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    device = train_images.device
+    history: list[EpochSummary] = []
+    best_loss, best_epoch, best_state = math.inf, 0, None
+    yield Progress("train", 0, config.epochs * steps, f"{n} tiles, {steps} steps per epoch")
+
+    for epoch in range(1, config.epochs + 1):
+        model.train()
+        order = torch.randperm(n, generator=generator).to(device)
+        loss_sum = 0.0
+        for step, (start, stop) in enumerate(bounds, 1):
+            check_stop()
+            index = order[start:stop]
+            x, y = train_images[index], train_labels[index]
+            if config.augment:
+                x, y = flip_rotate(x, y, generator)
+            optimizer.zero_grad(set_to_none=True)
+            with autocast(device):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
+            loss.backward()
+            optimizer.step()
+            value = loss.item()
+            if not math.isfinite(value):
+                raise FailedPrecondition(
+                    f"training diverged: loss is {value} at epoch {epoch} step {step}; "
+                    f"try a lower config.learning_rate (now {config.learning_rate})"
+                )
+            loss_sum += value * (stop - start)
+            yield TrainStep(epoch, step, steps, value)
+
+        check_stop()
+        result = yield from evaluate(
+            model, validation_images, validation_labels, num_classes,
+            validation_batch_size or max(config.batch_size, 16), check_stop, stage="validate",
+        )
+        is_best = math.isfinite(result.mean_loss) and result.mean_loss < best_loss
+        if is_best:
+            best_loss, best_epoch = result.mean_loss, epoch
+            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        summary = EpochSummary(epoch, loss_sum / n, result.mean_loss, result.confusion, is_best)
+        history.append(summary)
+        yield summary
+
+    if best_state is None:
+        raise FailedPrecondition("validation loss was never finite; no weights worth keeping")
+    model.load_state_dict(best_state)
+    model.eval()
+    return TrainingOutcome(best_epoch, best_loss, history)

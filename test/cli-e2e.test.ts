@@ -1,0 +1,159 @@
+// The CLI as a user runs it: `node bin/robustseg.mjs ...` as a subprocess. One real worker is
+// shared by the file (passed with --worker and the token in ROBUSTSEG_TOKEN); one test spawns its
+// own through the CLI. Tiny data: 8 train tiles of 16×16, one epoch.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { execa } from "execa";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
+import { scratchDir } from "./fixtures/scripts.js";
+
+const repo = join(import.meta.dirname, "..");
+const dir = scratchDir("robustseg-cli-");
+let worker: SupervisedWorker;
+
+beforeAll(async () => {
+  worker = await spawnWorker({ workspace: join(dir, "shared-workspace"), device: "cpu" });
+});
+afterAll(async () => {
+  await worker?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function robustseg(args: string[], env: Record<string, string> = {}) {
+  const result = await execa("node", [join(repo, "bin", "robustseg.mjs"), ...args], {
+    cwd: dir,
+    env: { ...env },
+    reject: false,
+    timeout: 120_000,
+    stdin: "ignore",
+  });
+  return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
+}
+
+/** Against the shared worker. */
+const viaWorker = (args: string[]) => robustseg(["--worker", worker.address, ...args], { ROBUSTSEG_TOKEN: worker.token ?? "" });
+
+describe("robustseg dataset create → train → evaluate (--json)", () => {
+  let ids: Record<string, string>;
+  let modelId: string;
+
+  it("dataset create prints the dataset ids per split and class shares", async () => {
+    const { code, stdout, stderr } = await viaWorker(["dataset", "create", "--tile-size", "16", "--train", "8", "--validation", "4", "--test", "4", "--seed", "3", "--json"]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result.reused).toBe(false);
+    expect(result.datasets.map((d: { split: string }) => d.split)).toEqual(["train", "validation", "test"]);
+    for (const d of result.datasets) {
+      expect(d.classShares.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 9);
+      expect(d.classNames[0]).toBe("background");
+    }
+    ids = Object.fromEntries(result.datasets.map((d: { split: string; id: string }) => [d.split, d.id]));
+  });
+
+  it("train prints the model id, the per-epoch table and the best epoch", async () => {
+    const { code, stdout, stderr } = await viaWorker([
+      "train", "--train", ids.train as string, "--validation", ids.validation as string,
+      "--epochs", "1", "--batch-size", "4", "--depth", "2", "--base-width", "4", "--no-augment", "--json",
+    ]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result.reused).toBe(false);
+    expect(result.params.training).toEqual({ epochs: 1, batchSize: 4, learningRate: expect.any(Number), seed: 0, augment: false });
+    expect(result.model.bestEpoch).toBe(1);
+    expect(result.model.epochs).toHaveLength(1);
+    expect(result.model.epochs[0]).toMatchObject({ epoch: 1, best: true, trainLoss: expect.any(Number), validationLoss: expect.any(Number) });
+    expect(result.model.epochs[0].validationPixelAccuracy).toBeGreaterThanOrEqual(0);
+    modelId = result.model.id;
+  });
+
+  it("evaluate prints the metrics computed from the confusion matrix", async () => {
+    const { code, stdout, stderr } = await viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string, "--json"]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result.numPixels).toBe(4 * 16 * 16);
+    expect(result.confusion.flat().reduce((a: number, b: number) => a + b, 0)).toBe(result.numPixels);
+    expect(result.metrics.numPixels).toBe(result.numPixels);
+    expect(result.metrics.pixelAccuracy).toBeGreaterThanOrEqual(0);
+    expect(result.metrics.pixelAccuracy).toBeLessThanOrEqual(1);
+    expect(result.metrics.meanLoss).toBeGreaterThan(0);
+    expect(result.metrics.perClass.map((c: { name: string }) => c.name)).toEqual(result.classNames);
+  });
+
+  it("evaluate without --json prints a metrics table on stdout and nothing on stderr", async () => {
+    const { code, stdout, stderr } = await viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string]);
+    expect(code).toBe(0);
+    expect(stderr).toBe("");
+    expect(stdout).toMatch(/^pixel accuracy +\d+\.\d%$/m);
+    expect(stdout).toMatch(/^foreground accuracy +(\d+\.\d%|n\/a)$/m);
+    expect(stdout).toMatch(/^mIoU +\d\.\d{3}/m);
+    expect(stdout).toMatch(/^background +\d+\.\d% +\d\.\d{3} +\d\.\d{3}$/m);
+  });
+
+  it("a second dataset create reuses the artifacts", async () => {
+    const { code, stdout } = await viaWorker(["dataset", "create", "--tile-size", "16", "--train", "8", "--validation", "4", "--test", "4", "--seed", "3", "--json"]);
+    expect(code).toBe(0);
+    const result = JSON.parse(stdout);
+    expect(result.reused).toBe(true);
+    expect(Object.fromEntries(result.datasets.map((d: { split: string; id: string }) => [d.split, d.id]))).toEqual(ids);
+  });
+});
+
+describe("robustseg info", () => {
+  it("spawns its own worker when no --worker is given, and stops it", async () => {
+    const { code, stdout, stderr } = await robustseg(["--workspace", join(dir, "own-workspace"), "--device", "cpu", "info", "--json"]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const info = JSON.parse(stdout);
+    expect(info).toMatchObject({ connection: "spawned", device: "cpu", workspace: join(dir, "own-workspace") });
+  });
+});
+
+describe("bad input: one line on stderr, non-zero exit code", () => {
+  const oneLine = (stderr: string) => {
+    expect(stderr.split("\n")).toHaveLength(1);
+    expect(stderr).toMatch(/^error: /);
+  };
+
+  it("negative epochs", async () => {
+    const { code, stdout, stderr } = await viaWorker(["train", "--train", "ds-a", "--validation", "ds-b", "--epochs", "-1"]);
+    oneLine(stderr);
+    expect(stderr).toBe("error: --epochs: must be a positive integer, got -1");
+    expect(stdout).toBe("");
+    expect(code).toBe(2);
+  });
+
+  it("tile size 0", async () => {
+    const { code, stderr } = await viaWorker(["dataset", "create", "--tile-size", "0"]);
+    oneLine(stderr);
+    expect(stderr).toBe("error: --tile-size: must be a positive integer, got 0");
+    expect(code).toBe(2);
+  });
+
+  it("an unknown model id", async () => {
+    const { code, stdout, stderr } = await viaWorker(["evaluate", "--model", "m-0000000000000000", "--dataset", "ds-0000000000000000", "--json"]);
+    oneLine(stderr);
+    expect(stderr).toMatch(/^error: .*m-0000000000000000.*not found/);
+    expect(stdout).toBe("");
+    expect(code).toBe(1);
+  });
+
+  it("a worker interpreter that does not exist", async () => {
+    const missing = join(dir, "no", "python");
+    const { code, stdout, stderr } = await robustseg(["--workspace", join(dir, "ws-missing"), "info"], { ROBUSTSEG_PYTHON: missing });
+    oneLine(stderr);
+    expect(stderr).toBe(`error: worker interpreter not found: ${missing} (set ROBUSTSEG_PYTHON or run \`npm run setup\`)`);
+    expect(stdout).toBe("");
+    expect(code).toBe(1);
+  });
+
+  it("a wrong token for --worker", async () => {
+    const { code, stderr } = await robustseg(["--worker", worker.address, "--token", "wrong", "info"]);
+    oneLine(stderr);
+    expect(stderr).toMatch(/^error: the worker refused GetInfo: .*\(check --token or ROBUSTSEG_TOKEN\)$/);
+    expect(code).toBe(1);
+  });
+});

@@ -1,0 +1,118 @@
+// The CLI run in-process with captured output: usage errors (before any worker starts), the one
+// error handler's messages and exit codes, and commands against the fake worker.
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { status } from "@grpc/grpc-js";
+import { afterAll, describe, expect, it } from "vitest";
+import { fakeWorkerPython, scratchDir } from "../../test/fixtures/scripts.js";
+import { WorkerError } from "../client/errors.js";
+import { WorkerExitedError, WorkerStartError } from "../worker/errors.js";
+import type { CliContext } from "./context.js";
+import { reportError } from "./errors.js";
+import { runCli } from "./program.js";
+
+const dir = scratchDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
+  let stdout = "";
+  let stderr = "";
+  const context: CliContext = {
+    io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), progressStream: undefined, env: { ...process.env, ...env } },
+    handleSignals: false,
+  };
+  const code = await runCli(["--workspace", join(dir, "ws"), ...argv], context);
+  return { code, stdout, stderr };
+}
+
+// A "python" that cannot exist: any attempt to spawn a worker fails loudly with this path.
+const noWorker = { ROBUSTSEG_PYTHON: "/nonexistent/python-for-cli-test" };
+
+describe("usage errors are caught before a worker starts", () => {
+  it.each([
+    [["train", "--train", "a", "--validation", "b", "--epochs", "-1"], "error: --epochs: must be a positive integer, got -1"],
+    [["dataset", "create", "--tile-size", "0"], "error: --tile-size: must be a positive integer, got 0"],
+    [["train", "--train", "a", "--validation", "b", "--lr", "-0.1"], "error: --lr: must be a positive number, got -0.1"],
+    [["train", "--validation", "b"], "error: --train: required (one or more dataset ids)"],
+    [["evaluate", "--dataset", "d"], "error: --model: required (a model id)"],
+    [["--worker", "nohost", "info"], "error: --worker: must be HOST:PORT, got nohost"],
+    [["train", "--bogus"], "error: unknown option '--bogus'"],
+    [["frobnicate"], "error: unknown command 'frobnicate'"],
+  ])("%j → one line, exit code 2", async (argv, expected) => {
+    const { code, stdout, stderr } = await run(argv, noWorker);
+    expect(stderr).toBe(`${expected}\n`);
+    expect(stdout).toBe("");
+    expect(code).toBe(2);
+  });
+
+  it("prints help on stdout with exit code 0", async () => {
+    const { code, stdout, stderr } = await run(["train", "--help"]);
+    expect(code).toBe(0);
+    expect(stderr).toBe("");
+    expect(stdout).toMatch(/--epochs <n> +training epochs \(default: \d+\)/);
+    expect(stdout).toMatch(/Global Options:[\s\S]*--json/);
+  });
+});
+
+describe("failures reaching the worker", () => {
+  it("names a missing interpreter in one line, exit code 1", async () => {
+    const { code, stdout, stderr } = await run(["info"], noWorker);
+    expect(stderr).toBe(
+      "error: worker interpreter not found: /nonexistent/python-for-cli-test (set ROBUSTSEG_PYTHON or run `npm run setup`)\n",
+    );
+    expect(stdout).toBe("");
+    expect(code).toBe(1);
+  });
+
+  it("adds the stack and causes with --verbose", async () => {
+    const { code, stderr } = await run(["--verbose", "info"], noWorker);
+    expect(code).toBe(1);
+    expect(stderr.split("\n")[0]).toMatch(/^error: worker interpreter not found/);
+    expect(stderr).toMatch(/WorkerStartError: worker interpreter not found[\s\S]*at /);
+  });
+});
+
+describe("commands against a (fake) worker", () => {
+  const env = () => ({ ROBUSTSEG_PYTHON: fakeWorkerPython(dir) });
+
+  it("info --json prints the worker's description and nothing else", async () => {
+    const { code, stdout, stderr } = await run(["info", "--json"], env());
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    const info = JSON.parse(stdout);
+    expect(info).toMatchObject({ version: "fake", device: "cpu", connection: "spawned", backends: ["unet"] });
+    expect(info.address).toMatch(/^127\.0\.0\.1:\d+$/);
+  });
+
+  it("evaluate maps NOT_FOUND to a one-line message", async () => {
+    const { code, stdout, stderr } = await run(["evaluate", "--model", "m-nope", "--dataset", "d"], env());
+    expect(stderr).toBe("error: model m-nope not found\n");
+    expect(stdout).toBe("");
+    expect(code).toBe(1);
+  });
+});
+
+describe("reportError", () => {
+  const grpc = (code: status, details: string) => new WorkerError(code, details, "Train");
+
+  it.each([
+    [grpc(status.INVALID_ARGUMENT, "config.epochs: must be > 0, got -1"), "invalid argument: config.epochs: must be > 0, got -1"],
+    [grpc(status.NOT_FOUND, "unknown model id m-x"), "not found: unknown model id m-x"],
+    [grpc(status.NOT_FOUND, "model 'm-x' not found"), "model 'm-x' not found"],
+    [grpc(status.UNAVAILABLE, "No connection established"), "the worker is unavailable (Train): No connection established"],
+    [grpc(status.UNAUTHENTICATED, "bad token"), "the worker refused Train: bad token (check --token or ROBUSTSEG_TOKEN)"],
+    [grpc(status.INTERNAL, "boom\nTraceback..."), "the worker failed in Train (INTERNAL): boom"],
+    [grpc(status.RESOURCE_EXHAUSTED, "CUDA out of memory"), "the worker ran out of resources: CUDA out of memory"],
+    [new WorkerExitedError("worker was killed by SIGKILL while in use", ["Traceback", "MemoryError"]), "worker was killed by SIGKILL while in use: MemoryError"],
+    [new WorkerStartError("worker exited with code 3 before it was ready", ["a", "ImportError: torch", ""]), "worker exited with code 3 before it was ready: ImportError: torch"],
+    [new WorkerExitedError("worker was killed by SIGKILL while in use", ["INFO training epoch 3"]), "worker was killed by SIGKILL while in use (--verbose shows the worker's log)"],
+  ])("explains %s in one line", (error, expected) => {
+    expect(reportError(error, false)).toEqual({ text: expected, exitCode: 1 });
+  });
+
+  it("gives the gRPC code, the full details and the stack with verbose", () => {
+    const { text } = reportError(grpc(status.INTERNAL, "boom\nTraceback (most recent call last):"), true);
+    expect(text).toMatch(/^the worker failed in Train \(INTERNAL\): boom\ngRPC status: INTERNAL \(13\) in Train\ndetails: boom\nTraceback/);
+    expect(text).toMatch(/WorkerError: Train: INTERNAL/);
+  });
+});

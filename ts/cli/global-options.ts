@@ -1,0 +1,43 @@
+// Options every command accepts: where the workspace is, which worker, how to talk.
+import { type Command, Option } from "commander";
+import { z } from "zod";
+import { choice, hostPort } from "./option-schemas.js";
+import { parseOptions } from "./parse-options.js";
+
+export const DEFAULT_WORKSPACE = "runs/workspace";
+export const DEVICES = ["auto", "cpu", "cuda"] as const;
+
+export const globalOptionsSchema = z.object({
+  workspace: z.string().trim().min(1, "must not be empty"),
+  worker: hostPort().optional(),
+  token: z.string().min(1, "must not be empty").optional(),
+  device: choice(DEVICES),
+  verbose: z.boolean().default(false),
+  json: z.boolean().default(false),
+  quiet: z.boolean().default(false),
+});
+
+export type GlobalOptions = z.output<typeof globalOptionsSchema>;
+
+export function addGlobalOptions(program: Command): Command {
+  return program
+    .option("-w, --workspace <dir>", "artifact workspace of a spawned worker (datasets, models)", DEFAULT_WORKSPACE)
+    .option("--worker <host:port>", "use the worker already running there instead of spawning one")
+    .option("--token <token>", "bearer token for --worker (default: $ROBUSTSEG_TOKEN)")
+    .addOption(new Option("--device <device>", "device of a spawned worker").choices(DEVICES).default("auto"))
+    .option("--json", "print the result as JSON on stdout, nothing else")
+    .option("-q, --quiet", "no progress bars; only the result on stdout")
+    .option("-v, --verbose", "forward the worker's log to stderr; stack traces on errors");
+}
+
+/** The global options of `command`, validated; the token falls back to ROBUSTSEG_TOKEN. */
+export function parseGlobalOptions(command: Command, env: NodeJS.ProcessEnv): GlobalOptions {
+  const values = command.optsWithGlobals<Record<string, unknown>>();
+  const token = values.token ?? (env.ROBUSTSEG_TOKEN || undefined);
+  return parseOptions(globalOptionsSchema, { ...values, token }, command);
+}
+
+/** --verbose as typed, readable before validation (the error handler needs it even then). */
+export function verboseRequested(argv: readonly string[]): boolean {
+  return argv.some((a) => a === "--verbose" || a === "-v" || /^-[a-zA-Z]*v[a-zA-Z]*$/.test(a));
+}

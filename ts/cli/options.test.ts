@@ -1,0 +1,100 @@
+// Option validation with zod: values as typed on the command line, messages naming what was wrong.
+import { describe, expect, it } from "vitest";
+import { datasetCreateOptionsSchema } from "./commands/dataset-create.js";
+import { evaluateOptionsSchema } from "./commands/evaluate.js";
+import { trainOptionsSchema } from "./commands/train.js";
+import { globalOptionsSchema } from "./global-options.js";
+import { choice, hostPort, nonNegativeInteger, positiveInteger, positiveNumber } from "./option-schemas.js";
+
+const message = (result: { success: boolean; error?: { issues: { message: string; path: PropertyKey[] }[] } }) => {
+  const issue = result.error?.issues[0];
+  return issue ? `${issue.path.join(".")}: ${issue.message}` : "ok";
+};
+
+describe("option value schemas", () => {
+  it("accept integers given as strings or numbers", () => {
+    expect(positiveInteger().parse("12")).toBe(12);
+    expect(positiveInteger().parse(12)).toBe(12);
+    expect(nonNegativeInteger().parse("0")).toBe(0);
+  });
+
+  it.each([
+    ["-1", "must be a positive integer, got -1"],
+    ["0", "must be a positive integer, got 0"],
+    ["1.5", "must be a positive integer, got 1.5"],
+    ["abc", "must be a positive integer, got abc"],
+    ["", 'must be a positive integer, got ""'],
+    ["1e3", "must be a positive integer, got 1e3"],
+  ])("reject %j as a positive integer", (value, expected) => {
+    expect(message(positiveInteger().safeParse(value))).toBe(`: ${expected}`);
+  });
+
+  it("name the upper bound", () => {
+    expect(message(positiveInteger(8).safeParse("9"))).toBe(": must be at most 8, got 9");
+  });
+
+  it("check positive numbers, choices and HOST:PORT", () => {
+    expect(positiveNumber().parse("3e-4")).toBe(0.0003);
+    expect(message(positiveNumber().safeParse("0"))).toBe(": must be a positive number, got 0");
+    expect(message(positiveNumber().safeParse("NaN"))).toBe(": must be a positive number, got NaN");
+    expect(choice(["a", "b"]).parse("b")).toBe("b");
+    expect(message(choice(["a", "b"]).safeParse("c"))).toBe(": must be one of a, b, got c");
+    expect(hostPort().parse("10.0.0.2:50051")).toBe("10.0.0.2:50051");
+    expect(hostPort().parse("[::1]:50051")).toBe("[::1]:50051");
+    expect(message(hostPort().safeParse("host:99999"))).toBe(": must be HOST:PORT, got host:99999");
+  });
+});
+
+describe("command option schemas", () => {
+  const trainDefaults = { train: ["ds-a"], validation: "ds-b", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, depth: 3, baseWidth: 16, upsampling: "bilinear", augment: true };
+
+  it("turn train options into typed values", () => {
+    expect(trainOptionsSchema.parse({ ...trainDefaults, epochs: "2", lr: "1e-3", upsampling: "transposed" })).toMatchObject({
+      epochs: 2,
+      lr: 0.001,
+      upsampling: "transposed",
+      train: ["ds-a"],
+    });
+  });
+
+  it.each([
+    [{ epochs: "-1" }, "epochs: must be a positive integer, got -1"],
+    [{ batchSize: "0" }, "batchSize: must be a positive integer, got 0"],
+    [{ depth: "9" }, "depth: must be at most 8, got 9"],
+    [{ upsampling: "nearest" }, "upsampling: must be one of bilinear, transposed, got nearest"],
+    [{ train: undefined }, "train: required (one or more dataset ids)"],
+    [{ validation: undefined }, "validation: required (a dataset id)"],
+    [{ validation: "bad id!" }, "validation: must be a dataset id, got bad id!"],
+  ])("reject train options %j", (change, expected) => {
+    expect(message(trainOptionsSchema.safeParse({ ...trainDefaults, ...change }))).toBe(expected);
+  });
+
+  const datasetDefaults = { source: "synthetic-histology", tileSize: 64, train: 200, validation: 48, test: 64, seed: 0 };
+
+  it("reject a tile size of 0, naming it", () => {
+    expect(message(datasetCreateOptionsSchema.safeParse({ ...datasetDefaults, tileSize: "0" }))).toBe("tileSize: must be a positive integer, got 0");
+  });
+
+  it("reject a dataset with no tiles at all", () => {
+    expect(message(datasetCreateOptionsSchema.safeParse({ ...datasetDefaults, train: "0", validation: "0", test: "0" }))).toBe(
+      ": --train, --validation, --test: at least one split needs tiles",
+    );
+  });
+
+  it("reject an unknown data source", () => {
+    expect(message(datasetCreateOptionsSchema.safeParse({ ...datasetDefaults, source: "pannuke" }))).toBe(
+      "source: must be one of synthetic-histology, got pannuke",
+    );
+  });
+
+  it("require evaluate's model and dataset", () => {
+    expect(message(evaluateOptionsSchema.safeParse({ dataset: "d", batchSize: 0 }))).toBe("model: required (a model id)");
+    expect(evaluateOptionsSchema.parse({ model: " m-1 ", dataset: "d", batchSize: "4" })).toEqual({ model: "m-1", dataset: "d", batchSize: 4 });
+  });
+
+  it("check the global options", () => {
+    expect(globalOptionsSchema.parse({ workspace: "runs/x", device: "cpu" })).toMatchObject({ workspace: "runs/x", device: "cpu", json: false });
+    expect(message(globalOptionsSchema.safeParse({ workspace: "w", device: "gpu" }))).toBe("device: must be one of auto, cpu, cuda, got gpu");
+    expect(message(globalOptionsSchema.safeParse({ workspace: " ", device: "cpu" }))).toBe("workspace: must not be empty");
+  });
+});

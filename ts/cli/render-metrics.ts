@@ -1,0 +1,51 @@
+// Text renderings of metrics shared by several commands (evaluate, demo, train).
+import type { SegmentationMetrics } from "../metrics/segmentation-metrics.js";
+import type { EpochRow } from "../ops/train-model.js";
+import { fixed, percent } from "./format.js";
+import { renderTable } from "./table.js";
+
+/** One row per predictor: the headline metrics side by side. */
+export function renderMetricsComparison(rows: { predictor: string; metrics: SegmentationMetrics }[]): string {
+  return renderTable({
+    head: ["predictor", "pixel acc", "foreground acc", "mIoU", "mean Dice", "mean loss"],
+    rows: rows.map(({ predictor, metrics: m }) => [
+      predictor,
+      percent(m.pixelAccuracy),
+      percent(m.foregroundAccuracy),
+      fixed(m.meanIoU),
+      fixed(m.meanDice),
+      fixed(m.meanLoss, 4),
+    ]),
+  });
+}
+
+/** Per-class IoU (and Dice, for a single predictor), one column per predictor. */
+export function renderPerClass(rows: { predictor: string; metrics: SegmentationMetrics }[]): string {
+  const first = rows[0]?.metrics;
+  if (!first) return "";
+  const single = rows.length === 1;
+  const head = ["class", "truth share", ...(single ? ["IoU", "Dice"] : rows.map((r) => `IoU: ${r.predictor}`))];
+  return renderTable({
+    head,
+    rows: first.perClass.map((c, i) => [
+      c.name,
+      percent(first.numPixels === 0 ? null : c.truthPixels / first.numPixels),
+      ...(single ? [fixed(c.iou), fixed(c.dice)] : rows.map((r) => fixed(r.metrics.perClass[i]?.iou))),
+    ]),
+  });
+}
+
+export function renderEpochs(epochs: EpochRow[]): string {
+  return renderTable({
+    head: ["epoch", "train loss", "val loss", "val pixel acc", "val fg acc", "val mIoU", "best"],
+    rows: epochs.map((e) => [
+      String(e.epoch),
+      fixed(e.trainLoss, 4),
+      fixed(e.validationLoss, 4),
+      percent(e.validationPixelAccuracy),
+      percent(e.validationForegroundAccuracy),
+      fixed(e.validationMeanIoU),
+      e.best ? "*" : "",
+    ]),
+  });
+}

@@ -1,0 +1,174 @@
+// The typed client of robustseg.v1.WorkerService: promises for unary calls, async iterators for
+// the server streams, AbortSignal cancellation, WorkerError for gRPC failures.
+import type { CallOptions, ClientUnaryCall, Metadata, ServiceError } from "@grpc/grpc-js";
+import type {
+  AttackDatasetRequest,
+  BuildEnhancedDatasetRequest,
+  DatasetBuildEvent,
+  ScoreCandidatesRequest,
+  ScoreCandidatesResponse,
+} from "../generated/robustseg/v1/attack.js";
+import type { CreateDatasetEvent, CreateDatasetRequest, DatasetInfo, GetDatasetResponse } from "../generated/robustseg/v1/data.js";
+import type {
+  EvaluateEvent,
+  EvaluateRequest,
+  GetModelResponse,
+  ModelInfo,
+  TrainEvent,
+  TrainRequest,
+} from "../generated/robustseg/v1/model.js";
+import { type GetInfoResponse, type ShutdownResponse, WorkerServiceClient } from "../generated/robustseg/v1/worker_service.js";
+import { callMetadata, channelCredentials, channelOptions } from "../worker/channel.js";
+import { ProtocolError, toWorkerError } from "./errors.js";
+import { drainToResult, type DrainHandlers, type EventOf, iterateStream, type ResultOf } from "./streams.js";
+
+export interface CallControl {
+  /** Aborting cancels the call (the worker stops at its next step). */
+  signal?: AbortSignal | undefined;
+  /** Milliseconds from now after which the call fails with DEADLINE_EXCEEDED. */
+  timeoutMs?: number | undefined;
+}
+
+export interface WorkerClientOptions {
+  /** Bearer token sent as `authorization` metadata on every call. */
+  token?: string | undefined;
+}
+
+export class WorkerClient {
+  readonly raw: WorkerServiceClient;
+  private readonly token: string | undefined;
+
+  constructor(
+    readonly address: string,
+    options: WorkerClientOptions = {},
+  ) {
+    this.raw = new WorkerServiceClient(address, channelCredentials(), channelOptions);
+    this.token = options.token;
+  }
+
+  // ---- unary calls ----
+
+  getInfo(control: CallControl = {}): Promise<GetInfoResponse> {
+    return this.unary<GetInfoResponse>("GetInfo", control, (md, opts, cb) => this.raw.getInfo({}, md, opts, cb));
+  }
+
+  async getDataset(datasetId: string, control: CallControl = {}): Promise<DatasetInfo> {
+    const response = await this.unary<GetDatasetResponse>("GetDataset", control, (md, opts, cb) =>
+      this.raw.getDataset({ datasetId }, md, opts, cb),
+    );
+    if (!response.dataset) throw new ProtocolError("GetDataset", "response without a dataset");
+    return response.dataset;
+  }
+
+  async getModel(modelId: string, control: CallControl = {}): Promise<ModelInfo> {
+    const response = await this.unary<GetModelResponse>("GetModel", control, (md, opts, cb) => this.raw.getModel({ modelId }, md, opts, cb));
+    if (!response.model) throw new ProtocolError("GetModel", "response without a model");
+    return response.model;
+  }
+
+  /** Method two: losses of candidate sign vectors per image (float64 tensor). */
+  scoreCandidates(request: ScoreCandidatesRequest, control: CallControl = {}): Promise<ScoreCandidatesResponse> {
+    return this.unary<ScoreCandidatesResponse>("ScoreCandidates", control, (md, opts, cb) =>
+      this.raw.scoreCandidates(request, md, opts, cb),
+    );
+  }
+
+  async shutdown(control: CallControl = {}): Promise<void> {
+    await this.unary<ShutdownResponse>("Shutdown", control, (md, opts, cb) => this.raw.shutdown({}, md, opts, cb));
+  }
+
+  // ---- server streams: iterators of the oneof events ----
+
+  createDataset(request: CreateDatasetRequest, control: CallControl = {}): AsyncGenerator<EventOf<CreateDatasetEvent>> {
+    return iterateStream(this.raw.createDataset(request, this.metadata(), this.callOptions(control)), "CreateDataset", control.signal);
+  }
+
+  train(request: TrainRequest, control: CallControl = {}): AsyncGenerator<EventOf<TrainEvent>> {
+    return iterateStream(this.raw.train(request, this.metadata(), this.callOptions(control)), "Train", control.signal);
+  }
+
+  evaluate(request: EvaluateRequest, control: CallControl = {}): AsyncGenerator<EventOf<EvaluateEvent>> {
+    return iterateStream(this.raw.evaluate(request, this.metadata(), this.callOptions(control)), "Evaluate", control.signal);
+  }
+
+  attackDataset(request: AttackDatasetRequest, control: CallControl = {}): AsyncGenerator<EventOf<DatasetBuildEvent>> {
+    return iterateStream(this.raw.attackDataset(request, this.metadata(), this.callOptions(control)), "AttackDataset", control.signal);
+  }
+
+  buildEnhancedDataset(request: BuildEnhancedDatasetRequest, control: CallControl = {}): AsyncGenerator<EventOf<DatasetBuildEvent>> {
+    return iterateStream(
+      this.raw.buildEnhancedDataset(request, this.metadata(), this.callOptions(control)),
+      "BuildEnhancedDataset",
+      control.signal,
+    );
+  }
+
+  // ---- server streams drained to their result ----
+
+  createDatasetResult(
+    request: CreateDatasetRequest,
+    control: CallControl & DrainHandlers<CreateDatasetEvent> = {},
+  ): Promise<ResultOf<CreateDatasetEvent>> {
+    return drainToResult<CreateDatasetEvent>(this.createDataset(request, control), "CreateDataset", control);
+  }
+
+  trainResult(request: TrainRequest, control: CallControl & DrainHandlers<TrainEvent> = {}): Promise<ResultOf<TrainEvent>> {
+    return drainToResult<TrainEvent>(this.train(request, control), "Train", control);
+  }
+
+  evaluateResult(
+    request: EvaluateRequest,
+    control: CallControl & DrainHandlers<EvaluateEvent> = {},
+  ): Promise<ResultOf<EvaluateEvent>> {
+    return drainToResult<EvaluateEvent>(this.evaluate(request, control), "Evaluate", control);
+  }
+
+  attackDatasetResult(
+    request: AttackDatasetRequest,
+    control: CallControl & DrainHandlers<DatasetBuildEvent> = {},
+  ): Promise<ResultOf<DatasetBuildEvent>> {
+    return drainToResult<DatasetBuildEvent>(this.attackDataset(request, control), "AttackDataset", control);
+  }
+
+  buildEnhancedDatasetResult(
+    request: BuildEnhancedDatasetRequest,
+    control: CallControl & DrainHandlers<DatasetBuildEvent> = {},
+  ): Promise<ResultOf<DatasetBuildEvent>> {
+    return drainToResult<DatasetBuildEvent>(this.buildEnhancedDataset(request, control), "BuildEnhancedDataset", control);
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+
+  // ---- plumbing ----
+
+  private metadata(): Metadata {
+    return callMetadata(this.token);
+  }
+
+  private callOptions(control: CallControl): Partial<CallOptions> {
+    return control.timeoutMs === undefined ? {} : { deadline: Date.now() + control.timeoutMs };
+  }
+
+  private unary<T>(
+    rpc: string,
+    control: CallControl,
+    invoke: (
+      metadata: Metadata,
+      options: Partial<CallOptions>,
+      callback: (error: ServiceError | null, response: T) => void,
+    ) => ClientUnaryCall,
+  ): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      control.signal?.throwIfAborted();
+      const onAbort = () => call.cancel();
+      const call = invoke(this.metadata(), this.callOptions(control), (error, response) => {
+        control.signal?.removeEventListener("abort", onAbort);
+        if (error) reject(toWorkerError(error, rpc));
+        else resolve(response);
+      });
+      control.signal?.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}

@@ -1,0 +1,3 @@
+export * from "./baselines.js";
+export * from "./confusion-matrix.js";
+export * from "./segmentation-metrics.js";

@@ -1,0 +1,35 @@
+// Opening a worker the way the global options say: connect to --worker, or spawn one.
+import type { WorkerConnection } from "./connection.js";
+import { connectWorker } from "./remote.js";
+import { spawnWorker, type WorkerDevice } from "./supervisor.js";
+
+export type { WorkerConnection } from "./connection.js";
+export { WorkerExitedError, WorkerStartError } from "./errors.js";
+export { resolveWorkerPython } from "./interpreter.js";
+export { connectWorker, RemoteWorker } from "./remote.js";
+export { spawnWorker, SupervisedWorker, type WorkerDevice } from "./supervisor.js";
+
+export interface OpenWorkerOptions {
+  /** HOST:PORT of a running worker; when absent a worker is spawned. */
+  worker?: string | undefined;
+  token?: string | undefined;
+  workspace: string;
+  device?: WorkerDevice | undefined;
+  onStderrLine?: ((line: string) => void) | undefined;
+  signal?: AbortSignal | undefined;
+  env?: NodeJS.ProcessEnv | undefined;
+}
+
+export function openWorker(options: OpenWorkerOptions): Promise<WorkerConnection> {
+  if (options.worker !== undefined) {
+    return connectWorker({ address: options.worker, token: options.token, signal: options.signal });
+  }
+  return spawnWorker({
+    workspace: options.workspace,
+    device: options.device,
+    token: options.token,
+    onStderrLine: options.onStderrLine,
+    signal: options.signal,
+    env: options.env,
+  });
+}
