@@ -12,9 +12,105 @@ export const protobufPackage = "robustseg.v1";
 
 export const protobufFileName = "robustseg/v1/data.proto";
 
+export enum KandinskyLabeling {
+  /** KANDINSKY_LABELING_UNSPECIFIED - = shape and colour */
+  KANDINSKY_LABELING_UNSPECIFIED = 0,
+  /** KANDINSKY_LABELING_SHAPE - background, circle, square, triangle */
+  KANDINSKY_LABELING_SHAPE = 1,
+  /** KANDINSKY_LABELING_COLOUR - background, red, yellow, blue */
+  KANDINSKY_LABELING_COLOUR = 2,
+  /** KANDINSKY_LABELING_SHAPE_AND_COLOUR - background + 9 shape-colour classes */
+  KANDINSKY_LABELING_SHAPE_AND_COLOUR = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function kandinskyLabelingFromJSON(object: any): KandinskyLabeling {
+  switch (object) {
+    case 0:
+    case "KANDINSKY_LABELING_UNSPECIFIED":
+      return KandinskyLabeling.KANDINSKY_LABELING_UNSPECIFIED;
+    case 1:
+    case "KANDINSKY_LABELING_SHAPE":
+      return KandinskyLabeling.KANDINSKY_LABELING_SHAPE;
+    case 2:
+    case "KANDINSKY_LABELING_COLOUR":
+      return KandinskyLabeling.KANDINSKY_LABELING_COLOUR;
+    case 3:
+    case "KANDINSKY_LABELING_SHAPE_AND_COLOUR":
+      return KandinskyLabeling.KANDINSKY_LABELING_SHAPE_AND_COLOUR;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return KandinskyLabeling.UNRECOGNIZED;
+  }
+}
+
+export function kandinskyLabelingToJSON(object: KandinskyLabeling): string {
+  switch (object) {
+    case KandinskyLabeling.KANDINSKY_LABELING_UNSPECIFIED:
+      return "KANDINSKY_LABELING_UNSPECIFIED";
+    case KandinskyLabeling.KANDINSKY_LABELING_SHAPE:
+      return "KANDINSKY_LABELING_SHAPE";
+    case KandinskyLabeling.KANDINSKY_LABELING_COLOUR:
+      return "KANDINSKY_LABELING_COLOUR";
+    case KandinskyLabeling.KANDINSKY_LABELING_SHAPE_AND_COLOUR:
+      return "KANDINSKY_LABELING_SHAPE_AND_COLOUR";
+    case KandinskyLabeling.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** How tiles of another size are fitted to `tile_size`. */
+export enum Fit {
+  /** FIT_UNSPECIFIED - = native size (no change) */
+  FIT_UNSPECIFIED = 0,
+  FIT_CENTER_CROP = 1,
+  /** FIT_RESIZE - images bilinear, labels nearest */
+  FIT_RESIZE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function fitFromJSON(object: any): Fit {
+  switch (object) {
+    case 0:
+    case "FIT_UNSPECIFIED":
+      return Fit.FIT_UNSPECIFIED;
+    case 1:
+    case "FIT_CENTER_CROP":
+      return Fit.FIT_CENTER_CROP;
+    case 2:
+    case "FIT_RESIZE":
+      return Fit.FIT_RESIZE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return Fit.UNRECOGNIZED;
+  }
+}
+
+export function fitToJSON(object: Fit): string {
+  switch (object) {
+    case Fit.FIT_UNSPECIFIED:
+      return "FIT_UNSPECIFIED";
+    case Fit.FIT_CENTER_CROP:
+      return "FIT_CENTER_CROP";
+    case Fit.FIT_RESIZE:
+      return "FIT_RESIZE";
+    case Fit.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Where a dataset comes from. Later sources (kandinsky, pannuke, folder) are new oneof members. */
 export interface DataSource {
-  source: { $case: "syntheticHistology"; value: SyntheticHistologySource } | undefined;
+  source:
+    | { $case: "syntheticHistology"; value: SyntheticHistologySource }
+    | { $case: "kandinsky"; value: KandinskySource }
+    | { $case: "pannuke"; value: PanNukeSource }
+    | { $case: "folder"; value: FolderSource }
+    | undefined;
 }
 
 /** H&E-like tiles with PanNuke's six classes (DESIGN section 5). Deterministic for a seed. */
@@ -26,6 +122,65 @@ export interface SyntheticHistologySource {
   numValidation: number;
   numTest: number;
   seed: number;
+}
+
+/**
+ * Kandinsky Patterns (Holzinger et al. 2019): non-overlapping circles, squares and triangles in
+ * red, yellow and blue on grey. The figure's concept is kept as an image-level tag.
+ */
+export interface KandinskySource {
+  tileSize: number;
+  numTrain: number;
+  numValidation: number;
+  numTest: number;
+  seed: number;
+  labeling: KandinskyLabeling;
+  /** 0 = default */
+  minObjects: number;
+  /** 0 = default */
+  maxObjects: number;
+  /** The concept that decides an image's tag, e.g. "contains a red object" (the default). */
+  concept: string;
+}
+
+/**
+ * PanNuke folds in the Kaggle/Warwick layout (DESIGN section 5): each fold is a folder that
+ * holds images.npy, masks.npy and types.npy (found at any depth below it). Read by memory map.
+ */
+export interface PanNukeSource {
+  /** fold folders */
+  trainFolds: string[];
+  validationFolds: string[];
+  testFolds: string[];
+  /** 0 = native (256) */
+  tileSize: number;
+  fit: Fit;
+  /** 0 = all; otherwise the first N of the split's folds */
+  maxImagesPerSplit: number;
+}
+
+/**
+ * The common image/mask folder layout: images/NAME.png (RGB) and masks/NAME.png (uint8 class
+ * index per pixel). Class names come from `class_names`, else classes.json in the folder.
+ */
+export interface FolderSource {
+  path: string;
+  classNames: string[];
+  /** images drawn (seeded) for validation; the rest is split by */
+  validationFraction: number;
+  /** test_fraction, and what remains trains */
+  testFraction: number;
+  seed: number;
+  /** 0 = native */
+  tileSize: number;
+  fit: Fit;
+  /**
+   * Alternatively, whole folders per split (each in the same layout); when set, `path` and
+   * the fractions are not used.
+   */
+  trainPath: string;
+  validationPath: string;
+  testPath: string;
 }
 
 /** Metadata of one dataset artifact: images float32 (N,3,H,W) in [0,1], labels int64 (N,H,W). */
@@ -43,6 +198,12 @@ export interface DatasetInfo {
   source: string;
   /** what made it: request, parents, seed, code version */
   provenanceJson: string;
+  /**
+   * One tag per image where the source has one (PanNuke tissue type, Kandinsky concept), and
+   * what the tags mean ("tissue", "concept"); empty otherwise.
+   */
+  tagName: string;
+  imageTags: string[];
 }
 
 export interface CreateDatasetRequest {
@@ -78,6 +239,15 @@ export const DataSource: MessageFns<DataSource> = {
       case "syntheticHistology":
         SyntheticHistologySource.encode(message.source.value, writer.uint32(10).fork()).join();
         break;
+      case "kandinsky":
+        KandinskySource.encode(message.source.value, writer.uint32(18).fork()).join();
+        break;
+      case "pannuke":
+        PanNukeSource.encode(message.source.value, writer.uint32(26).fork()).join();
+        break;
+      case "folder":
+        FolderSource.encode(message.source.value, writer.uint32(34).fork()).join();
+        break;
     }
     return writer;
   },
@@ -106,6 +276,30 @@ export const DataSource: MessageFns<DataSource> = {
             };
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.source = { $case: "kandinsky", value: KandinskySource.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.source = { $case: "pannuke", value: PanNukeSource.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.source = { $case: "folder", value: FolderSource.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -124,6 +318,12 @@ export const DataSource: MessageFns<DataSource> = {
         ? { $case: "syntheticHistology", value: SyntheticHistologySource.fromJSON(object.syntheticHistology) }
         : isSet(object.synthetic_histology)
         ? { $case: "syntheticHistology", value: SyntheticHistologySource.fromJSON(object.synthetic_histology) }
+        : isSet(object.kandinsky)
+        ? { $case: "kandinsky", value: KandinskySource.fromJSON(object.kandinsky) }
+        : isSet(object.pannuke)
+        ? { $case: "pannuke", value: PanNukeSource.fromJSON(object.pannuke) }
+        : isSet(object.folder)
+        ? { $case: "folder", value: FolderSource.fromJSON(object.folder) }
         : undefined,
     };
   },
@@ -132,6 +332,12 @@ export const DataSource: MessageFns<DataSource> = {
     const obj: any = {};
     if (message.source?.$case === "syntheticHistology") {
       obj.syntheticHistology = SyntheticHistologySource.toJSON(message.source.value);
+    } else if (message.source?.$case === "kandinsky") {
+      obj.kandinsky = KandinskySource.toJSON(message.source.value);
+    } else if (message.source?.$case === "pannuke") {
+      obj.pannuke = PanNukeSource.toJSON(message.source.value);
+    } else if (message.source?.$case === "folder") {
+      obj.folder = FolderSource.toJSON(message.source.value);
     }
     return obj;
   },
@@ -148,6 +354,24 @@ export const DataSource: MessageFns<DataSource> = {
             $case: "syntheticHistology",
             value: SyntheticHistologySource.fromPartial(object.source.value),
           };
+        }
+        break;
+      }
+      case "kandinsky": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "kandinsky", value: KandinskySource.fromPartial(object.source.value) };
+        }
+        break;
+      }
+      case "pannuke": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "pannuke", value: PanNukeSource.fromPartial(object.source.value) };
+        }
+        break;
+      }
+      case "folder": {
+        if (object.source?.value !== undefined && object.source?.value !== null) {
+          message.source = { $case: "folder", value: FolderSource.fromPartial(object.source.value) };
         }
         break;
       }
@@ -305,6 +529,658 @@ export const SyntheticHistologySource: MessageFns<SyntheticHistologySource> = {
   },
 };
 
+function createBaseKandinskySource(): KandinskySource {
+  return {
+    tileSize: 0,
+    numTrain: 0,
+    numValidation: 0,
+    numTest: 0,
+    seed: 0,
+    labeling: 0,
+    minObjects: 0,
+    maxObjects: 0,
+    concept: "",
+  };
+}
+
+export const KandinskySource: MessageFns<KandinskySource> = {
+  encode(message: KandinskySource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tileSize !== 0) {
+      writer.uint32(8).int32(message.tileSize);
+    }
+    if (message.numTrain !== 0) {
+      writer.uint32(16).int32(message.numTrain);
+    }
+    if (message.numValidation !== 0) {
+      writer.uint32(24).int32(message.numValidation);
+    }
+    if (message.numTest !== 0) {
+      writer.uint32(32).int32(message.numTest);
+    }
+    if (message.seed !== 0) {
+      writer.uint32(40).uint64(message.seed);
+    }
+    if (message.labeling !== 0) {
+      writer.uint32(48).int32(message.labeling);
+    }
+    if (message.minObjects !== 0) {
+      writer.uint32(56).int32(message.minObjects);
+    }
+    if (message.maxObjects !== 0) {
+      writer.uint32(64).int32(message.maxObjects);
+    }
+    if (message.concept !== "") {
+      writer.uint32(74).string(message.concept);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): KandinskySource {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseKandinskySource();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.tileSize = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.numTrain = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.numValidation = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.numTest = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.seed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.labeling = reader.int32() as any;
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.minObjects = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.maxObjects = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.concept = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): KandinskySource {
+    return {
+      tileSize: isSet(object.tileSize)
+        ? globalThis.Number(object.tileSize)
+        : isSet(object.tile_size)
+        ? globalThis.Number(object.tile_size)
+        : 0,
+      numTrain: isSet(object.numTrain)
+        ? globalThis.Number(object.numTrain)
+        : isSet(object.num_train)
+        ? globalThis.Number(object.num_train)
+        : 0,
+      numValidation: isSet(object.numValidation)
+        ? globalThis.Number(object.numValidation)
+        : isSet(object.num_validation)
+        ? globalThis.Number(object.num_validation)
+        : 0,
+      numTest: isSet(object.numTest)
+        ? globalThis.Number(object.numTest)
+        : isSet(object.num_test)
+        ? globalThis.Number(object.num_test)
+        : 0,
+      seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
+      labeling: isSet(object.labeling) ? kandinskyLabelingFromJSON(object.labeling) : 0,
+      minObjects: isSet(object.minObjects)
+        ? globalThis.Number(object.minObjects)
+        : isSet(object.min_objects)
+        ? globalThis.Number(object.min_objects)
+        : 0,
+      maxObjects: isSet(object.maxObjects)
+        ? globalThis.Number(object.maxObjects)
+        : isSet(object.max_objects)
+        ? globalThis.Number(object.max_objects)
+        : 0,
+      concept: isSet(object.concept) ? globalThis.String(object.concept) : "",
+    };
+  },
+
+  toJSON(message: KandinskySource): unknown {
+    const obj: any = {};
+    if (message.tileSize !== 0) {
+      obj.tileSize = Math.round(message.tileSize);
+    }
+    if (message.numTrain !== 0) {
+      obj.numTrain = Math.round(message.numTrain);
+    }
+    if (message.numValidation !== 0) {
+      obj.numValidation = Math.round(message.numValidation);
+    }
+    if (message.numTest !== 0) {
+      obj.numTest = Math.round(message.numTest);
+    }
+    if (message.seed !== 0) {
+      obj.seed = Math.round(message.seed);
+    }
+    if (message.labeling !== 0) {
+      obj.labeling = kandinskyLabelingToJSON(message.labeling);
+    }
+    if (message.minObjects !== 0) {
+      obj.minObjects = Math.round(message.minObjects);
+    }
+    if (message.maxObjects !== 0) {
+      obj.maxObjects = Math.round(message.maxObjects);
+    }
+    if (message.concept !== "") {
+      obj.concept = message.concept;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<KandinskySource>): KandinskySource {
+    return KandinskySource.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<KandinskySource>): KandinskySource {
+    const message = createBaseKandinskySource();
+    message.tileSize = object.tileSize ?? 0;
+    message.numTrain = object.numTrain ?? 0;
+    message.numValidation = object.numValidation ?? 0;
+    message.numTest = object.numTest ?? 0;
+    message.seed = object.seed ?? 0;
+    message.labeling = object.labeling ?? 0;
+    message.minObjects = object.minObjects ?? 0;
+    message.maxObjects = object.maxObjects ?? 0;
+    message.concept = object.concept ?? "";
+    return message;
+  },
+};
+
+function createBasePanNukeSource(): PanNukeSource {
+  return { trainFolds: [], validationFolds: [], testFolds: [], tileSize: 0, fit: 0, maxImagesPerSplit: 0 };
+}
+
+export const PanNukeSource: MessageFns<PanNukeSource> = {
+  encode(message: PanNukeSource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.trainFolds) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.validationFolds) {
+      writer.uint32(18).string(v!);
+    }
+    for (const v of message.testFolds) {
+      writer.uint32(26).string(v!);
+    }
+    if (message.tileSize !== 0) {
+      writer.uint32(32).int32(message.tileSize);
+    }
+    if (message.fit !== 0) {
+      writer.uint32(40).int32(message.fit);
+    }
+    if (message.maxImagesPerSplit !== 0) {
+      writer.uint32(48).int32(message.maxImagesPerSplit);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PanNukeSource {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePanNukeSource();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.trainFolds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.validationFolds.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.testFolds.push(reader.string());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.tileSize = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.fit = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.maxImagesPerSplit = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PanNukeSource {
+    return {
+      trainFolds: globalThis.Array.isArray(object?.trainFolds)
+        ? object.trainFolds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.train_folds)
+        ? object.train_folds.map((e: any) => globalThis.String(e))
+        : [],
+      validationFolds: globalThis.Array.isArray(object?.validationFolds)
+        ? object.validationFolds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.validation_folds)
+        ? object.validation_folds.map((e: any) => globalThis.String(e))
+        : [],
+      testFolds: globalThis.Array.isArray(object?.testFolds)
+        ? object.testFolds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.test_folds)
+        ? object.test_folds.map((e: any) => globalThis.String(e))
+        : [],
+      tileSize: isSet(object.tileSize)
+        ? globalThis.Number(object.tileSize)
+        : isSet(object.tile_size)
+        ? globalThis.Number(object.tile_size)
+        : 0,
+      fit: isSet(object.fit) ? fitFromJSON(object.fit) : 0,
+      maxImagesPerSplit: isSet(object.maxImagesPerSplit)
+        ? globalThis.Number(object.maxImagesPerSplit)
+        : isSet(object.max_images_per_split)
+        ? globalThis.Number(object.max_images_per_split)
+        : 0,
+    };
+  },
+
+  toJSON(message: PanNukeSource): unknown {
+    const obj: any = {};
+    if (message.trainFolds?.length) {
+      obj.trainFolds = message.trainFolds;
+    }
+    if (message.validationFolds?.length) {
+      obj.validationFolds = message.validationFolds;
+    }
+    if (message.testFolds?.length) {
+      obj.testFolds = message.testFolds;
+    }
+    if (message.tileSize !== 0) {
+      obj.tileSize = Math.round(message.tileSize);
+    }
+    if (message.fit !== 0) {
+      obj.fit = fitToJSON(message.fit);
+    }
+    if (message.maxImagesPerSplit !== 0) {
+      obj.maxImagesPerSplit = Math.round(message.maxImagesPerSplit);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PanNukeSource>): PanNukeSource {
+    return PanNukeSource.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PanNukeSource>): PanNukeSource {
+    const message = createBasePanNukeSource();
+    message.trainFolds = object.trainFolds?.map((e) => e) || [];
+    message.validationFolds = object.validationFolds?.map((e) => e) || [];
+    message.testFolds = object.testFolds?.map((e) => e) || [];
+    message.tileSize = object.tileSize ?? 0;
+    message.fit = object.fit ?? 0;
+    message.maxImagesPerSplit = object.maxImagesPerSplit ?? 0;
+    return message;
+  },
+};
+
+function createBaseFolderSource(): FolderSource {
+  return {
+    path: "",
+    classNames: [],
+    validationFraction: 0,
+    testFraction: 0,
+    seed: 0,
+    tileSize: 0,
+    fit: 0,
+    trainPath: "",
+    validationPath: "",
+    testPath: "",
+  };
+}
+
+export const FolderSource: MessageFns<FolderSource> = {
+  encode(message: FolderSource, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.path !== "") {
+      writer.uint32(10).string(message.path);
+    }
+    for (const v of message.classNames) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.validationFraction !== 0) {
+      writer.uint32(25).double(message.validationFraction);
+    }
+    if (message.testFraction !== 0) {
+      writer.uint32(33).double(message.testFraction);
+    }
+    if (message.seed !== 0) {
+      writer.uint32(40).uint64(message.seed);
+    }
+    if (message.tileSize !== 0) {
+      writer.uint32(48).int32(message.tileSize);
+    }
+    if (message.fit !== 0) {
+      writer.uint32(56).int32(message.fit);
+    }
+    if (message.trainPath !== "") {
+      writer.uint32(66).string(message.trainPath);
+    }
+    if (message.validationPath !== "") {
+      writer.uint32(74).string(message.validationPath);
+    }
+    if (message.testPath !== "") {
+      writer.uint32(82).string(message.testPath);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): FolderSource {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseFolderSource();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.path = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.classNames.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 25) {
+              break;
+            }
+
+            message.validationFraction = reader.double();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.testFraction = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.seed = longToNumber(reader.uint64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.tileSize = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.fit = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.trainPath = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.validationPath = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.testPath = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): FolderSource {
+    return {
+      path: isSet(object.path) ? globalThis.String(object.path) : "",
+      classNames: globalThis.Array.isArray(object?.classNames)
+        ? object.classNames.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.class_names)
+        ? object.class_names.map((e: any) => globalThis.String(e))
+        : [],
+      validationFraction: isSet(object.validationFraction)
+        ? globalThis.Number(object.validationFraction)
+        : isSet(object.validation_fraction)
+        ? globalThis.Number(object.validation_fraction)
+        : 0,
+      testFraction: isSet(object.testFraction)
+        ? globalThis.Number(object.testFraction)
+        : isSet(object.test_fraction)
+        ? globalThis.Number(object.test_fraction)
+        : 0,
+      seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
+      tileSize: isSet(object.tileSize)
+        ? globalThis.Number(object.tileSize)
+        : isSet(object.tile_size)
+        ? globalThis.Number(object.tile_size)
+        : 0,
+      fit: isSet(object.fit) ? fitFromJSON(object.fit) : 0,
+      trainPath: isSet(object.trainPath)
+        ? globalThis.String(object.trainPath)
+        : isSet(object.train_path)
+        ? globalThis.String(object.train_path)
+        : "",
+      validationPath: isSet(object.validationPath)
+        ? globalThis.String(object.validationPath)
+        : isSet(object.validation_path)
+        ? globalThis.String(object.validation_path)
+        : "",
+      testPath: isSet(object.testPath)
+        ? globalThis.String(object.testPath)
+        : isSet(object.test_path)
+        ? globalThis.String(object.test_path)
+        : "",
+    };
+  },
+
+  toJSON(message: FolderSource): unknown {
+    const obj: any = {};
+    if (message.path !== "") {
+      obj.path = message.path;
+    }
+    if (message.classNames?.length) {
+      obj.classNames = message.classNames;
+    }
+    if (message.validationFraction !== 0) {
+      obj.validationFraction = floatToJson(message.validationFraction);
+    }
+    if (message.testFraction !== 0) {
+      obj.testFraction = floatToJson(message.testFraction);
+    }
+    if (message.seed !== 0) {
+      obj.seed = Math.round(message.seed);
+    }
+    if (message.tileSize !== 0) {
+      obj.tileSize = Math.round(message.tileSize);
+    }
+    if (message.fit !== 0) {
+      obj.fit = fitToJSON(message.fit);
+    }
+    if (message.trainPath !== "") {
+      obj.trainPath = message.trainPath;
+    }
+    if (message.validationPath !== "") {
+      obj.validationPath = message.validationPath;
+    }
+    if (message.testPath !== "") {
+      obj.testPath = message.testPath;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<FolderSource>): FolderSource {
+    return FolderSource.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<FolderSource>): FolderSource {
+    const message = createBaseFolderSource();
+    message.path = object.path ?? "";
+    message.classNames = object.classNames?.map((e) => e) || [];
+    message.validationFraction = object.validationFraction ?? 0;
+    message.testFraction = object.testFraction ?? 0;
+    message.seed = object.seed ?? 0;
+    message.tileSize = object.tileSize ?? 0;
+    message.fit = object.fit ?? 0;
+    message.trainPath = object.trainPath ?? "";
+    message.validationPath = object.validationPath ?? "";
+    message.testPath = object.testPath ?? "";
+    return message;
+  },
+};
+
 function createBaseDatasetInfo(): DatasetInfo {
   return {
     id: "",
@@ -317,6 +1193,8 @@ function createBaseDatasetInfo(): DatasetInfo {
     classPixelCounts: [],
     source: "",
     provenanceJson: "",
+    tagName: "",
+    imageTags: [],
   };
 }
 
@@ -355,6 +1233,12 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
     }
     if (message.provenanceJson !== "") {
       writer.uint32(82).string(message.provenanceJson);
+    }
+    if (message.tagName !== "") {
+      writer.uint32(90).string(message.tagName);
+    }
+    for (const v of message.imageTags) {
+      writer.uint32(98).string(v!);
     }
     return writer;
   },
@@ -462,6 +1346,22 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
             message.provenanceJson = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.tagName = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.imageTags.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -502,6 +1402,16 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
         : isSet(object.provenance_json)
         ? globalThis.String(object.provenance_json)
         : "",
+      tagName: isSet(object.tagName)
+        ? globalThis.String(object.tagName)
+        : isSet(object.tag_name)
+        ? globalThis.String(object.tag_name)
+        : "",
+      imageTags: globalThis.Array.isArray(object?.imageTags)
+        ? object.imageTags.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.image_tags)
+        ? object.image_tags.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -537,6 +1447,12 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
     if (message.provenanceJson !== "") {
       obj.provenanceJson = message.provenanceJson;
     }
+    if (message.tagName !== "") {
+      obj.tagName = message.tagName;
+    }
+    if (message.imageTags?.length) {
+      obj.imageTags = message.imageTags;
+    }
     return obj;
   },
 
@@ -555,6 +1471,8 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
     message.classPixelCounts = object.classPixelCounts?.map((e) => e) || [];
     message.source = object.source ?? "";
     message.provenanceJson = object.provenanceJson ?? "";
+    message.tagName = object.tagName ?? "";
+    message.imageTags = object.imageTags?.map((e) => e) || [];
     return message;
   },
 };
@@ -957,6 +1875,10 @@ export const GetDatasetResponse: MessageFns<GetDatasetResponse> = {
     return message;
   },
 };
+
+function floatToJson(value: number | null | undefined): number | string | null | undefined {
+  return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;
+}
 
 type Builtin = Date | Function | Uint8Array | string | number | boolean | undefined;
 
