@@ -61,7 +61,8 @@ def write_dataset(directory: Path, tiles: TileSet, info: DatasetInfo) -> None:
 
 
 def dataset_info(meta: dict[str, Any]) -> DatasetInfo:
-    return DatasetInfo(**{k: meta[k] for k in DatasetInfo.__dataclass_fields__})
+    # tag_name/image_tags came later: older meta.json files lack them (no tags).
+    return DatasetInfo(**{k: meta[k] for k in DatasetInfo.__dataclass_fields__ if k in meta})
 
 
 def load_dataset(store: ArtifactStore, dataset_id: str) -> TileSet:

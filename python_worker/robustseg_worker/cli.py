@@ -35,6 +35,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(env ROBUSTSEG_WORKER_TOKEN keeps it out of the process list)")
     p.add_argument("--max-message-mb", type=int, default=64, help="max gRPC message size either way (MiB)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0 = every available core)")
+    p.add_argument("--data-root", action="append", default=[], metavar="DIR",
+                   help="a folder data sources may read files from (repeatable); without one, a loopback "
+                        "worker reads any readable path and any other reads none")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--version", action="version", version=__version__)
     args = p.parse_args(argv)
@@ -42,13 +45,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error(f"--max-message-mb must be between 1 and 2047, got {args.max_message_mb}")
     if args.threads < 0:
         p.error(f"--threads must be >= 0, got {args.threads}")
+    for root in args.data_root:
+        if not os.path.isdir(root):
+            p.error(f"--data-root {root}: not a folder")
     return args
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        check_listen(args.listen, args.token)  # before the slow imports: refuse at once
+        _, _, loopback = check_listen(args.listen, args.token)  # before the slow imports: refuse at once
     except ListenError as e:
         print(f"robustseg worker: error: {e}", file=sys.stderr)
         return 2
@@ -61,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     # Imported after the redirect: torch may print at import time.
     import torch
 
+    from .data import DataPaths
     from .device import DeviceUnavailable, configure_threads, select_device
     from .engine import Engine
     from .server import WorkerServer, parent_watcher
@@ -68,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = select_device(args.device)
         threads = configure_threads(args.threads or None)
-        engine = Engine(args.workspace, device, args.max_message_mb * 2**20)
+        # DESIGN section 10: only the data roots; none given: any path when local (loopback).
+        data_paths = DataPaths(args.data_root, allow_any=loopback)
+        engine = Engine(args.workspace, device, args.max_message_mb * 2**20, data_paths=data_paths)
         server = WorkerServer(engine, args.listen, token=args.token, max_message_bytes=args.max_message_mb * 2**20)
     except (DeviceUnavailable, ListenError, OSError) as e:
         print(f"robustseg worker: error: {e}", file=sys.stderr)

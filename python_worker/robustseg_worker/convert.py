@@ -7,11 +7,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
 from . import engine, events, models
-from .proto.robustseg.v1 import common_pb2, data_pb2, model_pb2, worker_service_pb2
+from .errors import InvalidArgument
+from .proto.robustseg.v1 import attack_pb2, common_pb2, data_pb2, model_pb2, worker_service_pb2
 
 _SPLITS = {
     "train": common_pb2.SPLIT_TRAIN,
@@ -101,6 +103,7 @@ def dataset_info(info: events.DatasetInfo) -> data_pb2.DatasetInfo:
         height=info.height, width=info.width, channels=info.channels, class_names=info.class_names,
         class_pixel_counts=info.class_pixel_counts, source=info.source,
         provenance_json=json.dumps(info.provenance, sort_keys=True),
+        tag_name=info.tag_name, image_tags=info.image_tags,
     )
 
 
@@ -152,3 +155,56 @@ def info(i: events.WorkerInfo) -> worker_service_pb2.GetInfoResponse:
         torch_threads=i.torch_threads, backends=i.backends, data_sources=i.data_sources,
         capabilities=i.capabilities, workspace=i.workspace, max_message_bytes=i.max_message_bytes,
     )
+
+
+# --- attacks -------------------------------------------------------------------------------------
+
+_NUMPY_DTYPES = {
+    common_pb2.DTYPE_FLOAT32: np.dtype("<f4"),
+    common_pb2.DTYPE_INT64: np.dtype("<i8"),
+    common_pb2.DTYPE_UINT8: np.dtype("u1"),
+    common_pb2.DTYPE_INT8: np.dtype("i1"),
+    common_pb2.DTYPE_FLOAT64: np.dtype("<f8"),
+}
+_PROTO_DTYPES = {v.str: k for k, v in _NUMPY_DTYPES.items()}
+
+
+def attack_spec_params(spec: attack_pb2.AttackSpec) -> dict[str, Any]:
+    """An AttackSpec as the plain dict attack_specs.resolve validates; {} when no member is set."""
+    member = spec.WhichOneof("attack")
+    if member is None:
+        return {}
+    inner = getattr(spec, member)
+    params = {"kind": member, **message_to_params(inner)}
+    if member == "gradient":
+        which = inner.target.WhichOneof("target")
+        params["target"] = None if which is None else {"kind": which, which: getattr(inner.target, which)}
+    return params
+
+
+def tensor_to_numpy(tensor: common_pb2.Tensor, field: str) -> np.ndarray:
+    """A Tensor message as a numpy array (a view of its bytes), checking dtype, shape and size."""
+    dtype = _NUMPY_DTYPES.get(tensor.dtype)
+    if dtype is None:
+        raise InvalidArgument(f"{field}.dtype", f"must be set to a known dtype, got {tensor.dtype}")
+    shape = tuple(int(s) for s in tensor.shape)
+    if any(s < 0 for s in shape):
+        raise InvalidArgument(f"{field}.shape", f"must be non-negative, got {list(shape)}")
+    expected = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if len(tensor.data) != expected:
+        raise InvalidArgument(f"{field}.data", f"has {len(tensor.data)} bytes, shape {list(shape)} of "
+                              f"{dtype.name} needs {expected}")
+    return np.frombuffer(tensor.data, dtype=dtype).reshape(shape)
+
+
+def numpy_to_tensor(array: np.ndarray) -> common_pb2.Tensor:
+    array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<") if array.dtype.itemsize > 1 else None)
+    return common_pb2.Tensor(shape=list(array.shape), dtype=_PROTO_DTYPES[array.dtype.str], data=array.tobytes())
+
+
+def dataset_build_event(event: Any) -> attack_pb2.DatasetBuildEvent:
+    if isinstance(event, events.Progress):
+        return attack_pb2.DatasetBuildEvent(progress=progress(event))
+    return attack_pb2.DatasetBuildEvent(result=attack_pb2.DatasetBuildResult(
+        dataset=dataset_info(event.dataset), reused=event.reused, mean_linf=event.mean_linf,
+        max_linf=event.max_linf))

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 
 from . import __version__, artifacts, data, models, training
+from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
+from .engine_attacks import AttackMixin
 from .device import describe
 from .errors import InvalidArgument, ResourceExhausted
 from .evaluation import evaluate as evaluate_model
@@ -36,7 +38,8 @@ from .store import ArtifactStore, artifact_id
 
 log = logging.getLogger(__name__)
 
-CAPABILITIES = ["create_dataset", "train", "evaluate"]
+CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
+                "score_candidates", "build_enhanced_dataset", *ATTACK_METHODS]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
 # Leave this share of free memory untouched when deciding whether work fits.
@@ -82,12 +85,16 @@ def _require_memory(device: torch.device, needed: int, what: str) -> None:
         )
 
 
-class Engine:
+class Engine(AttackMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
-                 max_message_bytes: int = 64 * 2**20) -> None:
+                 max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None) -> None:
         self.store = ArtifactStore(workspace)
+        # Which files file-based data sources may read (DESIGN section 10); default: any
+        # readable path (a local worker). cli.py passes --data-root and the loopback rule.
+        self.data_paths = data_paths or data.DataPaths.unrestricted()
         self.device = torch.device(device)
         self.max_message_bytes = max_message_bytes
+        self._init_caches()
 
     # --- info --------------------------------------------------------------------------------
 
@@ -115,7 +122,7 @@ class Engine:
             raise InvalidArgument("source", "must set one of: " + ", ".join(
                 data.get(n).request_field for n in data.names()))
         source = data.by_request_field(source_field)
-        plans = source.plan(params, f"source.{source_field}")
+        plans = source.plan(params, f"source.{source_field}", paths=self.data_paths)
         created, all_reused = [], True
         for plan in plans:
             dataset_id = artifact_id("dataset", {"source": source.name, **plan.recipe})
@@ -139,6 +146,8 @@ class Engine:
         _require_memory(torch.device("cpu"), n * height * width * (channels * 4 + 9), f"{plan.split} split of {n} tiles")
         images = np.empty((n, channels, height, width), dtype=np.float32)
         labels = np.empty((n, height, width), dtype=np.int64)
+        class_names = data.plan_class_names(source, plan)
+        tags: list[str] = []
         chunk = max(1, 2**18 // (height * width))  # ~a quarter second of work per progress event
         yield Progress(stage, 0, n)
         for start in range(0, n, chunk):
@@ -147,12 +156,14 @@ class Engine:
             tiles = first if (start, stop) == (0, 1) else source.render(plan, start, stop)
             tiles.check()
             images[start:stop], labels[start:stop] = tiles.images, tiles.labels
+            if plan.tag_name:
+                tags.extend(tiles.tags or [""] * (stop - start))
             yield Progress(stage, stop, n)
-        tiles = data.TileSet(images, labels, source.class_names)
+        tiles = data.TileSet(images, labels, class_names)
         info = DatasetInfo(
             id=dataset_id, split=plan.split, num_images=n, height=height, width=width, channels=channels,
-            class_names=list(source.class_names), class_pixel_counts=tiles.class_pixel_counts(),
-            source=source.name,
+            class_names=list(class_names), class_pixel_counts=tiles.class_pixel_counts(),
+            source=source.name, tag_name=plan.tag_name, image_tags=tags,
             provenance=artifacts.provenance("dataset", {"source": source.name, **plan.recipe}, {},
                                             plan.recipe.get("seed", 0),
                                             duration_s=round(time.monotonic() - started, 3)),
@@ -292,22 +303,33 @@ class Engine:
     # --- evaluation --------------------------------------------------------------------------
 
     def evaluate(self, model_id: str, dataset_id: str, batch_size: int = 0,
-                 check_stop: Callable[[], None] = _never_stop) -> Iterator[Progress | EvaluationResult]:
+                 check_stop: Callable[[], None] = _never_stop, attack: dict[str, Any] | None = None,
+                 attack_model_id: str = "") -> Iterator[Progress | EvaluationResult]:
+        """Clean evaluation, or (with `attack`) evaluation of `model_id` on x_adv computed per
+        batch against `attack_model_id` (empty: `model_id` itself, white-box; another id:
+        transfer). Progress: stage "evaluate", images done/total."""
         for field_name, value in (("model_id", model_id), ("dataset_id", dataset_id)):
             if not value:
                 raise InvalidArgument(field_name, "required")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 <= batch_size <= MAX_EVALUATION_BATCH:
             raise InvalidArgument("batch_size", f"must be between 0 (default {DEFAULT_EVALUATION_BATCH}) "
                                   f"and {MAX_EVALUATION_BATCH}, got {batch_size!r}")
-        model_info = self.get_model(model_id)
-        dataset = self.get_dataset(dataset_id)
-        if dataset.class_names != model_info.class_names:
-            raise InvalidArgument("dataset_id", f"dataset {dataset_id} has classes {dataset.class_names}, "
-                                  f"model {model_id} predicts {model_info.class_names}")
-        model, _ = self.load_model(model_id)
-        images, labels = self._dataset_tensors([dataset_id], "evaluation data")
+        model_info, _ = self._pair(model_id, dataset_id)
+        perturb = None
+        if attack is not None:
+            attacker_id = attack_model_id or model_id
+            attacker_info, _ = self._pair(attacker_id, dataset_id, "attack_model_id" if attack_model_id else "model_id")
+            spec = resolve_attack(attack, attacker_info.num_classes)
+            attacker, _ = self.cached_model(attacker_id)
+
+            def perturb(x, y, first_index):
+                return spec.run(attacker, x, y, first_index, check_stop)
+        elif attack_model_id:
+            raise InvalidArgument("attack_model_id", "set without attack: a clean evaluation attacks nothing")
+        model, _ = self.cached_model(model_id)
+        images, labels = self.cached_dataset(dataset_id)
         result = yield from evaluate_model(model, images, labels, model_info.num_classes,
-                                           batch_size or DEFAULT_EVALUATION_BATCH, check_stop)
+                                           batch_size or DEFAULT_EVALUATION_BATCH, check_stop, perturb=perturb)
         if not math.isfinite(result.mean_loss):
             log.warning("evaluation of %s on %s: loss is %s", model_id, dataset_id, result.mean_loss)
         yield result

@@ -28,9 +28,12 @@ def evaluate(
     batch_size: int,
     check_stop: Callable[[], None] = lambda: None,
     stage: str = "evaluate",
+    perturb: Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor] | None = None,
 ) -> Generator[Progress, None, EvaluationResult]:
     """Yields Progress per batch; returns the totals. Batches are moved to the model's device
-    only if they are not there already (training keeps its validation set on the device)."""
+    only if they are not there already (training keeps its validation set on the device).
+    `perturb(x, y, first_index)`, when given, replaces each batch before the forward pass
+    (evaluation under attack: x_adv computed per batch)."""
     device = next(model.parameters()).device
     n = int(images.shape[0])
     was_training = model.training
@@ -43,6 +46,8 @@ def evaluate(
             check_stop()
             x = images[start:start + batch_size].to(device, non_blocking=True)
             y = labels[start:start + batch_size].to(device, non_blocking=True)
+            if perturb is not None:
+                x = perturb(x, y, start)
             with torch.inference_mode():
                 with autocast(device):
                     logits = model(x)

@@ -3,7 +3,7 @@ the engine and its tests stay independent of the transport."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -27,6 +27,10 @@ class DatasetInfo:
     class_pixel_counts: list[int]
     source: str
     provenance: dict[str, Any]
+    # One tag per image where the source has one (PanNuke tissue, Kandinsky concept), and what
+    # the tags mean ("tissue", "concept"); empty otherwise.
+    tag_name: str = ""
+    image_tags: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -92,3 +96,13 @@ class WorkerInfo:
     capabilities: list[str]
     workspace: str
     max_message_bytes: int
+
+
+@dataclass
+class DatasetBuilt:
+    """Result of AttackDataset / BuildEnhancedDataset."""
+
+    dataset: DatasetInfo
+    reused: bool
+    mean_linf: float  # mean over images of the L-inf distance to the clean image
+    max_linf: float

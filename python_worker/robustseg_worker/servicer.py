@@ -13,11 +13,12 @@ import threading
 from collections.abc import Callable, Generator, Iterator
 
 import grpc
+import numpy as np
 
 from . import convert
 from .engine import Engine
-from .errors import Cancelled, Unavailable, Unimplemented
-from .proto.robustseg.v1 import data_pb2, model_pb2, worker_service_pb2, worker_service_pb2_grpc
+from .errors import Cancelled, Unavailable
+from .proto.robustseg.v1 import attack_pb2, data_pb2, model_pb2, worker_service_pb2, worker_service_pb2_grpc
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +57,32 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return model_pb2.GetModelResponse(model=convert.model_info(self.engine.get_model(request.model_id)))
 
     def Evaluate(self, request, context):
-        if request.HasField("attack") or request.attack_model_id:
-            raise Unimplemented("evaluation under attack (attack, attack_model_id) is not available in this worker yet")
+        attack = convert.attack_spec_params(request.attack) if request.HasField("attack") else None
         yield from _stream(
-            self.engine.evaluate(request.model_id, request.dataset_id, request.batch_size, self._stopper(context)),
+            self.engine.evaluate(request.model_id, request.dataset_id, request.batch_size, self._stopper(context),
+                                 attack=attack, attack_model_id=request.attack_model_id),
             convert.evaluate_event)
+
+    def AttackDataset(self, request, context):
+        attack = convert.attack_spec_params(request.attack)
+        yield from _stream(
+            self.engine.attack_dataset(request.model_id, request.dataset_id, attack, request.batch_size,
+                                       self._stopper(context)),
+            convert.dataset_build_event)
+
+    def ScoreCandidates(self, request, context):
+        losses = self.engine.score_candidates(
+            request.model_id, request.dataset_id, request.epsilon, request.project,
+            np.asarray(request.image_indices, dtype=np.int64),
+            convert.tensor_to_numpy(request.candidates, "candidates"), self._stopper(context))
+        return attack_pb2.ScoreCandidatesResponse(losses=convert.numpy_to_tensor(losses))
+
+    def BuildEnhancedDataset(self, request, context):
+        yield from _stream(
+            self.engine.build_enhanced_dataset(
+                request.model_id, request.dataset_id, request.epsilon, request.project,
+                convert.tensor_to_numpy(request.signs, "signs"), request.batch_size, self._stopper(context)),
+            convert.dataset_build_event)
 
     def Shutdown(self, request, context):
         # Answer first: the server stops (gracefully) once this response is on its way.

@@ -170,7 +170,7 @@ def test_evaluate_request_validation(trained, args, message):
 
 def test_create_dataset_validation(trained):
     engine = trained[0]
-    with pytest.raises(InvalidArgument, match="^source: must set one of: synthetic_histology"):
+    with pytest.raises(InvalidArgument, match="^source: must set one of: folder, kandinsky, pannuke, synthetic_histology$"):
         list(engine.create_dataset(None, {}))
     with pytest.raises(InvalidArgument, match="^source.synthetic_histology.tile_size: must be > 0, got 0$"):
         list(engine.create_dataset("synthetic_histology", {**SMALL, "tile_size": 0}))
@@ -202,8 +202,8 @@ def test_concurrent_identical_requests_render_once(tmp_path, monkeypatch):
 def test_info_describes_the_worker(trained):
     info = trained[0].info()
     assert info.device == "cpu" and info.device_type == "cpu"
-    assert info.backends == ["unet"] and info.data_sources == ["synthetic-histology"]
-    assert info.capabilities == ["create_dataset", "train", "evaluate"]
+    assert info.backends == ["unet"] and info.data_sources == ["folder", "kandinsky", "pannuke", "synthetic-histology"]
+    assert info.capabilities[:3] == ["create_dataset", "train", "evaluate"]
     assert info.torch_threads == torch.get_num_threads() and info.torch_version == torch.__version__
 
 

@@ -7,6 +7,7 @@ import grpc
 import pytest
 
 from worker_harness import WorkerProcess
+from robustseg_worker.engine import CAPABILITIES
 from robustseg_worker.proto.grpc.health.v1 import health_pb2, health_pb2_grpc
 from robustseg_worker.proto.robustseg.v1 import (
     attack_pb2,
@@ -82,8 +83,10 @@ def test_get_info(worker):
     info = stub.GetInfo(worker_service_pb2.GetInfoRequest(), timeout=5)
     assert info.version == "0.1.0" and info.device == "cpu" and info.device_type == "cpu"
     assert info.torch_version and info.torch_threads >= 1
-    assert list(info.backends) == ["unet"] and list(info.data_sources) == ["synthetic-histology"]
-    assert list(info.capabilities) == ["create_dataset", "train", "evaluate"]
+    assert list(info.backends) == ["unet"] and list(info.data_sources) == ["folder", "kandinsky", "pannuke", "synthetic-histology"]
+    assert list(info.capabilities) == CAPABILITIES
+    assert {"attack_dataset", "evaluate_under_attack", "score_candidates", "build_enhanced_dataset",
+            "fgsm", "pgd", "segpgd", "cospgd", "layered_pgd"} <= set(info.capabilities)
     assert info.workspace == str(process.workspace.resolve())
     assert info.max_message_bytes == 64 * 2**20
 
@@ -152,14 +155,15 @@ def test_invalid_arguments_name_the_field(worker, datasets):
     assert e.value.details() == "config.epochs: must be > 0, got -1"
 
 
-def test_evaluation_under_attack_is_not_implemented_yet(worker, datasets, trained):
+def test_evaluation_under_an_unspecified_attack_method_names_the_field(worker, datasets, trained):
     _, stub, _ = worker
     request = model_pb2.EvaluateRequest(
         model_id=trained[-1].result.model.id, dataset_id=datasets[-1].result.datasets[1].id,
         attack=attack_pb2.AttackSpec(gradient=attack_pb2.GradientAttack(epsilon=0.01)))
     with pytest.raises(grpc.RpcError) as e:
         list(stub.Evaluate(request, timeout=10))
-    assert e.value.code() == grpc.StatusCode.UNIMPLEMENTED
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details().startswith("attack.gradient.method: must be one of FGSM, PGD, SEGPGD, COSPGD")
 
 
 def _steps_then_cancel(stub, request, steps_wanted):

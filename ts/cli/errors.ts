@@ -4,6 +4,7 @@ import { CommanderError } from "commander";
 import { ZodError } from "zod";
 import { ProtocolError, WorkerError } from "../client/errors.js";
 import { ConfusionMatrixError } from "../metrics/confusion-matrix.js";
+import { SpecError } from "../experiment/spec.js";
 import { WorkerExitedError, WorkerStartError } from "../worker/errors.js";
 
 export const EXIT_FAILURE = 1;
@@ -37,7 +38,7 @@ export function reportError(error: unknown, verbose: boolean): ErrorReport {
     if (error.code === "commander.help") return { text: "", exitCode: EXIT_USAGE };
     return { text: line(error.message.replace(/^error: /, "")), exitCode: EXIT_USAGE };
   }
-  const exitCode = error instanceof UsageError ? EXIT_USAGE : error instanceof InterruptedError ? EXIT_INTERRUPTED : EXIT_FAILURE;
+  const exitCode = error instanceof UsageError || error instanceof SpecError ? EXIT_USAGE : error instanceof InterruptedError ? EXIT_INTERRUPTED : EXIT_FAILURE;
   const summary = line(summarise(error));
   if (!verbose) return { text: summary, exitCode };
   return { text: [summary, ...details(error)].join("\n"), exitCode };

@@ -14,6 +14,8 @@ export interface WorkerSession {
   client: WorkerClient;
   signal: AbortSignal;
   reporter: Reporter;
+  /** Replaces the worker after a crash: a spawned one is killed and spawned again, a remote one reconnected. */
+  restart(): Promise<void>;
 }
 
 export async function withWorker<T>(context: CliContext, globals: GlobalOptions, work: (session: WorkerSession) => Promise<T>): Promise<T> {
@@ -41,26 +43,49 @@ export async function withWorker<T>(context: CliContext, globals: GlobalOptions,
   }
   try {
     if (showProgress && io.progressStream && globals.worker === undefined) io.stderr("starting the worker...\n");
-    try {
-      connection = await openWorker({
-        worker: globals.worker,
-        token: globals.token,
-        workspace: globals.workspace,
-        device: globals.device,
-        env: io.env,
-        signal: controller.signal,
-        onStderrLine: globals.verbose ? (line) => io.stderr(`[worker] ${line}\n`) : undefined,
-      });
-    } catch (error) {
-      if (controller.signal.aborted) throw new InterruptedError();
-      throw error;
-    }
+    const open = async (): Promise<WorkerConnection> => {
+      try {
+        return await openWorker({
+          worker: globals.worker,
+          token: globals.token,
+          workspace: globals.workspace,
+          device: globals.device,
+          env: io.env,
+          signal: controller.signal,
+          onStderrLine: globals.verbose ? (line) => io.stderr(`[worker] ${line}\n`) : undefined,
+        });
+      } catch (error) {
+        if (controller.signal.aborted) throw new InterruptedError();
+        throw error;
+      }
+    };
+    connection = await open();
     if (globals.verbose) io.stderr(`using ${connection.describe()}\n`);
+    const session: WorkerSession = {
+      get connection() {
+        return connection as WorkerConnection;
+      },
+      get client() {
+        return (connection as WorkerConnection).client;
+      },
+      signal: controller.signal,
+      reporter,
+      restart: async () => {
+        const old = connection;
+        connection = undefined;
+        if (old) {
+          if (old.kind === "spawned") old.killNow();
+          await old.close();
+        }
+        if (!globals.quiet && !globals.json) io.stderr("the worker failed; restarting it and retrying the stage\n");
+        connection = await open();
+      },
+    };
     try {
-      return await work({ connection, client: connection.client, signal: controller.signal, reporter });
+      return await work(session);
     } catch (error) {
       if (controller.signal.aborted) throw new InterruptedError();
-      throw await connection.explainFailure(error);
+      throw connection ? await connection.explainFailure(error) : error;
     }
   } finally {
     reporter.stopAll();

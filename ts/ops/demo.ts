@@ -1,5 +1,6 @@
-// The embedded demo: synthetic histology → small U-Net → metrics on the test split, beside the
-// all-background predictor. Every stage is an artifact request, so a second run reuses them.
+// The single-model pipeline: synthetic histology → small U-Net → metrics on the test split, beside
+// the all-background predictor. Every stage is an artifact request, so a second run reuses them.
+// (`robustseg demo` now runs the whole four-model experiment: ts/experiment, preset "demo".)
 import type { WorkerClient } from "../client/worker-client.js";
 import { allBackgroundConfusion } from "../metrics/baselines.js";
 import { confusionFromRows, truthCounts } from "../metrics/confusion-matrix.js";
@@ -15,7 +16,7 @@ export interface DemoPreset {
   training: TrainingParams;
 }
 
-/** Sized so `npm run demo` finishes well within 3 minutes on two CPU cores. */
+/** Defaults of `dataset create` and `train`, and the single-model pipeline's parameters. */
 export const DEMO_PRESET: DemoPreset = {
   dataset: { source: "synthetic-histology", tileSize: 64, numTrain: 200, numValidation: 48, numTest: 64, seed: 0 },
   model: { architecture: "unet", depth: 3, baseWidth: 16, upsampling: "bilinear" },

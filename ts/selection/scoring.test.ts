@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 
-import { packCandidates, planRequests, unpackCandidates, unpackLosses, type ImageCandidates } from "./scoring.js";
-import { SelectionError, type Sign } from "./signs.js";
+import { planRequests, type ImageCandidates } from "./scoring.js";
+import type { Sign } from "./signs.js";
 
 const list = (n: number, c = 2): Sign[][] => Array.from({ length: n }, (_, i) => [((i % 3) - 1) as Sign, ...new Array<Sign>(c - 1).fill(0)]);
 
@@ -20,31 +20,5 @@ describe("planRequests", () => {
     expect(plans.map((p) => p.request.candidates.map((l) => l.length))).toEqual([[4, 4], [3], [6], [5], [2]]);
     expect(plans[3]?.slices).toEqual([{ work: 4, start: 6 }]);
     for (const p of plans) expect(p.request.candidates.flat().length).toBeLessThanOrEqual(8);
-  });
-});
-
-describe("wire packing", () => {
-  it("packs a ragged request into int8 (N, K, C) with padding and unpacks it again", () => {
-    const request = {
-      imageIndices: [3, 1],
-      candidates: [
-        [
-          [1, 0, -1],
-          [0, 0, 0],
-          [-1, -1, 1],
-        ] as Sign[][],
-        [[0, 1, 0]] as Sign[][],
-      ],
-    };
-    const packed = packCandidates(request, 3);
-    expect(packed.shape).toEqual([2, 3, 3]);
-    expect(packed.padded).toBe(2);
-    expect(Array.from(packed.data)).toEqual([1, 0, -1, 0, 0, 0, -1, -1, 1, 0, 1, 0, 0, 1, 0, 0, 1, 0]);
-    expect(unpackCandidates(packed)).toEqual(request.candidates);
-    const losses = new Float64Array([0.1, 0.2, 0.3, 0.4, 0.4, 0.4]);
-    expect(unpackLosses(losses, packed)).toEqual([[0.1, 0.2, 0.3], [0.4]]);
-    expect(() => unpackLosses(new Float64Array(5), packed)).toThrow(SelectionError);
-    expect(() => packCandidates({ imageIndices: [0], candidates: [[[2, 0, 0] as unknown as Sign[]]] }, 3)).toThrow(/expected -1, 0 or 1/);
-    expect(() => packCandidates({ imageIndices: [0], candidates: [[[0, 0]]] }, 3)).toThrow(/length 2/);
   });
 });

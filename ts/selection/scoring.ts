@@ -1,13 +1,13 @@
 // The scorer interface the selection strategies talk to, and the batching of candidates into
-// scorer requests. Nothing here knows about gRPC: the adapter wraps the worker's
-// ScoreCandidates RPC into a `CandidateScorer` (and may use `packCandidates` / `unpackLosses`).
+// scorer requests. Nothing here knows about gRPC: the adapter in ts/ops/score-candidates.ts wraps
+// the worker's ScoreCandidates RPC (ragged rows, one image index per row) into a `CandidateScorer`.
 
 import { assertSignVector, SelectionError, type Sign, type SignVector } from "./signs.js";
 
 /**
  * One scorer request: for each listed image, the candidate sign vectors to score.
  * `candidates[j]` belongs to `imageIndices[j]`; image indices are distinct within a request.
- * Lists may have different lengths per image (see `packCandidates` for the int8 (N, K, C) form).
+ * Lists may have different lengths per image (the contract's rows are ragged: no padding).
  */
 export interface ScoreRequest {
   readonly imageIndices: readonly number[];
@@ -64,8 +64,7 @@ function positiveInt(v: number | undefined, fallback: number, what: string): num
 /**
  * Splits per-image candidate lists into requests of at most `max` candidates: whole images are
  * packed together while they fit; an image whose list alone exceeds `max` is split into
- * near-equal slices, one request each. Lists of equal length K ≤ max thus give requests of
- * floor(max / K) images with K candidates each (uniform, as the worker's (N, K, C) tensor wants).
+ * near-equal slices, one request each.
  */
 export function planRequests(
   work: readonly ImageCandidates[],
@@ -173,75 +172,5 @@ export async function scoreRound(
     }
   };
   await Promise.all(Array.from({ length: Math.min(concurrency, plans.length) }, runOne));
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Wire form: int8 (N, K, C) candidates and float64 (N, K) losses (ScoreCandidatesRequest).
-
-export interface PackedCandidates {
-  readonly imageIndices: readonly number[];
-  /** [N, K, C]. */
-  readonly shape: readonly [number, number, number];
-  /** Row-major int8 signs, N·K·C values. */
-  readonly data: Int8Array;
-  /** Real candidates per image (≤ K); the rest of each row is padding. */
-  readonly counts: readonly number[];
-  /** Padding candidates added in total (each repeats its image's last real candidate). */
-  readonly padded: number;
-}
-
-/**
- * Packs a (possibly ragged) request into the uniform int8 (N, K, C) tensor of the contract:
- * K = the longest list; shorter lists are padded by repeating their last candidate (a duplicate
- * forward pass on the worker, dropped again by `unpackLosses`).
- */
-export function packCandidates(request: ScoreRequest, classCount: number): PackedCandidates {
-  const n = request.imageIndices.length;
-  if (request.candidates.length !== n) {
-    throw new SelectionError(`request has ${n} images but ${request.candidates.length} candidate lists`);
-  }
-  const counts = request.candidates.map((l) => l.length);
-  const k = Math.max(0, ...counts);
-  const data = new Int8Array(n * k * classCount);
-  let padded = 0;
-  request.candidates.forEach((list, i) => {
-    for (let j = 0; j < k; j++) {
-      const s = list[Math.min(j, list.length - 1)];
-      if (s === undefined) continue; // empty list: zeros
-      if (j >= list.length) padded++;
-      const v = assertSignVector(s, classCount, `candidate ${j} of image ${String(request.imageIndices[i])}`);
-      data.set(v, (i * k + j) * classCount);
-    }
-  });
-  return { imageIndices: request.imageIndices.slice(), shape: [n, k, classCount], data, counts, padded };
-}
-
-/** Inverse of `packCandidates` for tests and for a worker-side simulation. */
-export function unpackCandidates(packed: PackedCandidates): Sign[][][] {
-  const [n, k, c] = packed.shape;
-  const out: Sign[][][] = [];
-  for (let i = 0; i < n; i++) {
-    const list: Sign[][] = [];
-    for (let j = 0; j < (packed.counts[i] ?? k); j++) {
-      list.push(Array.from(packed.data.subarray((i * k + j) * c, (i * k + j + 1) * c)) as Sign[]);
-    }
-    out.push(list);
-  }
-  return out;
-}
-
-/** Splits the worker's (N, K) float64 losses back into per-image rows, dropping padding. */
-export function unpackLosses(losses: ArrayLike<number>, packed: PackedCandidates): number[][] {
-  const [n, k] = packed.shape;
-  if (losses.length !== n * k) {
-    throw new SelectionError(`expected ${n}×${k} = ${n * k} losses, got ${losses.length}`);
-  }
-  const out: number[][] = [];
-  for (let i = 0; i < n; i++) {
-    const row: number[] = [];
-    for (let j = 0; j < (packed.counts[i] ?? 0); j++) row.push(losses[i * k + j] as number);
-    out.push(row);
-  }
   return out;
 }

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from ..errors import InvalidArgument
+from .paths import DataPaths
 from .tiles import TileSet
 
 SPLITS = ("train", "validation", "test")
@@ -23,6 +24,13 @@ class SplitPlan:
     num_images: int
     # Everything that determines the split's content; hashed into the dataset id.
     recipe: dict[str, Any] = field(default_factory=dict)
+    # The split's class names when they depend on the request (folder, kandinsky labelings);
+    # None = the source's fixed `class_names`.
+    class_names: tuple[str, ...] | None = None
+    # What the per-image tags of rendered tiles mean ("tissue", "concept"); "" = no tags.
+    tag_name: str = ""
+    # Source-private state for rendering (resolved files, field names for errors); not hashed.
+    state: Any = field(default=None, compare=False, repr=False)
 
 
 class DataSource(Protocol):
@@ -30,7 +38,10 @@ class DataSource(Protocol):
     request_field: str  # the DataSource oneof member in the contract, e.g. "synthetic_histology"
     class_names: tuple[str, ...]
 
-    def plan(self, params: dict[str, Any], field_prefix: str) -> list[SplitPlan]: ...
+    def plan(self, params: dict[str, Any], field_prefix: str, paths: DataPaths | None = None) -> list[SplitPlan]:
+        """`paths` decides which files a file-based source may read (the worker's data roots);
+        None = any readable path (library use). The engine always passes its own."""
+        ...
 
     def render(self, plan: SplitPlan, start: int, stop: int) -> TileSet: ...
 
@@ -53,6 +64,10 @@ def by_request_field(request_field: str) -> DataSource:
         if source.request_field == request_field:
             return source
     raise InvalidArgument("source", f"unsupported data source {request_field!r}; known: {', '.join(names())}")
+
+
+def plan_class_names(source: DataSource, plan: SplitPlan) -> tuple[str, ...]:
+    return plan.class_names if plan.class_names is not None else tuple(source.class_names)
 
 
 def get(name: str) -> DataSource:

@@ -279,7 +279,7 @@ class SyntheticHistology:
     request_field = "synthetic_histology"
     class_names = CLASS_NAMES
 
-    def plan(self, params: dict[str, Any], field_prefix: str) -> list[SplitPlan]:
+    def plan(self, params: dict[str, Any], field_prefix: str, paths=None) -> list[SplitPlan]:
         size = _int_field(params, "tile_size", field_prefix, 1, MAX_TILE_SIZE)
         seed = params.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -15,6 +15,8 @@ class TileSet:
     images: np.ndarray
     labels: np.ndarray
     class_names: tuple[str, ...]
+    # One tag per image where the source has them (PanNuke tissue type, Kandinsky concept).
+    tags: list[str] | None = field(default=None)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])
@@ -28,6 +30,8 @@ class TileSet:
             raise ValueError(f"labels must be int64 {(n, h, w)}, got {self.labels.dtype} {self.labels.shape}")
         if n and not (np.isfinite(self.images).all() and self.images.min() >= 0 and self.images.max() <= 1):
             raise ValueError("images must be finite and in [0, 1]")
+        if self.tags is not None and len(self.tags) != n:
+            raise ValueError(f"tags must be one per image ({n}), got {len(self.tags)}")
         if n and (self.labels.min() < 0 or self.labels.max() >= len(self.class_names)):
             raise ValueError(f"labels must be in [0, {len(self.class_names)})")
 

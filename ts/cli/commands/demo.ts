@@ -1,50 +1,28 @@
-// `robustseg demo`: the embedded end-to-end run (synthetic histology → U-Net → test metrics
-// beside the all-background predictor). Artifacts are reused on a second run.
+// `robustseg demo`: the whole four-model experiment with the demo preset (DESIGN section 8):
+// synthetic histology 64×64, small U-Net, short training, reduced attack steps, greedy method two.
 import { Command } from "commander";
-import { DEMO_PRESET, type DemoOutcome, runDemo } from "../../ops/demo.js";
+import { z } from "zod";
+import { DEMO_SPEC, loadSpec } from "../../experiment/spec.js";
 import type { CliContext } from "../context.js";
-import { count, seconds } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { printResult } from "../output.js";
-import { renderMetricsComparison, renderPerClass, renderEpochs } from "../render-metrics.js";
-import { renderSections } from "../table.js";
-import { withWorker } from "../worker-session.js";
+import { parseOptions } from "../parse-options.js";
+import { runAndPrint } from "./run.js";
 
 export function demoCommand(context: CliContext): Command {
-  const { dataset: d, model: m, training: t } = DEMO_PRESET;
+  const d = DEMO_SPEC.data as { tileSize: number; train: number; validation: number; test: number };
   return new Command("demo")
-    .summary("the embedded demo: data, training, test metrics vs all-background")
+    .summary("the paper's four-model experiment on synthetic histology, in minutes on CPU")
     .description(
-      `Run the embedded demo: generate synthetic histology (${d.tileSize}×${d.tileSize}, ${d.numTrain}/${d.numValidation}/${d.numTest} ` +
-        `train/validation/test tiles), train a U-Net (depth ${m.depth}, base width ${m.baseWidth}, ${t.epochs} epochs), evaluate it on ` +
-        "the test split and print its metrics beside an all-background predictor. A second run reuses the artifacts.",
+      `Run the whole experiment with the demo preset: synthetic histology ${d.tileSize}×${d.tileSize} (${d.train}/${d.validation}/${d.test} ` +
+        `train/validation/test tiles), a small U-Net, M1 → D1 (method one) and D2 (method two, greedy) → M2, M3, M4, then every model ` +
+        "clean and under a background-targeted PGD (ε = 0.01), white-box and transfer from M1. Prints Tables 1 and 2 and the run " +
+        "folder (default runs/demo). Same as `robustseg run --preset demo`; a second run reuses everything.",
     )
+    .option("--out <dir>", "run folder (default runs/demo)")
     .action(async (_options, command: Command) => {
+      const options = parseOptions(z.object({ out: z.string().trim().min(1, "must not be empty").optional() }), command.opts(), command);
       const globals = parseGlobalOptions(command, context.io.env);
-      const result = await withWorker(context, globals, ({ client, signal, reporter }) => runDemo(client, DEMO_PRESET, { signal, reporter }));
-      printResult(context.io, globals, result, renderDemo);
+      const spec = await loadSpec({ preset: "demo" });
+      await runAndPrint(context, globals, spec, options.out);
     });
-}
-
-export function renderDemo(result: DemoOutcome): string {
-  const { preset, dataset, training, evaluation, seconds: s } = result;
-  const d = preset.dataset;
-  const m = preset.model;
-  const reuse = (reused: boolean, made: string) => (reused ? "reused" : made);
-  return renderSections([
-    {
-      body:
-        `dataset  synthetic histology ${d.tileSize}×${d.tileSize}, ${d.numTrain}/${d.numValidation}/${d.numTest} tiles, seed ${d.seed} ` +
-        `(${reuse(dataset.reused, "generated")}, ${seconds(s.dataset)})\n` +
-        `model    ${training.model.id}: U-Net depth ${m.depth}, base width ${m.baseWidth}, ${count(training.model.numParameters)} parameters, ` +
-        `${preset.training.epochs} epochs, best ${training.model.bestEpoch} (${reuse(training.reused, "trained")}, ${seconds(s.train)})`,
-    },
-    { title: "training", body: renderEpochs(training.model.epochs) },
-    {
-      title: `test split: ${count(evaluation.numImages)} tiles, ${count(evaluation.numPixels)} pixels (${seconds(s.evaluate)})`,
-      body: renderMetricsComparison(result.comparison),
-    },
-    { title: "per class", body: renderPerClass(result.comparison) },
-    { body: `total ${seconds(s.total)}` },
-  ]);
 }

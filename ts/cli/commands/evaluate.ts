@@ -5,7 +5,11 @@ import { evaluateModel, type EvaluateOutcome } from "../../ops/evaluate-model.js
 import type { CliContext } from "../context.js";
 import { count, fixed, percent } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { artifactId, nonNegativeInteger } from "../option-schemas.js";
+import { foregroundToBackground } from "../../experiment/results.js";
+import { type AttackParams, attackSpec, describeAttack } from "../../ops/attacks.js";
+import { ATTACK_METHOD_CHOICES, addAttackOptions, attackOptionsSchema, attackParamsFrom } from "../attack-options.js";
+import { UsageError } from "../errors.js";
+import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderPerClass } from "../render-metrics.js";
@@ -16,10 +20,21 @@ export const evaluateOptionsSchema = z.object({
   model: artifactId("model"),
   dataset: artifactId("dataset"),
   batchSize: nonNegativeInteger(65_536),
+  attack: choice(ATTACK_METHOD_CHOICES).optional(),
+  attackModel: artifactId("model").optional(),
+  ...attackOptionsSchema,
 });
 
+export interface EvaluateCommandResult extends EvaluateOutcome {
+  attack: AttackParams | null;
+  /** The model the attack was computed against (white-box: the model itself). */
+  attackModelId: string | null;
+  /** Share of foreground pixels predicted as background. */
+  foregroundToBackground: number | null;
+}
+
 export function evaluateCommand(context: CliContext): Command {
-  return new Command("evaluate")
+  const command = new Command("evaluate")
     .summary("evaluate a model on a dataset; metrics table")
     .description(
       "Evaluate a model on a dataset: pixel accuracy, foreground accuracy, mIoU, mean Dice, mean loss and per-class IoU/Dice, " +
@@ -28,20 +43,44 @@ export function evaluateCommand(context: CliContext): Command {
     .option("--model <model-id>", "model id, required")
     .option("--dataset <dataset-id>", "dataset id, required")
     .addOption(option("--batch-size <n>", "tiles per forward pass (0: the worker's default)", 0))
-    .action(async (_options, command: Command) => {
-      const options = parseOptions(evaluateOptionsSchema, command.opts(), command);
-      const globals = parseGlobalOptions(command, context.io.env);
-      const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
-        evaluateModel(client, { modelId: options.model, datasetId: options.dataset, batchSize: options.batchSize }, { signal, reporter }),
+    .option("--attack <method>", `evaluate under this attack computed on the fly (${ATTACK_METHOD_CHOICES.join(", ")}); default: clean`)
+    .option("--attack-model <model-id>", "compute the attack against this model (transfer); default: the evaluated model (white-box)");
+  return addAttackOptions(command).action(async (_options, cmd: Command) => {
+    const options = parseOptions(evaluateOptionsSchema, cmd.opts(), cmd);
+    const globals = parseGlobalOptions(cmd, context.io.env);
+    if (options.attackModel && !options.attack) throw new UsageError("--attack-model: needs --attack");
+    const attack = options.attack ? attackParamsFrom(options.attack, options) : null;
+    const result = await withWorker(context, globals, async ({ client, signal, reporter }): Promise<EvaluateCommandResult> => {
+      const classNames = attack ? (await client.getModel(options.model, { signal, timeoutMs: 30_000 })).classNames : [];
+      const out = await evaluateModel(
+        client,
+        {
+          modelId: options.model,
+          datasetId: options.dataset,
+          batchSize: options.batchSize,
+          attack: attack ? attackSpec(attack, classNames) : undefined,
+          attackModelId: options.attackModel,
+        },
+        { signal, reporter },
       );
-      printResult(context.io, globals, result, renderEvaluate);
+      return {
+        ...out,
+        attack,
+        attackModelId: attack ? (options.attackModel ?? options.model) : null,
+        foregroundToBackground: foregroundToBackground(out.confusion),
+      };
     });
+    printResult(context.io, globals, result, renderEvaluate);
+  });
 }
 
-export function renderEvaluate(result: EvaluateOutcome): string {
+export function renderEvaluate(result: EvaluateCommandResult): string {
   const m = result.metrics;
+  const under = result.attack
+    ? `\nunder ${describeAttack(result.attack, result.classNames)}, ${result.attackModelId === result.modelId ? "white-box" : `transfer from ${result.attackModelId}`}`
+    : "";
   return renderSections([
-    { body: `model ${result.modelId} on dataset ${result.datasetId}: ${count(result.numImages)} tiles, ${count(result.numPixels)} pixels` },
+    { body: `model ${result.modelId} on dataset ${result.datasetId}: ${count(result.numImages)} tiles, ${count(result.numPixels)} pixels${under}` },
     {
       body: renderKeyValues([
         ["pixel accuracy", percent(m.pixelAccuracy)],
@@ -49,6 +88,7 @@ export function renderEvaluate(result: EvaluateOutcome): string {
         ["mIoU", `${fixed(m.meanIoU)} (over ${m.definedClasses} class${m.definedClasses === 1 ? "" : "es"})`],
         ["mean Dice", fixed(m.meanDice)],
         ["mean loss", fixed(m.meanLoss, 4)],
+        ...(result.attack ? [["foreground → background", percent(result.foregroundToBackground)] as [string, string]] : []),
       ]),
     },
     { title: "per class", body: renderPerClass([{ predictor: "model", metrics: m }]) },

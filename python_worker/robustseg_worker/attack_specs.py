@@ -1,0 +1,206 @@
+"""AttackSpec (attack.proto) as plain values -> validated calls of the attack library.
+
+convert.py turns the message into a dict (`attack_spec_params`); `resolve` validates it against
+the model's class count, naming the field path on error ("attack.gradient.epsilon: must be in
+(0, 1], got 0"), and returns a `ResolvedAttack`: its canonical form (hashed into artifact ids)
+and `run(model, x, y, first_index)`, which attacks one batch.
+
+Random starts are drawn per image on the CPU from a generator seeded with (seed, the image's
+index in the dataset), so an attacked image does not depend on the batch size, the batch it
+lands in, or the device. Method one draws each layer's start from the same per-image generator,
+layer after layer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from . import attacks
+from .attacks._common import eval_mode
+from .attacks.pgd import run_pgd
+from .errors import InvalidArgument
+
+METHODS = ("fgsm", "pgd", "segpgd", "cospgd")
+ATTACK_METHODS = (*METHODS, "layered_pgd")
+_LOSS = {"pgd": "ce", "segpgd": "segpgd", "cospgd": "cospgd"}
+_MAX_STEPS = 100_000
+
+StopFn = Callable[[], None]
+
+
+def _epsilon(field: str, value: Any) -> float:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not 0 < value <= 1:
+        raise InvalidArgument(field, f"must be > 0 and <= 1 (a fraction of the pixel range), got {value!r}")
+    return float(value)
+
+
+def _steps(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= _MAX_STEPS:
+        raise InvalidArgument(field, f"must be > 0 and <= {_MAX_STEPS}, got {value!r}")
+    return value
+
+
+def _step_size(field: str, value: Any) -> float | None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value < 0:
+        raise InvalidArgument(field, f"must be >= 0 (0 = 2.5 * epsilon / steps), got {value!r}")
+    return float(value) or None
+
+
+def _class(field: str, value: Any, num_classes: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < num_classes:
+        raise InvalidArgument(field, f"must be in [0, {num_classes}), got {value!r}")
+    return value
+
+
+def _seed(field: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**64:
+        raise InvalidArgument(field, f"must be an integer in [0, 2^64), got {value!r}")
+    return value
+
+
+def image_generator(seed: int, index: int) -> torch.Generator:
+    """The CPU generator of one image's random start: seeded from sha256(seed, index)."""
+    digest = hashlib.sha256(f"robustseg-random-start:{seed}:{index}".encode()).digest()
+    gen = torch.Generator(device="cpu")
+    gen.manual_seed(int.from_bytes(digest[:8], "little"))
+    return gen
+
+
+def _random_starts(x: Tensor, centre: Tensor, eps: float, generators: list[torch.Generator]) -> Tensor:
+    """Per image: centre' + U(-eps, eps) drawn from its own generator, projected around `centre`."""
+    noise = torch.stack([torch.rand(tuple(x.shape[1:]), generator=g, dtype=torch.float32) for g in generators])
+    noise = noise.to(device=x.device, dtype=x.dtype).mul_(2.0).sub_(1.0).mul_(eps)
+    ball = attacks.LinfBall(eps)
+    return ball.project((x + noise).clamp_(0.0, 1.0), centre)
+
+
+@dataclass(frozen=True)
+class ResolvedAttack:
+    """A validated attack. `canonical` is what identifies it (hashed into artifact ids)."""
+
+    canonical: dict[str, Any]
+    steps_per_image: int  # gradient steps per image (progress unit)
+
+    @property
+    def kind(self) -> str:
+        return self.canonical["kind"]
+
+    def bound(self) -> float:
+        """Largest L-inf distance to the clean image the attack may reach."""
+        c = self.canonical
+        if c["kind"] == "layered_pgd" and c["budget"] == "per_layer":
+            return c["epsilon"] * len(c["class_order"])
+        return c["epsilon"]
+
+    def run(self, model: nn.Module, x: Tensor, y: Tensor, first_index: int,
+            check_stop: StopFn | None = None,
+            on_layer: Callable[[int], None] | None = None) -> Tensor:
+        """x_adv for one batch; `first_index` is the dataset index of x[0] (seeds the random
+        starts). `check_stop` is polled before every gradient step (it raises to stop);
+        `on_layer(i)` is called after each finished layer of method one."""
+        def should_stop() -> bool:
+            if check_stop is not None:
+                check_stop()
+            return False
+
+        c = self.canonical
+        x = x.detach()
+        generators = ([image_generator(c["seed"], first_index + i) for i in range(x.shape[0])]
+                      if c["random_start"] else None)
+        with torch.inference_mode(False):
+            x = x.clone()
+            if c["kind"] == "layered_pgd":
+                return self._layered(model, x, generators, should_stop, on_layer)
+            spec = attacks.AttackSpec(eps=c["epsilon"], steps=max(1, c["steps"]), alpha=c["step_size"],
+                                      targeted=c["target"] is not None, loss=_LOSS.get(c["method"], "ce"))
+            target = y if c["target"] is None else attacks.full_area_target(x, c["target"])
+            if c["method"] == "fgsm":
+                return attacks.fgsm(model, x, target, spec, should_stop=should_stop)
+            start = _random_starts(x, x, spec.eps, generators) if generators else x
+            return run_pgd(model, x_start=start, centre=x, target=target.to(x.device), spec=spec, generator=None,
+                           done_before=0, total=spec.steps, on_step=None, should_stop=should_stop)
+
+    def _layered(self, model, x, generators, should_stop, on_layer) -> Tensor:
+        c = self.canonical
+        layer = attacks.AttackSpec(eps=c["epsilon"], steps=c["steps"], alpha=c["step_size"], targeted=True)
+        budget = attacks.Budget.PER_LAYER if c["budget"] == "per_layer" else attacks.Budget.TOTAL
+        total = len(c["class_order"]) * layer.steps
+        current = x
+        with eval_mode(model):
+            for i, cls in enumerate(c["class_order"]):
+                centre = budget.centre(x, current)
+                start = _random_starts(current, centre, layer.eps, generators) if generators else current
+                current = run_pgd(model, x_start=start, centre=centre, target=attacks.full_area_target(x, cls),
+                                  spec=layer, generator=None, done_before=i * layer.steps, total=total,
+                                  on_step=None, should_stop=should_stop)
+                if on_layer is not None:
+                    on_layer(i)
+        return current
+
+
+def resolve(params: dict[str, Any] | None, num_classes: int, field: str = "attack") -> ResolvedAttack:
+    """Validate an attack spec (as convert.attack_spec_params gives it) for a model with
+    `num_classes` classes."""
+    if not params or not params.get("kind"):
+        raise InvalidArgument(field, "must set one of: gradient, layered_pgd")
+    kind = params["kind"]
+    if kind == "gradient":
+        return _gradient(params, num_classes, f"{field}.gradient")
+    if kind == "layered_pgd":
+        return _layered(params, num_classes, f"{field}.layered_pgd")
+    raise InvalidArgument(field, f"unknown attack {kind!r}")
+
+
+def _gradient(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack:
+    method = p.get("method")
+    if method not in METHODS:
+        raise InvalidArgument(f"{field}.method", f"must be one of {', '.join(m.upper() for m in METHODS)}, got "
+                              f"{'unspecified' if method is None else repr(method)}")
+    eps = _epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
+    iterative = method != "fgsm"
+    steps = _steps(f"{field}.steps", p.get("steps", 0)) if iterative else 0
+    step_size = _step_size(f"{field}.step_size", p.get("step_size", 0.0)) if iterative else None
+    random_start = bool(p.get("random_start", False)) and iterative
+    seed = _seed(f"{field}.seed", p.get("seed", 0)) if random_start else 0
+    target = p.get("target")
+    if target is None or target.get("kind") in (None, "untargeted"):
+        target_class = None  # unset target = untargeted
+    elif target.get("kind") == "full_area_class":
+        target_class = _class(f"{field}.target.full_area_class", target.get("full_area_class"), num_classes)
+    else:
+        raise InvalidArgument(f"{field}.target", f"unknown target {target.get('kind')!r}")
+    canonical = {"kind": "gradient", "method": method, "epsilon": eps, "steps": steps,
+                 "step_size": step_size if step_size is None else float(step_size),
+                 "random_start": random_start, "seed": seed, "target": target_class}
+    return ResolvedAttack(canonical, steps if iterative else 1)
+
+
+def _layered(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack:
+    eps = _epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
+    steps = _steps(f"{field}.steps", p.get("steps", 0))
+    step_size = _step_size(f"{field}.step_size", p.get("step_size", 0.0))
+    order = list(p.get("class_order") or [])
+    seen: set[int] = set()
+    for i, c in enumerate(order):
+        _class(f"{field}.class_order[{i}]", c, num_classes)
+        if c in seen:
+            raise InvalidArgument(f"{field}.class_order[{i}]", f"class {c} is repeated")
+        seen.add(c)
+    if not order:
+        order = list(range(num_classes))
+    budget = p.get("budget") or "per_layer"
+    if budget not in ("per_layer", "total"):
+        raise InvalidArgument(f"{field}.budget", f"must be PER_LAYER or TOTAL, got {budget!r}")
+    random_start = bool(p.get("random_start", False))
+    seed = _seed(f"{field}.seed", p.get("seed", 0)) if random_start else 0
+    canonical = {"kind": "layered_pgd", "method": "layered_pgd", "epsilon": eps, "steps": steps,
+                 "step_size": step_size, "class_order": order, "budget": budget,
+                 "random_start": random_start, "seed": seed}
+    return ResolvedAttack(canonical, steps * len(order))

@@ -1,0 +1,262 @@
+// The paper's experiment end to end with the real worker on tiny data (32×32 tiles, 12 training
+// images, 2 epochs, 2-step attacks): the run folder's contents, reuse on a rerun, resuming an
+// interrupted run, restarting a killed worker, and the attack/enhance/evaluate/compare commands.
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CliContext } from "../ts/cli/context.js";
+import { runCli } from "../ts/cli/program.js";
+import type { ExperimentResults } from "../ts/experiment/results.js";
+import { runExperiment, type ExperimentWorker } from "../ts/experiment/runner.js";
+import { loadSpec } from "../ts/experiment/spec.js";
+import { parseSelectionRecords } from "../ts/selection/record.js";
+import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
+import { scratchDir } from "./fixtures/scripts.js";
+
+const dir = scratchDir("robustseg-exp-");
+let worker: SupervisedWorker;
+
+beforeAll(async () => {
+  worker = await spawnWorker({ workspace: join(dir, "workspace"), device: "cpu" });
+});
+afterAll(async () => {
+  await worker?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const TINY = `
+name: tiny
+data: { source: synthetic-histology, tileSize: 32, train: 12, validation: 4, test: 6, seed: SEED }
+model: { depth: 2, baseWidth: 4 }
+training: { epochs: 2, batchSize: 4, learningRate: 0.01, augment: false }
+methodOne: { steps: 2 }
+methodTwo: { strategy: greedy }
+evaluation: { attack: { steps: 2 } }
+`;
+
+function specFile(seed: number): string {
+  const path = join(dir, `tiny-${seed}.yaml`);
+  writeFileSync(path, TINY.replace("SEED", String(seed)));
+  return path;
+}
+
+async function cli(argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const context: CliContext = {
+    io: {
+      stdout: (t) => void (stdout += t),
+      stderr: (t) => void (stderr += t),
+      progressStream: undefined,
+      env: { ...process.env, ROBUSTSEG_TOKEN: worker.token ?? "" },
+    },
+    handleSignals: false,
+  };
+  const code = await runCli(["--worker", worker.address, ...argv], context);
+  return { code, stdout, stderr };
+}
+
+/** What must not change between runs of the same spec: ids and every figure. */
+function essence(r: ExperimentResults) {
+  return {
+    datasets: r.datasets.map((d) => [d.role, d.id, d.classPixelCounts]),
+    models: r.models.map((m) => [m.name, m.id, m.history]),
+    evaluations: r.evaluations.map((e) => [e.model, e.protocol, e.datasetId, e.confusion, e.metrics]),
+    methodTwo: r.methodTwo.aggregate,
+  };
+}
+
+describe("robustseg run SPEC on a tiny spec", () => {
+  let first: ExperimentResults;
+  const out = join(dir, "run-a");
+
+  it("writes results.json, tables.md, the method-two record and spec.json, all consistent", async () => {
+    const { code, stdout, stderr } = await cli(["run", specFile(1), "--out", out, "--json"]);
+    expect(stderr).toBe("");
+    expect(code).toBe(0);
+    first = JSON.parse(stdout) as ExperimentResults;
+    const onDisk = JSON.parse(readFileSync(join(out, "results.json"), "utf8")) as ExperimentResults;
+    expect(onDisk).toEqual(first);
+    expect(first.schema).toBe("robustseg.results/v1");
+    expect(first.environment.worker.device).toBe("cpu");
+
+    expect(first.models.map((m) => [m.name, m.trainedOn, m.epochs, m.history.length])).toEqual([
+      ["M1", ["train"], 2, 2],
+      ["M2", ["D1"], 2, 2],
+      ["M3", ["D2"], 2, 2],
+      ["M4", ["train", "D1", "D2"], 1, 1],
+    ]);
+    expect(new Set(first.models.map((m) => m.id)).size).toBe(4);
+    const roles = Object.fromEntries(first.datasets.map((d) => [d.role, d]));
+    expect(Object.keys(roles).sort()).toEqual(["D1", "D2", "test", "test-transfer", "train", "validation"]);
+    for (const d of first.datasets) expect(d.classShares.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+    // Attacked sets keep the labels of their source; method one's per-layer budget allows C·ε.
+    expect(roles.D1?.classPixelCounts).toEqual(roles.train?.classPixelCounts);
+    expect(roles["test-transfer"]?.classPixelCounts).toEqual(roles.test?.classPixelCounts);
+    expect(roles.D1?.maxLinf).toBeLessThanOrEqual(6 * 0.01 + 1e-6);
+    expect(roles.D2?.maxLinf).toBeGreaterThan(0);
+
+    expect(first.evaluations.map((e) => `${e.model}:${e.protocol}`).sort()).toEqual(
+      ["M1", "M2", "M3", "M4"].flatMap((m) => [`${m}:clean`, `${m}:transfer`, `${m}:white-box`]).sort(),
+    );
+    for (const e of first.evaluations) {
+      expect(e.numPixels).toBe(6 * 32 * 32);
+      expect(e.metrics.numPixels).toBe(e.numPixels);
+      expect(e.attackModel).toBe(e.protocol === "clean" ? null : e.protocol === "white-box" ? e.model : "M1");
+      expect(e.dataset).toBe(e.protocol === "transfer" ? "test-transfer" : "test");
+      expect(e.attack === null).toBe(e.protocol === "clean");
+    }
+
+    const records = parseSelectionRecords(readFileSync(join(out, "method-two-choices.jsonl"), "utf8"));
+    expect(records.map((r) => r.index)).toEqual(Array.from({ length: 12 }, (_, i) => i));
+    for (const r of records) {
+      expect(r.strategy).toBe("greedy");
+      expect(r.chosenLoss).toBeLessThanOrEqual(r.cleanLoss);
+    }
+    expect(first.methodTwo.aggregate.images).toBe(12);
+    expect(JSON.parse(readFileSync(join(out, "method-two-aggregate.json"), "utf8"))).toEqual(first.methodTwo.aggregate);
+
+    const tables = readFileSync(join(out, "tables.md"), "utf8");
+    expect(tables).toMatch(/Table 1: clean test set \(6 images\)/);
+    expect(tables).toMatch(/Table 2a: under attack, white-box/);
+    expect(tables).toMatch(/Table 2b: under attack, transfer/);
+    expect(tables.match(/^\| [1-4] \(M[1-4], /gm)).toHaveLength(12);
+    expect(JSON.parse(readFileSync(join(out, "spec.json"), "utf8"))).toMatchObject({ name: "tiny", methodTwo: { strategy: "greedy" } });
+    expect(JSON.stringify(first)).not.toMatch(/NaN/);
+  });
+
+  it("running the same spec again reuses every stage and gives the same results", async () => {
+    const { code, stdout } = await cli(["run", specFile(1), "--out", out, "--json"]);
+    expect(code).toBe(0);
+    const again = JSON.parse(stdout) as ExperimentResults;
+    expect(again.stages.every((s) => s.reused)).toBe(true);
+    expect(again.evaluations.every((e) => e.cached)).toBe(true);
+    expect(essence(again)).toEqual(essence(first));
+  });
+
+  it("prints Tables 1 and 2 and the run folder without --json", async () => {
+    const { code, stdout } = await cli(["--quiet", "run", specFile(1), "--out", out]);
+    expect(code).toBe(0);
+    expect(stdout).toMatch(/^Table 1: clean test set/m);
+    expect(stdout).toMatch(/^\| U-Net \| loss \| accuracy \| foreground accuracy \| mIoU \|/m);
+    expect(stdout).toMatch(/^M1 foreground accuracy: clean \d+\.\d%, under white-box attack \d+\.\d%$/m);
+    expect(stdout).toContain(`run folder: ${out}`);
+  });
+
+  it("attack, evaluate --attack, enhance and compare-selection work on the run's artifacts", async () => {
+    const m1 = first.models.find((m) => m.name === "M1")?.id as string;
+    const test = first.datasets.find((d) => d.role === "test")?.id as string;
+    const train = first.datasets.find((d) => d.role === "train")?.id as string;
+
+    const attacked = await cli(["attack", "--model", m1, "--dataset", test, "--method", "pgd", "--epsilon", "0.01", "--steps", "2", "--target", "background", "--json"]);
+    expect(attacked.code).toBe(0);
+    const a = JSON.parse(attacked.stdout);
+    // The runner's transfer set is this very request: the worker reuses it.
+    expect(a.dataset.id).toBe(first.datasets.find((d) => d.role === "test-transfer")?.id);
+    expect(a.reused).toBe(true);
+    expect(a.maxLinf).toBeLessThanOrEqual(0.01 + 1e-6);
+
+    const evaluated = await cli(["evaluate", "--model", m1, "--dataset", test, "--attack", "pgd", "--steps", "2", "--json"]);
+    expect(evaluated.code).toBe(0);
+    const ev = JSON.parse(evaluated.stdout);
+    const wb = first.evaluations.find((e) => e.model === "M1" && e.protocol === "white-box");
+    expect(ev.confusion).toEqual(wb?.confusion);
+    expect(ev.attackModelId).toBe(m1);
+
+    const m2 = first.models.find((m) => m.name === "M2")?.id as string;
+    const transfer = await cli(["evaluate", "--model", m2, "--dataset", test, "--attack", "pgd", "--steps", "2", "--attack-model", m1, "--json"]);
+    expect(transfer.code).toBe(0);
+    expect(JSON.parse(transfer.stdout).attackModelId).toBe(m1);
+
+    const enhanceDir = join(dir, "enhance");
+    const enhanced = await cli(["enhance", "--model", m1, "--dataset", train, "--strategy", "beam:2", "--out", enhanceDir, "--json"]);
+    expect(enhanced.code).toBe(0);
+    const en = JSON.parse(enhanced.stdout);
+    expect(en.dataset.numImages).toBe(12);
+    expect(en.choice.strategy).toBe("beam(2)");
+    expect(parseSelectionRecords(readFileSync(join(enhanceDir, "method-two-choices.jsonl"), "utf8"))).toHaveLength(12);
+
+    const compared = await cli(["compare-selection", "--model", m1, "--dataset", train, "--images", "3", "--strategies", "greedy,beam:2", "--json"]);
+    expect(compared.code).toBe(0);
+    const cmp = JSON.parse(compared.stdout);
+    expect(cmp.comparison.images).toBe(3);
+    expect(cmp.comparison.exhaustiveCandidates).toBe(729);
+    expect(cmp.comparison.strategies.map((s: { strategy: string }) => s.strategy)).toEqual(["greedy", "beam(2)"]);
+    for (const s of cmp.comparison.strategies) {
+      expect(s.optimumShare).toBeGreaterThanOrEqual(0);
+      expect(s.optimumShare).toBeLessThanOrEqual(1);
+      expect(s.meanLossGap).toBeGreaterThanOrEqual(-1e-6);
+    }
+    const table = await cli(["--quiet", "compare-selection", "--model", m1, "--dataset", train, "--images", "3", "--strategies", "greedy"]);
+    expect(table.stdout).toMatch(/^strategy +optimum found/m);
+  });
+});
+
+describe("an interrupted run", () => {
+  it("resumes at the stage it was in, reusing finished stages, with the same results as an uninterrupted run", async () => {
+    const spec = await loadSpec({ file: specFile(2) });
+    const runDir = join(dir, "run-b");
+    const controller = new AbortController();
+    const finished: string[] = [];
+    await expect(
+      runExperiment(worker, spec, {
+        runDir,
+        signal: controller.signal,
+        onStageEnd: (stage) => {
+          finished.push(stage.id);
+          if (stage.id === "method-two") controller.abort(new Error("stopped by the test"));
+        },
+      }),
+    ).rejects.toThrow();
+    expect(finished).toEqual(["data", "train-M1", "method-one", "method-two"]);
+    expect(existsSync(join(runDir, "results.json"))).toBe(false);
+
+    const resumed = await runExperiment(worker, spec, { runDir });
+    const reused = Object.fromEntries(resumed.stages.map((s) => [s.id, s.reused]));
+    for (const id of finished) expect(reused[id]).toBe(true);
+    expect(reused["train-M2"]).toBe(false);
+    expect(reused["evaluate-M1-clean"]).toBe(false);
+    expect(resumed.models.find((m) => m.name === "M1")?.reused).toBe(true);
+    expect(resumed.methodTwo.cached).toBe(true);
+
+    // The same spec uninterrupted on a fresh worker and workspace.
+    const fresh = await spawnWorker({ workspace: join(dir, "workspace-fresh"), device: "cpu" });
+    try {
+      const reference = await runExperiment(fresh, spec, { runDir: join(dir, "run-b-reference") });
+      expect(reference.stages.some((s) => s.reused)).toBe(false);
+      expect(essence(resumed)).toEqual(essence(reference));
+    } finally {
+      await fresh.close();
+    }
+  });
+
+  it("a worker killed during the run is restarted and the stage retried", async () => {
+    const spec = await loadSpec({ file: specFile(3) });
+    let current = await spawnWorker({ workspace: join(dir, "workspace-crash"), device: "cpu" });
+    const restarts: string[] = [];
+    const handle: ExperimentWorker = {
+      get client() {
+        return current.client;
+      },
+      restart: async () => {
+        await current.close();
+        current = await spawnWorker({ workspace: join(dir, "workspace-crash"), device: "cpu" });
+      },
+    };
+    try {
+      const results = await runExperiment(handle, spec, {
+        runDir: join(dir, "run-c"),
+        onStageEnd: (stage) => {
+          if (stage.id === "train-M1") current.killNow();
+        },
+        onWorkerCrash: (stage) => restarts.push(stage.id),
+      });
+      expect(restarts).toEqual(["method-one"]);
+      expect(results.stages.find((s) => s.id === "method-one")?.attempts).toBe(2);
+      expect(results.stages.find((s) => s.id === "train-M1")?.attempts).toBe(1);
+      expect(results.evaluations).toHaveLength(12);
+    } finally {
+      await current.close();
+    }
+  });
+});

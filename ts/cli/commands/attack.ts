@@ -1,0 +1,60 @@
+// `robustseg attack`: attack every image of a dataset against a model into a new dataset artifact.
+import { Command } from "commander";
+import { z } from "zod";
+import { attackDataset, type AttackDatasetOutcome } from "../../ops/attack-dataset.js";
+import { describeAttack } from "../../ops/attacks.js";
+import { ATTACK_METHOD_CHOICES, addAttackOptions, attackOptionsSchema, attackParamsFrom } from "../attack-options.js";
+import type { CliContext } from "../context.js";
+import { count, percent } from "../format.js";
+import { parseGlobalOptions } from "../global-options.js";
+import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
+import { printResult } from "../output.js";
+import { option, parseOptions } from "../parse-options.js";
+import { renderKeyValues, renderSections, renderTable } from "../table.js";
+import { withWorker } from "../worker-session.js";
+
+export const attackOptionsCommandSchema = z.object({
+  model: artifactId("model"),
+  dataset: artifactId("dataset"),
+  method: choice(ATTACK_METHOD_CHOICES),
+  batchSize: nonNegativeInteger(65_536),
+  ...attackOptionsSchema,
+});
+
+export function attackCommand(context: CliContext): Command {
+  const command = new Command("attack")
+    .summary("attack a dataset against a model into a new dataset (FGSM, PGD, SegPGD, CosPGD, layered PGD)")
+    .description(
+      "Attack every image of a dataset against a model and store the result as a new dataset artifact with the same labels; " +
+        "prints its id and the L∞ distance to the clean images. --method layered-pgd is the paper's method one (one targeted " +
+        "PGD per class). The same request twice reuses the artifact.",
+    )
+    .option("--model <model-id>", "model the attack is computed against, required")
+    .option("--dataset <dataset-id>", "dataset to attack, required")
+    .addOption(option("--method <method>", `attack (${ATTACK_METHOD_CHOICES.join(", ")})`, "pgd"))
+    .addOption(option("--batch-size <n>", "tiles per batch (0: the worker's default)", 0));
+  return addAttackOptions(command).action(async (_options, cmd: Command) => {
+    const o = parseOptions(attackOptionsCommandSchema, cmd.opts(), cmd);
+    const globals = parseGlobalOptions(cmd, context.io.env);
+    const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
+      attackDataset(client, { modelId: o.model, datasetId: o.dataset, attack: attackParamsFrom(o.method, o), batchSize: o.batchSize }, { signal, reporter }),
+    );
+    printResult(context.io, globals, result, renderAttack);
+  });
+}
+
+export function renderAttack(r: AttackDatasetOutcome): string {
+  const d = r.dataset;
+  return renderSections([
+    {
+      body: renderKeyValues([
+        ["dataset", `${d.id} (${r.reused ? "reused from the workspace" : "created"})`],
+        ["attack", `${describeAttack(r.params.attack, d.classNames)} against ${r.params.modelId}`],
+        ["from", r.params.datasetId],
+        ["images", `${count(d.numImages)} of ${d.channels}×${d.height}×${d.width}`],
+        ["L∞ distance", `mean ${r.meanLinf.toFixed(5)}, max ${r.maxLinf.toFixed(5)}`],
+      ]),
+    },
+    { title: "class pixel shares (labels)", body: renderTable({ head: ["class", "share"], rows: d.classNames.map((n, k) => [n, percent(d.classShares[k])]) }) },
+  ]);
+}

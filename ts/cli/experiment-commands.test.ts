@@ -1,0 +1,60 @@
+// The experiment commands' usage errors, caught before any worker starts (the interpreter given
+// cannot exist, so reaching the worker would fail differently).
+import { rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { scratchDir } from "../../test/fixtures/scripts.js";
+import type { CliContext } from "./context.js";
+import { runCli } from "./program.js";
+
+const dir = scratchDir();
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+async function run(argv: string[]) {
+  let stdout = "";
+  let stderr = "";
+  const context: CliContext = {
+    io: {
+      stdout: (t) => void (stdout += t),
+      stderr: (t) => void (stderr += t),
+      progressStream: undefined,
+      env: { ...process.env, ROBUSTSEG_PYTHON: "/nonexistent/python-for-cli-test" },
+    },
+    handleSignals: false,
+  };
+  const code = await runCli(["--workspace", join(dir, "ws"), ...argv], context);
+  return { code, stdout, stderr };
+}
+
+describe("experiment commands: usage errors", () => {
+  const bad = join(dir, "bad.yaml");
+  writeFileSync(bad, "training:\n  epochs: -2\n");
+
+  it.each([
+    [["run"], "error: give a spec file or --preset demo|paper"],
+    [["run", "--preset", "papers"], "error: --preset: must be one of demo, paper, got papers"],
+    [["run", "--preset", "paper"], "error: data.path: required (the folder of the PanNuke folds; --data-path)"],
+    [["run", "--preset", "paper", "--data-path", "/data/pannuke"], "error: data.source: pannuke is not supported yet (issue 4)"],
+    [["run", bad, "--preset", "demo"], `error: ${bad}: training.epochs: must be a positive integer`],
+    [["attack", "--model", "m", "--dataset", "d", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, layered-pgd, got deepfool"],
+    [["attack", "--model", "m", "--dataset", "d", "--epsilon", "0"], "error: --epsilon: must be a positive number, got 0"],
+    [["enhance", "--model", "m", "--dataset", "d", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy or beam:K, got random"],
+    [["evaluate", "--model", "m", "--dataset", "d", "--attack-model", "m2"], "error: --attack-model: needs --attack"],
+    [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "exhaustive"], "error: --strategies: needs at least one strategy besides exhaustive"],
+    [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "greedy,beam:x"], "error: --strategies: unknown strategy beam:x: expected greedy, greedy(N) or beam:K"],
+  ])("%j", async (argv, message) => {
+    const { code, stdout, stderr } = await run(argv);
+    expect(stderr).toBe(`${message}\n`);
+    expect(stdout).toBe("");
+    expect(code).toBe(2);
+  });
+
+  it("--help explains run, demo, attack, enhance and compare-selection", async () => {
+    for (const command of ["run", "demo", "attack", "enhance", "compare-selection", "evaluate"]) {
+      const { code, stdout } = await run([command, "--help"]);
+      expect(code).toBe(0);
+      expect(stdout).toMatch(new RegExp(`Usage: robustseg ${command}`));
+      expect(stdout).toMatch(/--json/);
+    }
+  });
+});

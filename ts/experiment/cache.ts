@@ -1,0 +1,31 @@
+// The run folder's cache of control-plane results (method-two choices, evaluations), keyed by a
+// hash of their inputs. Artifacts (datasets, models) are cached by the worker instead.
+import { createHash } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { writeJsonAtomic } from "../ops/enhance-dataset.js";
+
+export class RunCache {
+  constructor(readonly dir: string) {}
+
+  static key(kind: string, inputs: unknown): string {
+    return `${kind}-${createHash("sha256").update(JSON.stringify({ kind, inputs })).digest("hex").slice(0, 24)}`;
+  }
+
+  file(key: string): string {
+    return join(this.dir, `${key}.json`);
+  }
+
+  async get<T>(key: string): Promise<T | undefined> {
+    try {
+      const entry = JSON.parse(await readFile(this.file(key), "utf8")) as { value: T };
+      return entry.value;
+    } catch {
+      return undefined; // missing or half-written: recompute
+    }
+  }
+
+  async set(key: string, inputs: unknown, value: unknown): Promise<void> {
+    await writeJsonAtomic(this.file(key), { key, inputs, value });
+  }
+}

@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import { planExperiment } from "./plan.js";
+import { loadSpec } from "./spec.js";
+
+describe("the stage plan", () => {
+  it("orders data → M1 → D1, D2 → M2, M3, M4 → evaluations, with M4 on clean ∪ D1 ∪ D2 for round(E/3) epochs", async () => {
+    const spec = await loadSpec({ preset: "demo", overrides: { training: { epochs: 10 } } });
+    const stages = planExperiment(spec);
+    expect(stages.map((s) => s.id)).toEqual([
+      "data",
+      "train-M1",
+      "method-one",
+      "method-two",
+      "train-M2",
+      "train-M3",
+      "train-M4",
+      "evaluate-M1-clean",
+      "evaluate-M2-clean",
+      "evaluate-M3-clean",
+      "evaluate-M4-clean",
+      "evaluate-M1-white-box",
+      "evaluate-M2-white-box",
+      "evaluate-M3-white-box",
+      "evaluate-M4-white-box",
+      "transfer-attack",
+      "evaluate-M1-transfer",
+      "evaluate-M2-transfer",
+      "evaluate-M3-transfer",
+      "evaluate-M4-transfer",
+    ]);
+    const trains = stages.flatMap((s) => (s.kind === "train" ? [[s.model, s.trainOn, s.epochs]] : []));
+    expect(trains).toEqual([
+      ["M1", ["train"], 10],
+      ["M2", ["D1"], 10],
+      ["M3", ["D2"], 10],
+      ["M4", ["train", "D1", "D2"], 3],
+    ]);
+    // Every stage comes after the stages whose outputs it uses.
+    const index = new Map(stages.map((s, i) => [s.id, i]));
+    for (const s of stages) {
+      if (s.kind === "method-one" || s.kind === "method-two" || s.kind === "transfer-attack") expect(index.get(s.id)).toBeGreaterThan(index.get("train-M1") ?? 99);
+      if (s.kind === "evaluate") {
+        expect(index.get(s.id)).toBeGreaterThan(index.get(`train-${s.model}`) ?? 99);
+        if (s.protocol === "transfer") expect(index.get(s.id)).toBeGreaterThan(index.get("transfer-attack") ?? 99);
+      }
+    }
+  });
+
+  it("leaves out the protocols the spec does not ask for; M4 gets at least one epoch", async () => {
+    const spec = await loadSpec({ preset: "demo", overrides: { training: { epochs: 1 }, evaluation: { protocols: ["white-box"] } } });
+    const stages = planExperiment(spec);
+    expect(stages.some((s) => s.id === "transfer-attack" || s.id.endsWith("-transfer"))).toBe(false);
+    expect(stages.filter((s) => s.kind === "evaluate")).toHaveLength(8);
+    expect(stages.find((s) => s.id === "train-M4")).toMatchObject({ epochs: 1 });
+  });
+});

@@ -1,0 +1,53 @@
+// The stage plan of the paper's experiment (DESIGN section 8): data → M1 → D1, D2 → M2, M3, M4 →
+// evaluations (clean, white-box, transfer). Pure: the runner executes it.
+import { combinedEpochs, type ExperimentSpec } from "./spec.js";
+
+export const MODEL_NAMES = ["M1", "M2", "M3", "M4"] as const;
+export type ModelName = (typeof MODEL_NAMES)[number];
+/** Datasets by role: the splits, method one's and two's training sets, the test set attacked against M1. */
+export type DatasetRole = "train" | "validation" | "test" | "D1" | "D2" | "test-transfer";
+export type EvaluationProtocol = "clean" | "white-box" | "transfer";
+
+export type Stage =
+  | { id: "data"; kind: "data"; label: string }
+  | { id: `train-${ModelName}`; kind: "train"; label: string; model: ModelName; trainOn: DatasetRole[]; epochs: number }
+  | { id: "method-one"; kind: "method-one"; label: string; output: "D1"; against: "M1"; dataset: "train" }
+  | { id: "method-two"; kind: "method-two"; label: string; output: "D2"; against: "M1"; dataset: "train" }
+  | { id: "transfer-attack"; kind: "transfer-attack"; label: string; output: "test-transfer"; against: "M1"; dataset: "test" }
+  | {
+      id: `evaluate-${ModelName}-${EvaluationProtocol}`;
+      kind: "evaluate";
+      label: string;
+      model: ModelName;
+      protocol: EvaluationProtocol;
+      dataset: "test" | "test-transfer";
+    };
+
+export type StageId = Stage["id"];
+
+export function planExperiment(spec: ExperimentSpec): Stage[] {
+  const e = spec.training.epochs;
+  const protocols = spec.evaluation.protocols;
+  const stages: Stage[] = [
+    { id: "data", kind: "data", label: "data" },
+    { id: "train-M1", kind: "train", label: "train M1 (clean)", model: "M1", trainOn: ["train"], epochs: e },
+    { id: "method-one", kind: "method-one", label: "D1: method one vs M1", output: "D1", against: "M1", dataset: "train" },
+    { id: "method-two", kind: "method-two", label: "D2: method two vs M1", output: "D2", against: "M1", dataset: "train" },
+    { id: "train-M2", kind: "train", label: "train M2 (D1)", model: "M2", trainOn: ["D1"], epochs: e },
+    { id: "train-M3", kind: "train", label: "train M3 (D2)", model: "M3", trainOn: ["D2"], epochs: e },
+    { id: "train-M4", kind: "train", label: "train M4 (clean+D1+D2)", model: "M4", trainOn: ["train", "D1", "D2"], epochs: combinedEpochs(spec) },
+  ];
+  for (const m of MODEL_NAMES) stages.push({ id: `evaluate-${m}-clean`, kind: "evaluate", label: `evaluate ${m} clean`, model: m, protocol: "clean", dataset: "test" });
+  if (protocols.includes("white-box")) {
+    for (const m of MODEL_NAMES) {
+      stages.push({ id: `evaluate-${m}-white-box`, kind: "evaluate", label: `evaluate ${m} white-box`, model: m, protocol: "white-box", dataset: "test" });
+    }
+  }
+  if (protocols.includes("transfer")) {
+    stages.push({ id: "transfer-attack", kind: "transfer-attack", label: "attack test set vs M1", output: "test-transfer", against: "M1", dataset: "test" });
+    for (const m of MODEL_NAMES) {
+      stages.push({ id: `evaluate-${m}-transfer`, kind: "evaluate", label: `evaluate ${m} transfer`, model: m, protocol: "transfer", dataset: "test-transfer" });
+    }
+  }
+  return stages;
+}

@@ -1,0 +1,317 @@
+// Runs an experiment spec's stage plan against a worker. Every stage is an artifact request (the
+// worker returns the same id without recomputing when it exists) or a control-plane result cached
+// in the run folder by its inputs, so a rerun reuses everything and an interrupted run resumes at
+// the stage it was in. A worker that crashes during a stage is restarted and the stage retried a
+// bounded number of times (DESIGN section 10).
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { WorkerError } from "../client/errors.js";
+import type { WorkerClient } from "../client/worker-client.js";
+import { type AttackParams, attackSpec } from "../ops/attacks.js";
+import { attackDataset } from "../ops/attack-dataset.js";
+import { createDataset, datasetOfSplit } from "../ops/create-dataset.js";
+import {
+  AGGREGATE_FILE,
+  buildEnhancedDataset,
+  CHOICES_FILE,
+  chooseMethodTwoSigns,
+  type MethodTwoChoice,
+  writeJsonAtomic,
+} from "../ops/enhance-dataset.js";
+import { evaluateModel, type EvaluateOutcome } from "../ops/evaluate-model.js";
+import { type Reporter, silentReporter } from "../ops/reporter.js";
+import { trainModel } from "../ops/train-model.js";
+import { getWorkerInfo } from "../ops/worker-info.js";
+import { writeSelectionRecords } from "../selection/record.js";
+import { strategyLabel } from "../selection/strategies.js";
+import { WorkerExitedError } from "../worker/errors.js";
+import { RunCache } from "./cache.js";
+import { type DatasetRole, type ModelName, planExperiment, type Stage } from "./plan.js";
+import {
+  type DatasetResult,
+  type EnvironmentInfo,
+  type EvaluationResult,
+  type ExperimentResults,
+  foregroundToBackground,
+  type MethodTwoResult,
+  type ModelResult,
+  RESULTS_SCHEMA,
+  type StageTiming,
+} from "./results.js";
+import { evaluationAttack, type ExperimentSpec, methodOneAttack, specForJson } from "./spec.js";
+import { renderTablesMarkdown } from "./tables.js";
+
+/** The worker a run talks to; `restart` replaces a crashed one (absent: no retries). */
+export interface ExperimentWorker {
+  readonly client: WorkerClient;
+  restart?: (() => Promise<void>) | undefined;
+}
+
+export interface RunExperimentOptions {
+  runDir: string;
+  reporter?: Reporter | undefined;
+  signal?: AbortSignal | undefined;
+  /** Attempts per stage when the worker crashes (default 3). */
+  maxAttempts?: number | undefined;
+  /** Called after each finished stage (tests interrupt a run from here). */
+  onStageEnd?: ((stage: Stage, timing: StageTiming) => void | Promise<void>) | undefined;
+  /** Called when a stage fails because the worker crashed, before the restart. */
+  onWorkerCrash?: ((stage: Stage, error: unknown, attempt: number) => void) | undefined;
+  cliVersion?: string | undefined;
+}
+
+export const RESULTS_FILE = "results.json";
+export const TABLES_FILE = "tables.md";
+export const SPEC_FILE = "spec.json";
+
+/** A failure that a restarted worker may not repeat: the worker died or the channel broke. */
+export function isWorkerCrash(error: unknown): boolean {
+  if (error instanceof WorkerExitedError) return true;
+  if (error instanceof WorkerError) return error.codeName === "UNAVAILABLE" || (error.codeName === "INTERNAL" && /RST_STREAM|closed|reset/i.test(error.details));
+  return false;
+}
+
+class StageReporter implements Reporter {
+  constructor(
+    private readonly inner: Reporter,
+    private readonly label: string,
+  ) {}
+  progress(u: Parameters<Reporter["progress"]>[0]): void {
+    this.inner.progress({ ...u, stage: this.label });
+  }
+  endStage(): void {}
+}
+
+export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSpec, options: RunExperimentOptions): Promise<ExperimentResults> {
+  const runDir = resolve(options.runDir);
+  const reporter = options.reporter ?? silentReporter;
+  const signal = options.signal;
+  const maxAttempts = options.maxAttempts ?? 3;
+  const cache = new RunCache(join(runDir, "cache"));
+  const startedAt = new Date();
+  const t0 = performance.now();
+  await mkdir(runDir, { recursive: true });
+  await writeJsonAtomic(join(runDir, SPEC_FILE), specForJson(spec));
+
+  const datasets = new Map<DatasetRole, DatasetResult>();
+  const models = new Map<ModelName, ModelResult>();
+  const evaluations: EvaluationResult[] = [];
+  const timings: StageTiming[] = [];
+  let methodTwo: MethodTwoResult | undefined;
+  let classNames: string[] = [];
+  const evalAttack = evaluationAttack(spec);
+
+  const ds = (role: DatasetRole): DatasetResult => {
+    const d = datasets.get(role);
+    if (!d) throw new Error(`internal: dataset ${role} is not made yet`);
+    return d;
+  };
+  const model = (name: ModelName): ModelResult => {
+    const m = models.get(name);
+    if (!m) throw new Error(`internal: model ${name} is not trained yet`);
+    return m;
+  };
+
+  const runStage = async (stage: Stage, ctx: { client: WorkerClient; reporter: Reporter }): Promise<boolean> => {
+    const { client } = ctx;
+    const opCtx = { reporter: ctx.reporter, signal };
+    switch (stage.kind) {
+      case "data": {
+        if (spec.data.source !== "synthetic-histology") throw new Error(`data.source: ${spec.data.source} is not supported yet (issue 4)`);
+        const d = spec.data;
+        const out = await createDataset(
+          client,
+          { source: "synthetic-histology", tileSize: d.tileSize, numTrain: d.train, numValidation: d.validation, numTest: d.test, seed: d.seed },
+          opCtx,
+        );
+        for (const split of ["train", "validation", "test"] as const) {
+          const summary = datasetOfSplit(out, split);
+          datasets.set(split, { ...summary, role: split, madeBy: `synthetic-histology ${d.tileSize}×${d.tileSize}, seed ${d.seed}`, reused: out.reused });
+        }
+        classNames = ds("train").classNames;
+        return out.reused;
+      }
+      case "train": {
+        const trainIds = stage.trainOn.map((r) => ds(r).id);
+        const out = await trainModel(
+          client,
+          {
+            trainDatasetIds: trainIds,
+            validationDatasetId: ds("validation").id,
+            model: spec.model,
+            training: {
+              epochs: stage.epochs,
+              batchSize: spec.training.batchSize,
+              learningRate: spec.training.learningRate,
+              seed: spec.training.seed,
+              augment: spec.training.augment,
+            },
+          },
+          opCtx,
+        );
+        models.set(stage.model, {
+          name: stage.model,
+          id: out.model.id,
+          trainedOn: stage.trainOn,
+          trainDatasetIds: trainIds,
+          epochs: stage.epochs,
+          reused: out.reused,
+          numParameters: out.model.numParameters,
+          bestEpoch: out.model.bestEpoch,
+          bestValidationLoss: out.model.bestValidationLoss,
+          history: out.model.epochs,
+        });
+        return out.reused;
+      }
+      case "method-one":
+      case "transfer-attack": {
+        const attack: AttackParams = stage.kind === "method-one" ? methodOneAttack(spec) : evalAttack;
+        const out = await attackDataset(
+          client,
+          { modelId: model(stage.against).id, datasetId: ds(stage.dataset).id, attack, batchSize: spec.evaluation.batchSize },
+          opCtx,
+        );
+        datasets.set(stage.output, {
+          ...out.dataset,
+          role: stage.output,
+          madeBy: `${stage.kind === "method-one" ? "method one" : "transfer attack"} on ${stage.dataset} against M1`,
+          reused: out.reused,
+          meanLinf: out.meanLinf,
+          maxLinf: out.maxLinf,
+        });
+        return out.reused;
+      }
+      case "method-two": {
+        const m = spec.methodTwo;
+        const params = { modelId: model("M1").id, datasetId: ds("train").id, epsilon: m.epsilon, project: m.project, strategy: m.strategy };
+        const key = RunCache.key("method-two", { ...params, strategy: strategyLabel(m.strategy) });
+        let choice = await cache.get<MethodTwoChoice>(key);
+        const cached = choice !== undefined;
+        if (!choice) {
+          choice = await chooseMethodTwoSigns(client, params, opCtx);
+          await cache.set(key, { ...params, strategy: strategyLabel(m.strategy) }, choice);
+        }
+        await writeSelectionRecords(join(runDir, CHOICES_FILE), choice.records);
+        await writeJsonAtomic(join(runDir, AGGREGATE_FILE), choice.aggregate);
+        const built = await buildEnhancedDataset(client, params, choice.records, choice.classNames.length, opCtx);
+        datasets.set("D2", {
+          ...built.dataset,
+          role: "D2",
+          madeBy: `method two (${choice.strategy}) on train against M1`,
+          reused: built.reused,
+          meanLinf: built.meanLinf,
+          maxLinf: built.maxLinf,
+        });
+        methodTwo = {
+          strategy: choice.strategy,
+          epsilon: m.epsilon,
+          project: m.project,
+          recordFile: CHOICES_FILE,
+          aggregateFile: AGGREGATE_FILE,
+          aggregate: choice.aggregate,
+          scorerCalls: choice.scorerCalls,
+          candidatesScored: choice.candidatesScored,
+          cached,
+        };
+        return cached && built.reused;
+      }
+      case "evaluate": {
+        const m = model(stage.model);
+        const d = ds(stage.dataset);
+        const attack = stage.protocol === "white-box" ? evalAttack : null;
+        const inputs = {
+          modelId: m.id,
+          datasetId: d.id,
+          attack: attack ? attackSpec(attack, classNames) : null,
+          batchSize: spec.evaluation.batchSize,
+        };
+        const key = RunCache.key("evaluate", inputs);
+        let out = await cache.get<EvaluateOutcome>(key);
+        const cached = out !== undefined;
+        if (!out) {
+          out = await evaluateModel(
+            client,
+            { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack ?? undefined },
+            opCtx,
+          );
+          await cache.set(key, inputs, out);
+        }
+        evaluations.push({
+          model: stage.model,
+          modelId: m.id,
+          protocol: stage.protocol,
+          dataset: stage.dataset,
+          datasetId: d.id,
+          attack: stage.protocol === "clean" ? null : evalAttack,
+          attackModel: stage.protocol === "clean" ? null : stage.protocol === "white-box" ? stage.model : "M1",
+          numImages: out.numImages,
+          numPixels: out.numPixels,
+          metrics: out.metrics,
+          foregroundToBackground: foregroundToBackground(out.confusion),
+          confusion: out.confusion,
+          cached,
+        });
+        return cached;
+      }
+    }
+  };
+
+  const info = await getWorkerInfo(worker.client, { signal });
+  const environment: EnvironmentInfo = {
+    cli: options.cliVersion ?? "unknown",
+    node: process.version,
+    platform: `${process.platform}-${process.arch}`,
+    worker: { version: info.version, device: info.device, deviceType: info.deviceType, torch: info.torchVersion, threads: info.torchThreads },
+  };
+
+  const stages = planExperiment(spec);
+  for (const [i, stage] of stages.entries()) {
+    const label = `[${i + 1}/${stages.length}] ${stage.label}`;
+    const stageReporter = new StageReporter(reporter, label);
+    const s0 = performance.now();
+    let attempt = 0;
+    let reused = false;
+    for (;;) {
+      attempt++;
+      signal?.throwIfAborted();
+      stageReporter.progress({ stage: label, done: 0, total: 0, message: attempt > 1 ? `attempt ${attempt}` : "" });
+      try {
+        reused = await runStage(stage, { client: worker.client, reporter: stageReporter });
+        break;
+      } catch (error) {
+        if (signal?.aborted || !worker.restart || attempt >= maxAttempts || !isWorkerCrash(error)) {
+          reporter.endStage();
+          throw error;
+        }
+        options.onWorkerCrash?.(stage, error, attempt);
+        await worker.restart();
+      }
+    }
+    reporter.endStage();
+    const timing: StageTiming = { id: stage.id, label: stage.label, kind: stage.kind, seconds: (performance.now() - s0) / 1000, reused, attempts: attempt };
+    timings.push(timing);
+    await options.onStageEnd?.(stage, timing);
+  }
+
+  if (!methodTwo) throw new Error("internal: method two did not run");
+  const results: ExperimentResults = {
+    schema: RESULTS_SCHEMA,
+    name: spec.name,
+    runDir,
+    startedAt: startedAt.toISOString(),
+    finishedAt: new Date().toISOString(),
+    spec: specForJson(spec),
+    environment,
+    classNames,
+    datasets: [...datasets.values()],
+    models: [...models.values()],
+    evaluations,
+    methodTwo,
+    sweeps: [],
+    stages: timings,
+    totalSeconds: (performance.now() - t0) / 1000,
+  };
+  await writeJsonAtomic(join(runDir, RESULTS_FILE), results);
+  await writeFile(join(runDir, TABLES_FILE), renderTablesMarkdown(results), "utf8");
+  return results;
+}

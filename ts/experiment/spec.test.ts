@@ -1,0 +1,116 @@
+// Experiment specs: presets, files over presets, errors that name the field path and the file.
+import { writeFileSync } from "node:fs";
+import { rmSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { scratchDir } from "../../test/fixtures/scripts.js";
+import { combinedEpochs, DEMO_SPEC, loadSpec, mergeSpec, parseSpec, parseSpecText, SpecError, specForJson } from "./spec.js";
+
+const dir = scratchDir("robustseg-spec-");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, text: string): string {
+  const path = join(dir, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+async function specError(p: Promise<unknown>): Promise<SpecError> {
+  const error = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(error).toBeInstanceOf(SpecError);
+  return error as SpecError;
+}
+
+describe("presets", () => {
+  it("demo parses with its documented parameters and M4's epochs = round(E/3)", async () => {
+    const spec = await loadSpec({ preset: "demo" });
+    expect(spec.data).toMatchObject({ source: "synthetic-histology", tileSize: 64 });
+    expect(spec.methodTwo.strategy).toEqual({ kind: "greedy" });
+    expect(spec.evaluation.attack).toMatchObject({ method: "pgd", epsilon: 0.01, target: { class: "background" } });
+    expect(spec.evaluation.protocols).toEqual(["white-box", "transfer"]);
+    expect(combinedEpochs(spec)).toBe(Math.round(spec.training.epochs / 3));
+  });
+
+  it("paper refuses clearly until the PanNuke loader lands", async () => {
+    const e = await specError(loadSpec({ preset: "paper", overrides: { data: { path: "/data/pannuke" } } }));
+    expect(e.message).toBe("data.source: pannuke is not supported yet (issue 4)");
+  });
+
+  it("spec.json reads back to the same spec", async () => {
+    const spec = await loadSpec({ preset: "demo" });
+    expect(parseSpec(JSON.parse(JSON.stringify(specForJson(spec))))).toEqual(spec);
+  });
+});
+
+describe("spec files", () => {
+  it("a YAML file over the demo preset overrides only what it names", async () => {
+    const path = file("small.yaml", "name: small\ntraining:\n  epochs: 4\nmethodTwo:\n  strategy: beam(3)\n");
+    const spec = await loadSpec({ file: path, preset: "demo" });
+    expect(spec.name).toBe("small");
+    expect(spec.training.epochs).toBe(4);
+    expect(spec.training.batchSize).toBe(16);
+    expect(spec.methodTwo.strategy).toEqual({ kind: "beam", width: 3 });
+    expect(combinedEpochs(spec)).toBe(1);
+  });
+
+  it("JSON works too, with defaults filled in", async () => {
+    const path = file(
+      "s.json",
+      JSON.stringify({
+        data: { source: "synthetic-histology", tileSize: 32 },
+        training: { epochs: 6, combinedEpochs: 5 },
+        methodOne: { steps: 2 },
+        methodTwo: { strategy: { kind: "beam", width: 2 } },
+        evaluation: { attack: { steps: 3, target: "untargeted" }, protocols: ["transfer"] },
+      }),
+    );
+    const spec = await loadSpec({ file: path });
+    expect(spec.methodOne).toMatchObject({ epsilon: 0.01, budget: "per-layer" });
+    expect(spec.evaluation.attack.target).toBe("untargeted");
+    expect(combinedEpochs(spec)).toBe(5);
+  });
+
+  it.each([
+    ["negative epochs", "training:\n  epochs: -3\n", "training.epochs: must be a positive integer"],
+    ["fractional epochs", "training:\n  epochs: 2.5\n", "training.epochs: must be a positive integer"],
+    ["unknown strategy", "methodTwo:\n  strategy: random\n", 'methodTwo.strategy: unknown strategy "random": must be exhaustive, greedy, greedy(N) or beam(k)'],
+    ["beam width 0", "methodTwo:\n  strategy: beam(0)\n", 'methodTwo.strategy: unknown strategy "beam(0)": must be exhaustive, greedy, greedy(N) or beam(k)'],
+    ["unknown attack", "evaluation:\n  attack:\n    method: deepfool\n", "evaluation.attack.method: must be one of fgsm, pgd, segpgd, cospgd"],
+    ["epsilon above 1", "methodOne:\n  epsilon: 2\n", "methodOne.epsilon: must be at most 1 (a fraction of the pixel range)"],
+    ["unknown field", "training:\n  epoch: 3\n", "training: unknown field epoch"],
+    ["bad protocol", "evaluation:\n  protocols: [black-box]\n", "evaluation.protocols[0]: must be one of white-box, transfer"],
+    ["unknown source", "data:\n  source: imagenet\n", "data.source: must be one of synthetic-histology, pannuke, folder"],
+    ["pannuke", "data:\n  source: pannuke\n  path: /x\n", "data.source: pannuke is not supported yet (issue 4)"],
+    ["tile vs depth", "data:\n  tileSize: 20\n", "model.depth: the tile size 20 must divide by 2^depth = 8"],
+  ])("%s: the error names the file and the field path", async (_what, text, message) => {
+    const path = file("bad.yaml", text);
+    const e = await specError(loadSpec({ file: path, preset: "demo" }));
+    expect(e.message).toBe(`${path}: ${message}`);
+  });
+
+  it("a required field missing without a preset", async () => {
+    const path = file("partial.yaml", "data:\n  source: synthetic-histology\nmethodOne: {steps: 1}\nmethodTwo: {}\nevaluation: {attack: {steps: 1}}\n");
+    const e = await specError(loadSpec({ file: path }));
+    expect(e.message).toBe(`${path}: training: required`);
+  });
+
+  it("bad YAML, a missing file and a non-mapping are clear errors", async () => {
+    const bad = file("broken.yaml", "training: [epochs: 3\n");
+    expect((await specError(loadSpec({ file: bad }))).message).toMatch(new RegExp(`^${bad}: not valid YAML or JSON: `));
+    const missing = join(dir, "nope.yaml");
+    expect((await specError(loadSpec({ file: missing }))).message).toBe(`${missing}: cannot read the spec file (ENOENT)`);
+    const list = file("list.yaml", "- 1\n- 2\n");
+    expect((await specError(loadSpec({ file: list }))).message).toBe(`${list}: must be a mapping (YAML) or an object (JSON) at the top level`);
+    expect((await specError(loadSpec({}))).message).toBe("give a spec file or --preset demo|paper");
+  });
+
+  it("mergeSpec merges objects and replaces the data block when the source changes", () => {
+    expect(mergeSpec({ a: { b: 1, c: 2 }, d: [1] }, { a: { c: 3 }, d: [2] })).toEqual({ a: { b: 1, c: 3 }, d: [2] });
+    const merged = mergeSpec(DEMO_SPEC, { data: { source: "folder", path: "/x" } }) as { data: unknown };
+    expect(merged.data).toEqual({ source: "folder", path: "/x" });
+    expect(() => parseSpecText("a: [", "f.yaml")).toThrow(SpecError);
+  });
+});
