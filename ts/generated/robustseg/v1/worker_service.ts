@@ -28,6 +28,7 @@ import {
   ScoreCandidatesResponse,
 } from "./attack.js";
 import { CreateDatasetEvent, CreateDatasetRequest, GetDatasetRequest, GetDatasetResponse } from "./data.js";
+import { RenderPanelsRequest, RenderPanelsResponse } from "./figure.js";
 import {
   EvaluateEvent,
   EvaluateRequest,
@@ -563,6 +564,16 @@ export const WorkerServiceService = {
     responseSerialize: (value: DatasetBuildEvent): Buffer => Buffer.from(DatasetBuildEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): DatasetBuildEvent => DatasetBuildEvent.decode(value),
   },
+  renderPanels: {
+    path: "/robustseg.v1.WorkerService/RenderPanels" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RenderPanelsRequest): Buffer => Buffer.from(RenderPanelsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RenderPanelsRequest => RenderPanelsRequest.decode(value),
+    responseSerialize: (value: RenderPanelsResponse): Buffer =>
+      Buffer.from(RenderPanelsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RenderPanelsResponse => RenderPanelsResponse.decode(value),
+  },
   shutdown: {
     path: "/robustseg.v1.WorkerService/Shutdown" as const,
     requestStream: false as const,
@@ -584,6 +595,7 @@ export interface WorkerServiceServer extends UntypedServiceImplementation {
   attackDataset: handleServerStreamingCall<AttackDatasetRequest, DatasetBuildEvent>;
   scoreCandidates: handleUnaryCall<ScoreCandidatesRequest, ScoreCandidatesResponse>;
   buildEnhancedDataset: handleServerStreamingCall<BuildEnhancedDatasetRequest, DatasetBuildEvent>;
+  renderPanels: handleUnaryCall<RenderPanelsRequest, RenderPanelsResponse>;
   shutdown: handleUnaryCall<ShutdownRequest, ShutdownResponse>;
 }
 
@@ -680,6 +692,21 @@ export interface WorkerServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<DatasetBuildEvent>;
+  renderPanels(
+    request: RenderPanelsRequest,
+    callback: (error: ServiceError | null, response: RenderPanelsResponse) => void,
+  ): ClientUnaryCall;
+  renderPanels(
+    request: RenderPanelsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RenderPanelsResponse) => void,
+  ): ClientUnaryCall;
+  renderPanels(
+    request: RenderPanelsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RenderPanelsResponse) => void,
+  ): ClientUnaryCall;
   shutdown(
     request: ShutdownRequest,
     callback: (error: ServiceError | null, response: ShutdownResponse) => void,

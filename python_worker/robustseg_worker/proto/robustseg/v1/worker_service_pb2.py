@@ -14,24 +14,25 @@ _sym_db = _symbol_database.Default()
 
 from robustseg_worker.proto.robustseg.v1 import attack_pb2 as robustseg_dot_v1_dot_attack__pb2
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as robustseg_dot_v1_dot_data__pb2
+from robustseg_worker.proto.robustseg.v1 import figure_pb2 as robustseg_dot_v1_dot_figure__pb2
 from robustseg_worker.proto.robustseg.v1 import model_pb2 as robustseg_dot_v1_dot_model__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!robustseg/v1/worker_service.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/attack.proto\x1a\x17robustseg/v1/data.proto\x1a\x18robustseg/v1/model.proto\"\x10\n\x0eGetInfoRequest\"\xe1\x01\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x03 \x01(\t\x12\x15\n\rtorch_version\x18\x04 \x01(\t\x12\x15\n\rtorch_threads\x18\x05 \x01(\x05\x12\x10\n\x08\x62\x61\x63kends\x18\x06 \x03(\t\x12\x14\n\x0c\x64\x61ta_sources\x18\x07 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x08 \x03(\t\x12\x11\n\tworkspace\x18\t \x01(\t\x12\x19\n\x11max_message_bytes\x18\n \x01(\x03\"\x11\n\x0fShutdownRequest\"\x12\n\x10ShutdownResponse2\xc0\x06\n\rWorkerService\x12\x46\n\x07GetInfo\x12\x1c.robustseg.v1.GetInfoRequest\x1a\x1d.robustseg.v1.GetInfoResponse\x12W\n\rCreateDataset\x12\".robustseg.v1.CreateDatasetRequest\x1a .robustseg.v1.CreateDatasetEvent0\x01\x12O\n\nGetDataset\x12\x1f.robustseg.v1.GetDatasetRequest\x1a .robustseg.v1.GetDatasetResponse\x12?\n\x05Train\x12\x1a.robustseg.v1.TrainRequest\x1a\x18.robustseg.v1.TrainEvent0\x01\x12I\n\x08GetModel\x12\x1d.robustseg.v1.GetModelRequest\x1a\x1e.robustseg.v1.GetModelResponse\x12H\n\x08\x45valuate\x12\x1d.robustseg.v1.EvaluateRequest\x1a\x1b.robustseg.v1.EvaluateEvent0\x01\x12V\n\rAttackDataset\x12\".robustseg.v1.AttackDatasetRequest\x1a\x1f.robustseg.v1.DatasetBuildEvent0\x01\x12^\n\x0fScoreCandidates\x12$.robustseg.v1.ScoreCandidatesRequest\x1a%.robustseg.v1.ScoreCandidatesResponse\x12\x64\n\x14\x42uildEnhancedDataset\x12).robustseg.v1.BuildEnhancedDatasetRequest\x1a\x1f.robustseg.v1.DatasetBuildEvent0\x01\x12I\n\x08Shutdown\x12\x1d.robustseg.v1.ShutdownRequest\x1a\x1e.robustseg.v1.ShutdownResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!robustseg/v1/worker_service.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/attack.proto\x1a\x17robustseg/v1/data.proto\x1a\x19robustseg/v1/figure.proto\x1a\x18robustseg/v1/model.proto\"\x10\n\x0eGetInfoRequest\"\xe1\x01\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x03 \x01(\t\x12\x15\n\rtorch_version\x18\x04 \x01(\t\x12\x15\n\rtorch_threads\x18\x05 \x01(\x05\x12\x10\n\x08\x62\x61\x63kends\x18\x06 \x03(\t\x12\x14\n\x0c\x64\x61ta_sources\x18\x07 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x08 \x03(\t\x12\x11\n\tworkspace\x18\t \x01(\t\x12\x19\n\x11max_message_bytes\x18\n \x01(\x03\"\x11\n\x0fShutdownRequest\"\x12\n\x10ShutdownResponse2\x97\x07\n\rWorkerService\x12\x46\n\x07GetInfo\x12\x1c.robustseg.v1.GetInfoRequest\x1a\x1d.robustseg.v1.GetInfoResponse\x12W\n\rCreateDataset\x12\".robustseg.v1.CreateDatasetRequest\x1a .robustseg.v1.CreateDatasetEvent0\x01\x12O\n\nGetDataset\x12\x1f.robustseg.v1.GetDatasetRequest\x1a .robustseg.v1.GetDatasetResponse\x12?\n\x05Train\x12\x1a.robustseg.v1.TrainRequest\x1a\x18.robustseg.v1.TrainEvent0\x01\x12I\n\x08GetModel\x12\x1d.robustseg.v1.GetModelRequest\x1a\x1e.robustseg.v1.GetModelResponse\x12H\n\x08\x45valuate\x12\x1d.robustseg.v1.EvaluateRequest\x1a\x1b.robustseg.v1.EvaluateEvent0\x01\x12V\n\rAttackDataset\x12\".robustseg.v1.AttackDatasetRequest\x1a\x1f.robustseg.v1.DatasetBuildEvent0\x01\x12^\n\x0fScoreCandidates\x12$.robustseg.v1.ScoreCandidatesRequest\x1a%.robustseg.v1.ScoreCandidatesResponse\x12\x64\n\x14\x42uildEnhancedDataset\x12).robustseg.v1.BuildEnhancedDatasetRequest\x1a\x1f.robustseg.v1.DatasetBuildEvent0\x01\x12U\n\x0cRenderPanels\x12!.robustseg.v1.RenderPanelsRequest\x1a\".robustseg.v1.RenderPanelsResponse\x12I\n\x08Shutdown\x12\x1d.robustseg.v1.ShutdownRequest\x1a\x1e.robustseg.v1.ShutdownResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robustseg.v1.worker_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETINFOREQUEST']._serialized_start=129
-  _globals['_GETINFOREQUEST']._serialized_end=145
-  _globals['_GETINFORESPONSE']._serialized_start=148
-  _globals['_GETINFORESPONSE']._serialized_end=373
-  _globals['_SHUTDOWNREQUEST']._serialized_start=375
-  _globals['_SHUTDOWNREQUEST']._serialized_end=392
-  _globals['_SHUTDOWNRESPONSE']._serialized_start=394
-  _globals['_SHUTDOWNRESPONSE']._serialized_end=412
-  _globals['_WORKERSERVICE']._serialized_start=415
-  _globals['_WORKERSERVICE']._serialized_end=1247
+  _globals['_GETINFOREQUEST']._serialized_start=156
+  _globals['_GETINFOREQUEST']._serialized_end=172
+  _globals['_GETINFORESPONSE']._serialized_start=175
+  _globals['_GETINFORESPONSE']._serialized_end=400
+  _globals['_SHUTDOWNREQUEST']._serialized_start=402
+  _globals['_SHUTDOWNREQUEST']._serialized_end=419
+  _globals['_SHUTDOWNRESPONSE']._serialized_start=421
+  _globals['_SHUTDOWNRESPONSE']._serialized_end=439
+  _globals['_WORKERSERVICE']._serialized_start=442
+  _globals['_WORKERSERVICE']._serialized_end=1361
 # @@protoc_insertion_point(module_scope)

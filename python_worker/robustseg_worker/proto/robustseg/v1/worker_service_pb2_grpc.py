@@ -5,6 +5,7 @@ import warnings
 
 from robustseg_worker.proto.robustseg.v1 import attack_pb2 as robustseg_dot_v1_dot_attack__pb2
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as robustseg_dot_v1_dot_data__pb2
+from robustseg_worker.proto.robustseg.v1 import figure_pb2 as robustseg_dot_v1_dot_figure__pb2
 from robustseg_worker.proto.robustseg.v1 import model_pb2 as robustseg_dot_v1_dot_model__pb2
 from robustseg_worker.proto.robustseg.v1 import worker_service_pb2 as robustseg_dot_v1_dot_worker__service__pb2
 
@@ -89,6 +90,11 @@ class WorkerServiceStub(object):
                 request_serializer=robustseg_dot_v1_dot_attack__pb2.BuildEnhancedDatasetRequest.SerializeToString,
                 response_deserializer=robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.FromString,
                 _registered_method=True)
+        self.RenderPanels = channel.unary_unary(
+                '/robustseg.v1.WorkerService/RenderPanels',
+                request_serializer=robustseg_dot_v1_dot_figure__pb2.RenderPanelsRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_figure__pb2.RenderPanelsResponse.FromString,
+                _registered_method=True)
         self.Shutdown = channel.unary_unary(
                 '/robustseg.v1.WorkerService/Shutdown',
                 request_serializer=robustseg_dot_v1_dot_worker__service__pb2.ShutdownRequest.SerializeToString,
@@ -155,6 +161,12 @@ class WorkerServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RenderPanels(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Shutdown(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -208,6 +220,11 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.BuildEnhancedDataset,
                     request_deserializer=robustseg_dot_v1_dot_attack__pb2.BuildEnhancedDatasetRequest.FromString,
                     response_serializer=robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.SerializeToString,
+            ),
+            'RenderPanels': grpc.unary_unary_rpc_method_handler(
+                    servicer.RenderPanels,
+                    request_deserializer=robustseg_dot_v1_dot_figure__pb2.RenderPanelsRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_figure__pb2.RenderPanelsResponse.SerializeToString,
             ),
             'Shutdown': grpc.unary_unary_rpc_method_handler(
                     servicer.Shutdown,
@@ -460,6 +477,33 @@ class WorkerService(object):
             '/robustseg.v1.WorkerService/BuildEnhancedDataset',
             robustseg_dot_v1_dot_attack__pb2.BuildEnhancedDatasetRequest.SerializeToString,
             robustseg_dot_v1_dot_attack__pb2.DatasetBuildEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RenderPanels(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/RenderPanels',
+            robustseg_dot_v1_dot_figure__pb2.RenderPanelsRequest.SerializeToString,
+            robustseg_dot_v1_dot_figure__pb2.RenderPanelsResponse.FromString,
             options,
             channel_credentials,
             insecure,
