@@ -106,7 +106,7 @@ def test_exits_when_reparented(tmp_path):
     pid, line = out.split(" ", 1)
     assert json.loads(line)["ready"] is True
     try:
-        assert _gone(int(pid), timeout=15)
+        assert _gone(int(pid), timeout=45)
     finally:
         if not _gone(int(pid), 0.01):
             os.kill(int(pid), signal.SIGKILL)
