@@ -11,9 +11,9 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from . import engine, events, models
+from . import engine, events, figures, models
 from .errors import InvalidArgument
-from .proto.robustseg.v1 import attack_pb2, common_pb2, data_pb2, model_pb2, worker_service_pb2
+from .proto.robustseg.v1 import attack_pb2, common_pb2, data_pb2, figure_pb2, model_pb2, worker_service_pb2
 
 _SPLITS = {
     "train": common_pb2.SPLIT_TRAIN,
@@ -208,3 +208,14 @@ def dataset_build_event(event: Any) -> attack_pb2.DatasetBuildEvent:
     return attack_pb2.DatasetBuildEvent(result=attack_pb2.DatasetBuildResult(
         dataset=dataset_info(event.dataset), reused=event.reused, mean_linf=event.mean_linf,
         max_linf=event.max_linf))
+
+
+# --- figures -------------------------------------------------------------------------------------
+
+
+def render_panels_response(result: figures.RenderedPanels) -> figure_pb2.RenderPanelsResponse:
+    return figure_pb2.RenderPanelsResponse(
+        panel_sets=[figure_pb2.PanelSet(image_index=s.image_index, linf=s.linf, panels=[
+            figure_pb2.Panel(kind=p.kind, png=p.png, width=p.width, height=p.height) for p in s.panels])
+            for s in result.panel_sets],
+        class_names=result.class_names, class_colors=result.class_colors)

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, artifacts, data, models, training
+from . import __version__, artifacts, data, figures, models, training
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
 from .device import describe
@@ -39,7 +39,7 @@ from .store import ArtifactStore, artifact_id
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
-                "score_candidates", "build_enhanced_dataset", *ATTACK_METHODS]
+                "score_candidates", "build_enhanced_dataset", "render_panels", *ATTACK_METHODS]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
 # Leave this share of free memory untouched when deciding whether work fits.
@@ -333,3 +333,10 @@ class Engine(AttackMixin):
         if not math.isfinite(result.mean_loss):
             log.warning("evaluation of %s on %s: loss is %s", model_id, dataset_id, result.mean_loss)
         yield result
+
+    # --- figures -----------------------------------------------------------------------------
+
+    def render_panels(self, model_id: str, dataset_id: str, image_indices: list[int], **options: Any
+                      ) -> figures.RenderedPanels:
+        """Figure panels as PNG (image, truth, predictions, perturbation, target): figures.py."""
+        return figures.render_panels(self, model_id, dataset_id, image_indices, **options)

@@ -84,6 +84,13 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
                 convert.tensor_to_numpy(request.signs, "signs"), request.batch_size, self._stopper(context)),
             convert.dataset_build_event)
 
+    def RenderPanels(self, request, context):
+        attack = convert.attack_spec_params(request.attack) if request.HasField("attack") else None
+        return convert.render_panels_response(self.engine.render_panels(
+            request.model_id, request.dataset_id, list(request.image_indices), attack=attack,
+            attack_model_id=request.attack_model_id, perturbed_dataset_id=request.perturbed_dataset_id,
+            perturbation_gain=request.perturbation_gain, scale=request.scale, check_stop=self._stopper(context)))
+
     def Shutdown(self, request, context):
         # Answer first: the server stops (gracefully) once this response is on its way.
         self._request_shutdown("Shutdown RPC")

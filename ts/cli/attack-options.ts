@@ -24,10 +24,38 @@ export const attackOptionsSchema = {
   attackSeed: nonNegativeInteger(),
 };
 
+/** The same options, each optional (evaluate is clean without --attack); attackParamsFrom fills defaults. */
+export const optionalAttackOptionsSchema = {
+  epsilon: attackOptionsSchema.epsilon.optional(),
+  steps: attackOptionsSchema.steps.optional(),
+  stepSize: attackOptionsSchema.stepSize,
+  target: attackOptionsSchema.target.optional(),
+  budget: attackOptionsSchema.budget.optional(),
+  randomStart: z.boolean().optional(),
+  attackSeed: attackOptionsSchema.attackSeed.optional(),
+};
+
 export function attackParamsFrom(
   method: (typeof ATTACK_METHOD_CHOICES)[number],
-  o: { epsilon: number; steps: number; stepSize?: number | undefined; target: AttackTarget; budget: "per-layer" | "total"; randomStart: boolean; attackSeed: number },
+  options: {
+    epsilon?: number | undefined;
+    steps?: number | undefined;
+    stepSize?: number | undefined;
+    target?: AttackTarget | undefined;
+    budget?: "per-layer" | "total" | undefined;
+    randomStart?: boolean | undefined;
+    attackSeed?: number | undefined;
+  },
 ): AttackParams {
+  const o = {
+    epsilon: options.epsilon ?? 0.01,
+    steps: options.steps ?? 10,
+    stepSize: options.stepSize,
+    target: options.target ?? { class: "background" },
+    budget: options.budget ?? "per-layer",
+    randomStart: options.randomStart ?? false,
+    attackSeed: options.attackSeed ?? 0,
+  };
   if (method === "layered-pgd") {
     return { method, epsilon: o.epsilon, steps: o.steps, stepSize: o.stepSize, budget: o.budget, randomStart: o.randomStart, seed: o.attackSeed };
   }

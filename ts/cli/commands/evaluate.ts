@@ -7,7 +7,7 @@ import { count, fixed, percent } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { foregroundToBackground } from "../../experiment/results.js";
 import { type AttackParams, attackSpec, describeAttack } from "../../ops/attacks.js";
-import { ATTACK_METHOD_CHOICES, addAttackOptions, attackOptionsSchema, attackParamsFrom } from "../attack-options.js";
+import { ATTACK_METHOD_CHOICES, addAttackOptions, attackParamsFrom, optionalAttackOptionsSchema } from "../attack-options.js";
 import { UsageError } from "../errors.js";
 import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
@@ -22,7 +22,7 @@ export const evaluateOptionsSchema = z.object({
   batchSize: nonNegativeInteger(65_536),
   attack: choice(ATTACK_METHOD_CHOICES).optional(),
   attackModel: artifactId("model").optional(),
-  ...attackOptionsSchema,
+  ...optionalAttackOptionsSchema,
 });
 
 export interface EvaluateCommandResult extends EvaluateOutcome {
