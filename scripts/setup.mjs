@@ -71,3 +71,27 @@ if (!args.has("--no-generate") && generated.some((p) => !existsSync(p))) {
   say("generating contract code (scripts/generate-proto.sh)");
   run("bash", [join(root, "scripts", "generate-proto.sh")], "generating contract code");
 }
+
+// 4. Chromium for the report's browser test (Debian's `chromium` package, driven by playwright-core).
+// Installed with apt-get when missing and we are root on a Debian-like system; otherwise a note.
+const chromium = process.env.ROBUSTSEG_CHROMIUM ?? "/usr/bin/chromium";
+if (!args.has("--no-chromium") && !existsSync(chromium)) {
+  const isRoot = typeof process.getuid === "function" && process.getuid() === 0;
+  const hasApt = spawnSync("sh", ["-c", "command -v apt-get"], { stdio: "ignore" }).status === 0;
+  const stamp = join(root, "node_modules", ".robustseg-chromium");
+  if (isRoot && hasApt && existsSync(join(root, "node_modules")) && !existsSync(stamp)) {
+    say("installing Chromium for the report's browser test (apt-get install chromium)");
+    writeFileSync(stamp, "attempted\n"); // once: a failed attempt is not retried on every run
+    const aptEnv = { ...process.env, DEBIAN_FRONTEND: "noninteractive" };
+    const apt = (aptArgs) =>
+      spawnSync("apt-get", aptArgs, { cwd: root, env: aptEnv, stdio: ["ignore", "ignore", quiet ? "ignore" : "inherit"] }).status === 0;
+    const listsPresent = spawnSync("sh", ["-c", "ls /var/lib/apt/lists/ | grep -q _Packages"], { stdio: "ignore" }).status === 0;
+    const known = listsPresent && spawnSync("apt-cache", ["show", "chromium"], { stdio: "ignore" }).status === 0;
+    if (!known) apt(["-qq", "update"]);
+    if (!apt(["-qq", "install", "-y", "--no-install-recommends", "chromium"]) || !existsSync(chromium)) {
+      process.stderr.write(`[setup] note: installing chromium failed; the report's browser test needs ${chromium} (apt-get install chromium)\n`);
+    }
+  } else if (!existsSync(stamp)) {
+    say(`note: ${chromium} is missing; the report's browser test skips (fails with CI set). Install Debian's chromium package (apt-get install chromium) or set ROBUSTSEG_CHROMIUM.`);
+  }
+}

@@ -15,6 +15,8 @@ export const globalOptionsSchema = z.object({
   verbose: z.boolean().default(false),
   json: z.boolean().default(false),
   quiet: z.boolean().default(false),
+  /** --data-root DIR (repeatable) plus the folders a command's data source names. */
+  dataRoot: z.array(z.string().trim().min(1, "must not be empty")).default([]),
 });
 
 export type GlobalOptions = z.output<typeof globalOptionsSchema>;
@@ -25,6 +27,7 @@ export function addGlobalOptions(program: Command): Command {
     .option("--worker <host:port>", "use the worker already running there instead of spawning one")
     .option("--token <token>", "bearer token for --worker (default: $ROBUSTSEG_TOKEN)")
     .addOption(new Option("--device <device>", "device of a spawned worker").choices(DEVICES).default("auto"))
+    .option("--data-root <dir>", "a folder a spawned worker may read data files from (repeatable; default: the folders the data source names)", collect, [])
     .option("--json", "print the result as JSON on stdout, nothing else")
     .option("-q, --quiet", "no progress bars; only the result on stdout")
     .option("-v, --verbose", "forward the worker's log to stderr; stack traces on errors");
@@ -40,4 +43,8 @@ export function parseGlobalOptions(command: Command, env: NodeJS.ProcessEnv): Gl
 /** --verbose as typed, readable before validation (the error handler needs it even then). */
 export function verboseRequested(argv: readonly string[]): boolean {
   return argv.some((a) => a === "--verbose" || a === "-v" || /^-[a-zA-Z]*v[a-zA-Z]*$/.test(a));
+}
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }

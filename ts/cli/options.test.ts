@@ -82,8 +82,8 @@ describe("command option schemas", () => {
   });
 
   it("reject an unknown data source", () => {
-    expect(message(datasetCreateOptionsSchema.safeParse({ ...datasetDefaults, source: "pannuke" }))).toBe(
-      "source: must be one of synthetic-histology, got pannuke",
+    expect(message(datasetCreateOptionsSchema.safeParse({ ...datasetDefaults, source: "camelyon" }))).toBe(
+      "source: must be one of synthetic-histology, kandinsky, pannuke, folder, got camelyon",
     );
   });
 

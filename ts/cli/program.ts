@@ -4,12 +4,14 @@ import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Command } from "commander";
 import { repoRoot } from "../worker/paths.js";
-import { datasetCreateCommand } from "./commands/dataset-create.js";
+import { datasetCreateCommand, datasetShowCommand } from "./commands/dataset-create.js";
+import { sweepCommand } from "./commands/sweep.js";
 import { attackCommand } from "./commands/attack.js";
 import { compareSelectionCommand } from "./commands/compare-selection.js";
 import { demoCommand } from "./commands/demo.js";
 import { enhanceCommand } from "./commands/enhance.js";
 import { runCommand } from "./commands/run.js";
+import { reportCommand } from "./commands/report.js";
 import { evaluateCommand } from "./commands/evaluate.js";
 import { infoCommand } from "./commands/info.js";
 import { trainCommand } from "./commands/train.js";
@@ -36,15 +38,21 @@ export function buildProgram(context: CliContext): Command {
   );
   program.addCommand(infoCommand(context));
   program.addCommand(
-    new Command("dataset").summary("dataset artifacts (create)").description("Dataset artifacts on the worker.").addCommand(datasetCreateCommand(context)),
+    new Command("dataset")
+      .summary("dataset artifacts (create, show)")
+      .description("Dataset artifacts on the worker.")
+      .addCommand(datasetCreateCommand(context))
+      .addCommand(datasetShowCommand(context)),
   );
   program.addCommand(trainCommand(context));
   program.addCommand(evaluateCommand(context));
   program.addCommand(attackCommand(context));
+  program.addCommand(sweepCommand(context));
   program.addCommand(enhanceCommand(context));
   program.addCommand(compareSelectionCommand(context));
   program.addCommand(runCommand(context));
   program.addCommand(demoCommand(context));
+  program.addCommand(reportCommand(context));
   configureTree(program, context);
   return program;
 }

@@ -7,6 +7,7 @@ export function progressReporter(stream: NodeJS.WriteStream | undefined): Report
   if (stream === undefined) return { progress() {}, endStage() {}, stopAll() {} };
   let bar: cliProgress.SingleBar | undefined;
   let stage: string | undefined;
+  let barKnown = false;
 
   const stop = () => {
     bar?.stop();
@@ -20,8 +21,10 @@ export function progressReporter(stream: NodeJS.WriteStream | undefined): Report
       const total = known ? update.total : 1;
       const value = known ? Math.min(update.done, update.total) : 0;
       const payload = { stage: update.stage, message: update.message ?? "" };
-      if (bar === undefined || stage !== update.stage) {
+      // A new stage, or a stage whose total became known (its bar gains a percentage and ETA).
+      if (bar === undefined || stage !== update.stage || (known && !barKnown)) {
         stop();
+        barKnown = known;
         bar = new cliProgress.SingleBar(
           {
             stream,

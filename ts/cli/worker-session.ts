@@ -51,6 +51,7 @@ export async function withWorker<T>(context: CliContext, globals: GlobalOptions,
           workspace: globals.workspace,
           device: globals.device,
           env: io.env,
+          dataRoots: globals.dataRoot,
           signal: controller.signal,
           onStderrLine: globals.verbose ? (line) => io.stderr(`[worker] ${line}\n`) : undefined,
         });

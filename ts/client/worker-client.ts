@@ -9,6 +9,7 @@ import type {
   ScoreCandidatesResponse,
 } from "../generated/robustseg/v1/attack.js";
 import type { CreateDatasetEvent, CreateDatasetRequest, DatasetInfo, GetDatasetResponse } from "../generated/robustseg/v1/data.js";
+import type { RenderPanelsRequest, RenderPanelsResponse } from "../generated/robustseg/v1/figure.js";
 import type {
   EvaluateEvent,
   EvaluateRequest,
@@ -71,6 +72,11 @@ export class WorkerClient {
     return this.unary<ScoreCandidatesResponse>("ScoreCandidates", control, (md, opts, cb) =>
       this.raw.scoreCandidates(request, md, opts, cb),
     );
+  }
+
+  /** Figure panels (PNG) rendered from the tensors: at most 16 images per call. */
+  renderPanels(request: RenderPanelsRequest, control: CallControl = {}): Promise<RenderPanelsResponse> {
+    return this.unary<RenderPanelsResponse>("RenderPanels", control, (md, opts, cb) => this.raw.renderPanels(request, md, opts, cb));
   }
 
   async shutdown(control: CallControl = {}): Promise<void> {

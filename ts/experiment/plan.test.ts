@@ -27,6 +27,9 @@ describe("the stage plan", () => {
       "evaluate-M2-transfer",
       "evaluate-M3-transfer",
       "evaluate-M4-transfer",
+      "sweep-1-M1",
+      "sweep-1-M4",
+      "figures",
     ]);
     const trains = stages.flatMap((s) => (s.kind === "train" ? [[s.model, s.trainOn, s.epochs]] : []));
     expect(trains).toEqual([

@@ -21,9 +21,17 @@ export type Stage =
       model: ModelName;
       protocol: EvaluationProtocol;
       dataset: "test" | "test-transfer";
-    };
+    }
+  | { id: "figures"; kind: "figures"; label: string }
+  | { id: `sweep-${number}-${ModelName}`; kind: "sweep"; label: string; sweep: number; model: ModelName; dataset: "test" };
 
 export type StageId = Stage["id"];
+
+/** The models a sweep names ("all" = every one, in order). */
+export function sweepModels(model: string | readonly string[]): ModelName[] {
+  const names = typeof model === "string" ? [model] : model;
+  return MODEL_NAMES.filter((m) => names.includes(m) || names.includes("all"));
+}
 
 export function planExperiment(spec: ExperimentSpec): Stage[] {
   const e = spec.training.epochs;
@@ -49,5 +57,14 @@ export function planExperiment(spec: ExperimentSpec): Stage[] {
       stages.push({ id: `evaluate-${m}-transfer`, kind: "evaluate", label: `evaluate ${m} transfer`, model: m, protocol: "transfer", dataset: "test-transfer" });
     }
   }
+  // ε-sweeps (issue 4): one stage per sweep and model, after the evaluations.
+  for (const [i, sweep] of (spec.sweeps ?? []).entries()) {
+    for (const m of sweepModels(sweep.model)) {
+      const eps = sweep.epsilons.join(", ");
+      stages.push({ id: `sweep-${i + 1}-${m}`, kind: "sweep", label: `sweep ${i + 1}: ${m} ${sweep.attack.method} ${sweep.protocol} ε ∈ {${eps}}`, sweep: i, model: m, dataset: "test" });
+    }
+  }
+  // The report's figure panels (issue 5): after everything they show.
+  stages.push({ id: "figures", kind: "figures", label: "figures (panels for the report)" });
   return stages;
 }

@@ -3,6 +3,7 @@
 import type { SegmentationMetrics } from "../metrics/segmentation-metrics.js";
 import type { AttackParams } from "../ops/attacks.js";
 import type { DatasetSummary } from "../ops/create-dataset.js";
+import type { SweepAttack, SweepPoint } from "../ops/sweep.js";
 import type { EpochRow } from "../ops/train-model.js";
 import type { SelectionAggregate } from "../selection/record.js";
 import type { DatasetRole, EvaluationProtocol, ModelName } from "./plan.js";
@@ -61,6 +62,28 @@ export interface EvaluationResult {
   cached: boolean;
 }
 
+/** One robustness curve: a model evaluated under one attack at each ε (ε = 0: clean). */
+export interface SweepResult {
+  /** The stage id, e.g. "sweep-1-M1". */
+  id: string;
+  /** Index into the spec's sweeps. */
+  sweep: number;
+  model: ModelName;
+  modelId: string;
+  dataset: DatasetRole;
+  datasetId: string;
+  protocol: "white-box" | "transfer";
+  /** The model the attack was computed against. */
+  attackModel: ModelName;
+  /** The attack without its ε. */
+  attack: SweepAttack;
+  classNames: string[];
+  /** Ascending ε: pixel accuracy, foreground accuracy, mIoU, mean loss, foreground → background, confusion. */
+  points: SweepPoint[];
+  /** The curve's file in the run folder. */
+  file: string;
+}
+
 export interface StageTiming {
   id: string;
   label: string;
@@ -97,8 +120,8 @@ export interface ExperimentResults {
   models: ModelResult[];
   evaluations: EvaluationResult[];
   methodTwo: MethodTwoResult;
-  /** ε-sweep curves (issue 4); empty for now. */
-  sweeps: unknown[];
+  /** ε-sweep curves, one per sweep and model (each also in sweeps/<id>.json). */
+  sweeps: SweepResult[];
   stages: StageTiming[];
   totalSeconds: number;
 }

@@ -9,7 +9,8 @@ import { WorkerError } from "../client/errors.js";
 import type { WorkerClient } from "../client/worker-client.js";
 import { type AttackParams, attackSpec } from "../ops/attacks.js";
 import { attackDataset } from "../ops/attack-dataset.js";
-import { createDataset, datasetOfSplit } from "../ops/create-dataset.js";
+import { createDataset, datasetOfSplit, describeSource } from "../ops/create-dataset.js";
+import { runSweep } from "../ops/sweep.js";
 import {
   AGGREGATE_FILE,
   buildEnhancedDataset,
@@ -37,9 +38,11 @@ import {
   type ModelResult,
   RESULTS_SCHEMA,
   type StageTiming,
+  type SweepResult,
 } from "./results.js";
-import { evaluationAttack, type ExperimentSpec, methodOneAttack, specForJson } from "./spec.js";
+import { evaluationAttack, type ExperimentSpec, methodOneAttack, specDataSource, specForJson } from "./spec.js";
 import { renderTablesMarkdown } from "./tables.js";
+import { experimentFigureRequests, renderFigures } from "../report/figures.js";
 
 /** The worker a run talks to; `restart` replaces a crashed one (absent: no retries). */
 export interface ExperimentWorker {
@@ -96,6 +99,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
   const datasets = new Map<DatasetRole, DatasetResult>();
   const models = new Map<ModelName, ModelResult>();
   const evaluations: EvaluationResult[] = [];
+  const sweeps: SweepResult[] = [];
   const timings: StageTiming[] = [];
   let methodTwo: MethodTwoResult | undefined;
   let classNames: string[] = [];
@@ -117,16 +121,11 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
     const opCtx = { reporter: ctx.reporter, signal };
     switch (stage.kind) {
       case "data": {
-        if (spec.data.source !== "synthetic-histology") throw new Error(`data.source: ${spec.data.source} is not supported yet (issue 4)`);
-        const d = spec.data;
-        const out = await createDataset(
-          client,
-          { source: "synthetic-histology", tileSize: d.tileSize, numTrain: d.train, numValidation: d.validation, numTest: d.test, seed: d.seed },
-          opCtx,
-        );
+        const source = specDataSource(spec);
+        const out = await createDataset(client, source, opCtx);
         for (const split of ["train", "validation", "test"] as const) {
           const summary = datasetOfSplit(out, split);
-          datasets.set(split, { ...summary, role: split, madeBy: `synthetic-histology ${d.tileSize}×${d.tileSize}, seed ${d.seed}`, reused: out.reused });
+          datasets.set(split, { ...summary, role: split, madeBy: describeSource(source), reused: out.reused });
         }
         classNames = ds("train").classNames;
         return out.reused;
@@ -253,6 +252,57 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         });
         return cached;
       }
+      case "sweep": {
+        const sw = spec.sweeps[stage.sweep];
+        if (!sw) throw new Error(`internal: no sweep ${stage.sweep}`);
+        const m = model(stage.model);
+        const d = ds(stage.dataset);
+        const out = await runSweep(
+          client,
+          {
+            modelId: m.id,
+            datasetId: d.id,
+            attack: { method: sw.attack.method, steps: sw.attack.steps, stepSize: sw.attack.stepSize, randomStart: sw.attack.randomStart, seed: 0, target: sw.attack.target },
+            epsilons: sw.epsilons,
+            attackModelId: sw.protocol === "transfer" ? model("M1").id : undefined,
+            batchSize: spec.evaluation.batchSize,
+          },
+          { ...opCtx, classNames, cache, cacheKey: (inputs) => RunCache.key("evaluate", inputs) },
+        );
+        const result: SweepResult = {
+          id: stage.id,
+          sweep: stage.sweep,
+          model: stage.model,
+          modelId: m.id,
+          dataset: stage.dataset,
+          datasetId: d.id,
+          protocol: sw.protocol,
+          attackModel: sw.protocol === "transfer" ? "M1" : stage.model,
+          attack: out.attack,
+          classNames: out.classNames,
+          points: out.points,
+          file: `sweeps/${stage.id}.json`,
+        };
+        await writeJsonAtomic(join(runDir, result.file), result);
+        sweeps.push(result);
+        return out.points.every((p) => p.cached);
+      }
+      case "figures": {
+        // Figure panels for the report (paper Figures 1-3, 5-8), reused when their inputs match.
+        const requests = experimentFigureRequests({
+          classNames,
+          models: [...models.values()],
+          datasets: [...datasets.values()],
+          methodOneEpsilon: spec.methodOne.epsilon,
+          methodOneSteps: spec.methodOne.steps,
+          evaluationAttack: evalAttack,
+        });
+        const { reused } = await renderFigures(client, runDir, requests, classNames, {
+          signal,
+          onFigure: (done, total) => ctx.reporter.progress({ stage: "", done, total, message: `${done}/${total} figures` }),
+        });
+        return reused;
+      }
     }
   };
 
@@ -307,7 +357,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
     models: [...models.values()],
     evaluations,
     methodTwo,
-    sweeps: [],
+    sweeps,
     stages: timings,
     totalSeconds: (performance.now() - t0) / 1000,
   };

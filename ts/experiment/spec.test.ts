@@ -34,9 +34,9 @@ describe("presets", () => {
     expect(combinedEpochs(spec)).toBe(Math.round(spec.training.epochs / 3));
   });
 
-  it("paper refuses clearly until the PanNuke loader lands", async () => {
+  it("paper needs the PanNuke folder and checks its folds exist", async () => {
     const e = await specError(loadSpec({ preset: "paper", overrides: { data: { path: "/data/pannuke" } } }));
-    expect(e.message).toBe("data.source: pannuke is not supported yet (issue 4)");
+    expect(e.message).toBe("data.trainFolds[0]: no such folder: /data/pannuke/Fold 1");
   });
 
   it("spec.json reads back to the same spec", async () => {
@@ -82,8 +82,8 @@ describe("spec files", () => {
     ["epsilon above 1", "methodOne:\n  epsilon: 2\n", "methodOne.epsilon: must be at most 1 (a fraction of the pixel range)"],
     ["unknown field", "training:\n  epoch: 3\n", "training: unknown field epoch"],
     ["bad protocol", "evaluation:\n  protocols: [black-box]\n", "evaluation.protocols[0]: must be one of white-box, transfer"],
-    ["unknown source", "data:\n  source: imagenet\n", "data.source: must be one of synthetic-histology, pannuke, folder"],
-    ["pannuke", "data:\n  source: pannuke\n  path: /x\n", "data.source: pannuke is not supported yet (issue 4)"],
+    ["unknown source", "data:\n  source: imagenet\n", "data.source: must be one of synthetic-histology, kandinsky, pannuke, folder"],
+    ["pannuke", "data:\n  source: pannuke\n  path: /x\n", "data.trainFolds[0]: no such folder: /x/Fold 1"],
     ["tile vs depth", "data:\n  tileSize: 20\n", "model.depth: the tile size 20 must divide by 2^depth = 8"],
   ])("%s: the error names the file and the field path", async (_what, text, message) => {
     const path = file("bad.yaml", text);

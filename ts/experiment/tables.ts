@@ -2,6 +2,7 @@
 // (foreground accuracy, mIoU, foreground → background), per-class IoU/Dice, method two's record.
 import { formatSelectionAggregate } from "../selection/record.js";
 import { describeAttack } from "../ops/attacks.js";
+import { SWEEP_TABLE_HEAD, sweepTableRows } from "../ops/sweep.js";
 import type { EvaluationProtocol } from "./plan.js";
 import type { EvaluationResult, ExperimentResults } from "./results.js";
 
@@ -37,6 +38,25 @@ function perClassTable(rows: EvaluationResult[]): string {
     `|---|${names.map(() => "---:").join("|")}|`,
     ...rows.map((e) => `| ${e.model} | ${e.metrics.perClass.map((c) => `${f3(c.iou)} / ${f3(c.dice)}`).join(" | ")} |`),
   ].join("\n");
+}
+
+/** One Markdown table per sweep curve: ε against pixel accuracy, foreground accuracy, mIoU, loss, foreground → background. */
+export function renderSweepTables(results: Pick<ExperimentResults, "sweeps">): string {
+  return results.sweeps
+    .map((sw) => {
+      const target = sw.attack.target === "untargeted" ? "untargeted" : `target ${sw.attack.target.class}`;
+      const title = `${sw.model} (${TRAINED_ON[sw.model] ?? ""}), ${sw.attack.method.toUpperCase()} ${sw.attack.method === "fgsm" ? "" : `${sw.attack.steps} steps, `}${target}, ${
+        sw.protocol === "white-box" ? "white-box" : `transfer from ${sw.attackModel}`
+      } (\`${sw.file}\`)`;
+      return [
+        `Sweep ${sw.sweep + 1}: ${title}`,
+        "",
+        `| ${SWEEP_TABLE_HEAD.join(" | ")} |`,
+        `|${SWEEP_TABLE_HEAD.map(() => "---:").join("|")}|`,
+        ...sweepTableRows(sw.points).map((r) => `| ${r.join(" | ")} |`),
+      ].join("\n");
+    })
+    .join("\n\n");
 }
 
 /** Tables 1 and 2 only (what `robustseg demo` prints). */
@@ -75,6 +95,7 @@ export function renderTablesMarkdown(results: ExperimentResults): string {
   const names = results.classNames;
   parts.push(`| dataset | images | ${names.join(" | ")} |`, `|---|---:|${names.map(() => "---:").join("|")}|`);
   for (const d of results.datasets) parts.push(`| ${d.role} | ${d.numImages} | ${d.classShares.map((s) => `${(100 * s).toFixed(1)}%`).join(" | ")} |`);
+  if (results.sweeps.length > 0) parts.push("", "## ε-sweeps (robustness curves)", "", renderSweepTables(results));
   parts.push("", "## Stages", "", "| stage | seconds | reused |", "|---|---:|---|");
   for (const s of results.stages) parts.push(`| ${s.label} | ${s.seconds.toFixed(1)} | ${s.reused ? "yes" : ""} |`);
   parts.push("", `total ${results.totalSeconds.toFixed(1)} s`);

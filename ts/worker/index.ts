@@ -18,6 +18,8 @@ export interface OpenWorkerOptions {
   onStderrLine?: ((line: string) => void) | undefined;
   signal?: AbortSignal | undefined;
   env?: NodeJS.ProcessEnv | undefined;
+  /** A spawned worker's --data-root folders (ignored for --worker: that one has its own). */
+  dataRoots?: readonly string[] | undefined;
 }
 
 export function openWorker(options: OpenWorkerOptions): Promise<WorkerConnection> {
@@ -31,5 +33,6 @@ export function openWorker(options: OpenWorkerOptions): Promise<WorkerConnection
     onStderrLine: options.onStderrLine,
     signal: options.signal,
     env: options.env,
+    dataRoots: options.dataRoots,
   });
 }

@@ -37,6 +37,8 @@ export interface SpawnWorkerOptions {
   stderrLines?: number | undefined;
   /** Aborting during start-up kills the worker and rejects. */
   signal?: AbortSignal | undefined;
+  /** Folders the file-based sources (pannuke, folder) may read: one --data-root each. */
+  dataRoots?: readonly string[] | undefined;
 }
 
 export interface WorkerExit {
@@ -155,6 +157,7 @@ export async function spawnWorker(options: SpawnWorkerOptions): Promise<Supervis
   const args = ["-m", "robustseg_worker", "--listen", "127.0.0.1:0", "--workspace", workspace];
   args.push("--parent-pid", String(process.pid));
   if (options.device !== undefined) args.push("--device", options.device);
+  for (const root of new Set((options.dataRoots ?? []).map((r) => resolve(r)))) args.push("--data-root", root);
   const command = `${python} -m robustseg_worker`;
 
   const stderr = new LineRingBuffer(options.stderrLines ?? 40);

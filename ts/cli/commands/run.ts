@@ -6,8 +6,8 @@ import { Command } from "commander";
 import { z } from "zod";
 import type { ExperimentResults } from "../../experiment/results.js";
 import { RESULTS_FILE, runExperiment, TABLES_FILE } from "../../experiment/runner.js";
-import { type ExperimentSpec, loadSpec, PRESETS, type PresetName } from "../../experiment/spec.js";
-import { renderPaperTables } from "../../experiment/tables.js";
+import { type ExperimentSpec, loadSpec, PRESETS, type PresetName, specDataRoots } from "../../experiment/spec.js";
+import { renderPaperTables, renderSweepTables } from "../../experiment/tables.js";
 import { CHOICES_FILE } from "../../ops/enhance-dataset.js";
 import { repoRoot } from "../../worker/paths.js";
 import type { CliContext } from "../context.js";
@@ -17,6 +17,7 @@ import { choice } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { parseOptions } from "../parse-options.js";
 import { withWorker } from "../worker-session.js";
+import { REPORT_HTML, writeReport } from "../../report/report.js";
 
 const PRESET_NAMES = Object.keys(PRESETS) as [PresetName, ...PresetName[]];
 
@@ -43,10 +44,14 @@ export async function runAndPrint(
   outDir: string | undefined,
 ): Promise<ExperimentResults> {
   const runDir = outDir ?? join("runs", spec.name);
-  const results = await withWorker(context, globals, (session) =>
+  // A spawned worker may read the spec's data folders (and any --data-root given).
+  const withRoots: GlobalOptions = { ...globals, dataRoot: [...globals.dataRoot, ...specDataRoots(spec)] };
+  const results = await withWorker(context, withRoots, (session) =>
     runExperiment(session, spec, { runDir, reporter: session.reporter, signal: session.signal, cliVersion: cliVersion() }),
   );
-  printResult(context.io, globals, results, renderRun);
+  // The report (issue 5), built from the run folder only; its path ends the text output.
+  const report = await writeReport(results.runDir);
+  printResult(context.io, globals, results, (r) => `${renderRun(r)}\nreport: ${report.html}`);
   return results;
 }
 
@@ -82,17 +87,16 @@ export function renderRun(results: ExperimentResults): string {
   const m1Clean = results.evaluations.find((e) => e.model === "M1" && e.protocol === "clean");
   const m1Attacked = results.evaluations.find((e) => e.model === "M1" && e.protocol === "white-box");
   const reused = results.stages.filter((s) => s.reused).length;
-  const lines = [
-    renderPaperTables(results),
-    "",
+  const summary = [
     m1Clean && m1Attacked
       ? `M1 foreground accuracy: clean ${pct(m1Clean.metrics.foregroundAccuracy)}, under white-box attack ${pct(m1Attacked.metrics.foregroundAccuracy)}`
       : "",
     `method two (${results.methodTwo.strategy}): ${results.methodTwo.aggregate.imagesChanged}/${results.methodTwo.aggregate.images} images changed`,
     `${results.stages.length} stages (${reused} reused) in ${seconds(results.totalSeconds)} on ${results.environment.worker.device}`,
-    `run folder: ${results.runDir} (${RESULTS_FILE}, ${TABLES_FILE}, ${CHOICES_FILE})`,
-  ];
-  return lines.filter((l, i) => l !== "" || i === 1).join("\n");
+    `run folder: ${results.runDir} (${RESULTS_FILE}, ${TABLES_FILE}, ${CHOICES_FILE}, ${REPORT_HTML})`,
+  ].filter((l) => l !== "");
+  const blocks = [renderPaperTables(results), ...(results.sweeps.length > 0 ? [renderSweepTables(results)] : []), summary.join("\n")];
+  return blocks.join("\n\n");
 }
 
 function pct(v: number | null): string {

@@ -1,0 +1,141 @@
+// The report's charts: Vega-Lite specifications compiled and rendered to SVG in Node at report
+// time (vega-lite → vega → View.toSVG(), headless, no canvas), from results.json and the run
+// folder's optional files. Paper Figure 4 (validation loss), method two's choices per class,
+// ε-sweep robustness curves and greedy/beam versus exhaustive.
+import * as vega from "vega";
+import * as vegaLite from "vega-lite";
+import type { TopLevelSpec } from "vega-lite";
+
+export interface Chart {
+  id: string;
+  title: string;
+  caption: string;
+  svg: string;
+}
+
+const FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, sans-serif";
+const CONFIG = {
+  font: FONT,
+  view: { stroke: "#ccc" },
+  axis: { labelFontSize: 11, titleFontSize: 12, gridColor: "#eee" },
+  legend: { labelFontSize: 11, titleFontSize: 12 },
+  title: { fontSize: 13 },
+};
+
+/** Compiles a Vega-Lite spec and renders it to an SVG string (no browser, no canvas). */
+export async function renderVegaLiteSvg(spec: TopLevelSpec): Promise<string> {
+  const compiled = vegaLite.compile({ config: CONFIG, background: "white", ...spec } as TopLevelSpec).spec;
+  const view = new vega.View(vega.parse(compiled), { renderer: "none" });
+  try {
+    const svg = await view.toSVG();
+    return svg;
+  } finally {
+    view.finalize();
+  }
+}
+
+const MODEL_COLORS = { domain: ["M1", "M2", "M3", "M4"], range: ["#4477aa", "#ee6677", "#228833", "#ccbb44"] };
+
+export interface HistoryRow {
+  model: string;
+  epoch: number;
+  validationLoss: number | null;
+  trainLoss: number | null;
+}
+
+/** Paper Figure 4: validation loss per epoch, all models in one chart. */
+export function validationLossSpec(rows: HistoryRow[]): TopLevelSpec {
+  return {
+    width: 460,
+    height: 260,
+    data: { values: rows.filter((r) => r.validationLoss !== null && Number.isFinite(r.validationLoss)) },
+    mark: { type: "line", point: true, strokeWidth: 2 },
+    encoding: {
+      x: { field: "epoch", type: "quantitative", title: "epoch", axis: { tickMinStep: 1, format: "d" } },
+      y: { field: "validationLoss", type: "quantitative", title: "validation loss", scale: { zero: false } },
+      color: { field: "model", type: "nominal", title: "model", scale: MODEL_COLORS },
+      tooltip: [{ field: "model" }, { field: "epoch" }, { field: "validationLoss", format: ".4f" }],
+    },
+  };
+}
+
+export interface ChoiceRow {
+  class: string;
+  classIndex: number;
+  action: "added" | "removed" | "skipped";
+  images: number;
+}
+
+/** Method two's choices per class: images adding, removing or skipping the class's direction. */
+export function choicesSpec(rows: ChoiceRow[]): TopLevelSpec {
+  return {
+    width: 460,
+    height: 240,
+    data: { values: rows.map((r) => ({ ...r, order: ["added", "removed", "skipped"].indexOf(r.action) })) },
+    mark: { type: "bar" },
+    encoding: {
+      x: { field: "class", type: "nominal", title: "class", sort: { field: "classIndex" }, axis: { labelAngle: -30 } },
+      y: { field: "images", type: "quantitative", title: "images", stack: "zero" },
+      color: {
+        field: "action",
+        type: "nominal",
+        title: "direction",
+        scale: { domain: ["added", "removed", "skipped"], range: ["#228833", "#ee6677", "#bbbbbb"] },
+      },
+      order: { field: "order", type: "quantitative" },
+      tooltip: [{ field: "class" }, { field: "action" }, { field: "images" }],
+    },
+  };
+}
+
+export interface SweepRow {
+  series: string;
+  epsilon: number;
+  metric: string;
+  value: number;
+}
+
+/** ε-sweep robustness curves: one panel per metric, one line per series (model / attack). */
+export function sweepSpec(rows: SweepRow[], title?: string): TopLevelSpec {
+  return {
+    ...(title ? { title } : {}),
+    data: { values: rows },
+    facet: { column: { field: "metric", type: "nominal", title: null, sort: ["pixel accuracy", "foreground accuracy", "mIoU"] } },
+    spec: {
+      width: 210,
+      height: 200,
+      mark: { type: "line", point: true, strokeWidth: 2 },
+      encoding: {
+        x: { field: "epsilon", type: "quantitative", title: "ε" },
+        y: { field: "value", type: "quantitative", title: "score", scale: { domain: [0, 1] } },
+        color: { field: "series", type: "nominal", title: "model" },
+        tooltip: [{ field: "series" }, { field: "epsilon" }, { field: "metric" }, { field: "value", format: ".3f" }],
+      },
+    },
+  } as TopLevelSpec;
+}
+
+export interface StrategyRow {
+  strategy: string;
+  measure: string;
+  value: number;
+}
+
+/** Greedy/beam versus exhaustive: share of images where each strategy found the optimum, etc. */
+export function selectionComparisonSpec(rows: StrategyRow[]): TopLevelSpec {
+  return {
+    data: { values: rows },
+    facet: { column: { field: "measure", type: "nominal", title: null } },
+    spec: {
+      width: 160,
+      height: 200,
+      mark: { type: "bar" },
+      encoding: {
+        x: { field: "strategy", type: "nominal", title: "strategy", axis: { labelAngle: -30 } },
+        y: { field: "value", type: "quantitative", title: "share", scale: { domain: [0, 1] } },
+        color: { field: "strategy", type: "nominal", legend: null },
+        tooltip: [{ field: "strategy" }, { field: "measure" }, { field: "value", format: ".3f" }],
+      },
+    },
+  } as TopLevelSpec;
+}
