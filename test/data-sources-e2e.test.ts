@@ -3,7 +3,7 @@
 // written here (instance ids past 255 and multiples of 256, an all-zero tile), the ε-sweep
 // command, SegPGD/CosPGD through `evaluate --attack`, and a tiny experiment on real tiles with a
 // sweep whose curve lands in results.json.
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CliContext } from "../ts/cli/context.js";
@@ -109,7 +109,7 @@ describe("dataset create / show from files", () => {
     const test = out.datasets[2]!;
     const shown = await json<{ id: string; classShares: number[]; source: string; provenance: { recipe: { path: string } } }>(["dataset", "show", test.id]);
     expect(shown).toMatchObject({ id: test.id, source: "folder", classShares: test.classShares });
-    expect(shown.provenance.recipe.path).toBe(join(REAL, "pannuke_breast"));
+    expect(shown.provenance.recipe.path).toBe(realpathSync(join(REAL, "pannuke_breast")));
     const text = await cli(["dataset", "show", test.id]);
     expect(text.stdout).toMatch(/class pixel shares/);
     expect(text.stdout).toMatch(/background/);
