@@ -75,7 +75,7 @@ describe("spawnWorker start-up failures", () => {
 
   it("gives up at the deadline when health never says SERVING", async () => {
     const error = await startError(spawnFake("not-serving", { startTimeoutMs: 1500 }));
-    expect(error.summary).toMatch(/did not report SERVING in time \(last: status NOT_SERVING\)/);
+    expect(error.summary).toMatch(/did not report SERVING in time \(last: /);
   });
 
   it("stops when the caller aborts", async () => {
