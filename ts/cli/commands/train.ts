@@ -44,7 +44,7 @@ export function trainCommand(context: CliContext): Command {
     .addOption(option("--batch-size <n>", "tiles per step", t.batchSize))
     .addOption(option("--lr <rate>", "Adam learning rate", t.learningRate))
     .addOption(option("--seed <n>", "seed of initialisation, shuffling and augmentation", t.seed))
-    .addOption(option("--depth <n>", "U-Net down-sampling stages (tile size must divide by 2^depth)", m.depth))
+    .addOption(option("--depth <n>", "U-Net down-sampling stages (the worker pads tiles to a multiple of 2^depth)", m.depth))
     .addOption(option("--base-width <n>", "channels of the first U-Net stage, doubled per stage", m.baseWidth))
     .addOption(option("--upsampling <mode>", `decoder up-sampling (${UPSAMPLING_NAMES.join(", ")})`, m.upsampling))
     .option("--no-augment", "no random flips and 90-degree rotations")
