@@ -54,6 +54,58 @@ export function upsamplingToJSON(object: Upsampling): string {
 }
 
 /**
+ * Model export: the file streams back in chunks (the worker also keeps a copy under its
+ * workspace, exports/), so a remote worker exports to the caller's disk.
+ */
+export enum ExportFormat {
+  EXPORT_FORMAT_UNSPECIFIED = 0,
+  /** EXPORT_FORMAT_ONNX - ONNX graph, dynamic batch axis, normalisation inside */
+  EXPORT_FORMAT_ONNX = 1,
+  /** EXPORT_FORMAT_TORCHSCRIPT - torch.jit archive, loadable without robustseg */
+  EXPORT_FORMAT_TORCHSCRIPT = 2,
+  /** EXPORT_FORMAT_SAFETENSORS - the weights (state dict) with the spec in the file's metadata */
+  EXPORT_FORMAT_SAFETENSORS = 3,
+  UNRECOGNIZED = -1,
+}
+
+export function exportFormatFromJSON(object: any): ExportFormat {
+  switch (object) {
+    case 0:
+    case "EXPORT_FORMAT_UNSPECIFIED":
+      return ExportFormat.EXPORT_FORMAT_UNSPECIFIED;
+    case 1:
+    case "EXPORT_FORMAT_ONNX":
+      return ExportFormat.EXPORT_FORMAT_ONNX;
+    case 2:
+    case "EXPORT_FORMAT_TORCHSCRIPT":
+      return ExportFormat.EXPORT_FORMAT_TORCHSCRIPT;
+    case 3:
+    case "EXPORT_FORMAT_SAFETENSORS":
+      return ExportFormat.EXPORT_FORMAT_SAFETENSORS;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ExportFormat.UNRECOGNIZED;
+  }
+}
+
+export function exportFormatToJSON(object: ExportFormat): string {
+  switch (object) {
+    case ExportFormat.EXPORT_FORMAT_UNSPECIFIED:
+      return "EXPORT_FORMAT_UNSPECIFIED";
+    case ExportFormat.EXPORT_FORMAT_ONNX:
+      return "EXPORT_FORMAT_ONNX";
+    case ExportFormat.EXPORT_FORMAT_TORCHSCRIPT:
+      return "EXPORT_FORMAT_TORCHSCRIPT";
+    case ExportFormat.EXPORT_FORMAT_SAFETENSORS:
+      return "EXPORT_FORMAT_SAFETENSORS";
+    case ExportFormat.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/**
  * The built-in U-Net (Ronneberger et al. 2015) with BatchNorm and ReLU; input normalisation
  * lives inside the model, so inputs are pixels in [0, 1].
  */
@@ -65,9 +117,49 @@ export interface UNetSpec {
   upsampling: Upsampling;
 }
 
+/**
+ * segmentation_models_pytorch (pinned 0.6.x): any of its architectures with any encoder it
+ * offers, randomly initialised unless a weights file is given. Nothing is ever downloaded: a
+ * request that would need a download (e.g. encoder_weights "imagenet") is INVALID_ARGUMENT.
+ */
+export interface SmpSpec {
+  /** Unet, UnetPlusPlus, FPN, DeepLabV3Plus, Linknet, PSPNet, MAnet, PAN, Segformer ("" = Unet) */
+  architecture: string;
+  /** an smp encoder name, e.g. "resnet18" ("" = the backend's default) */
+  encoder: string;
+  /** 0 = the architecture's default */
+  encoderDepth: number;
+  /** "" or "none": random initialisation. Named pretrained weights need a download and are refused. */
+  encoderWeights: string;
+  /**
+   * A weights file under one of the worker's data roots: safetensors or a torch state dict, of
+   * the encoder alone or of the whole network (decided by its keys). "" = none.
+   */
+  weightsFile: string;
+}
+
+/** MONAI (pinned 1.6.x) networks with spatial_dims = 2. */
+export interface MonaiSpec {
+  /** BasicUNet, UNet, AttentionUnet, SwinUNETR ("" = BasicUNet) */
+  architecture: string;
+  /** UNet/AttentionUnet: channels per level; BasicUNet: its 6 features (empty = default) */
+  channels: number[];
+  /** UNet/AttentionUnet: one fewer than channels (empty = 2 everywhere) */
+  strides: number[];
+  /** UNet: residual units per block (0 = default) */
+  numResUnits: number;
+  /** SwinUNETR: embedding size, a multiple of 12 (0 = default) */
+  featureSize: number;
+  /** 0 = none */
+  dropout: number;
+}
+
 /** Which backend builds the model. New backends are new oneof members. */
 export interface ModelSpec {
-  architecture: { $case: "unet"; value: UNetSpec } | undefined;
+  architecture: { $case: "unet"; value: UNetSpec } | { $case: "smp"; value: SmpSpec } | {
+    $case: "monai";
+    value: MonaiSpec;
+  } | undefined;
 }
 
 export interface TrainingConfig {
@@ -185,6 +277,45 @@ export interface EvaluateEvent {
   event: { $case: "progress"; value: Progress } | { $case: "result"; value: EvaluateResult } | undefined;
 }
 
+export interface ExportModelRequest {
+  modelId: string;
+  format: ExportFormat;
+  /** ONNX opset; 0 = the worker's default */
+  opset: number;
+}
+
+export interface ExportChunk {
+  offset: number;
+  data: Buffer;
+}
+
+export interface ExportModelResult {
+  /** suggested name, e.g. "m-0123456789abcdef.onnx" */
+  fileName: string;
+  /** the worker's copy */
+  workspacePath: string;
+  sizeBytes: number;
+  /** of the whole file */
+  sha256: string;
+  format: ExportFormat;
+  /** ONNX only */
+  opset: number;
+  /** e.g. "images": float32 (N, C, H, W) pixels in [0, 1] */
+  inputName: string;
+  /** e.g. "logits": float32 (N, classes, H, W) */
+  outputName: string;
+  classNames: string[];
+  /** what the file's own metadata holds (spec, backend, versions) */
+  metadataJson: string;
+}
+
+export interface ExportModelEvent {
+  event: { $case: "progress"; value: Progress } | { $case: "chunk"; value: ExportChunk } | {
+    $case: "result";
+    value: ExportModelResult;
+  } | undefined;
+}
+
 function createBaseUNetSpec(): UNetSpec {
   return { depth: 0, baseWidth: 0, upsampling: 0 };
 }
@@ -290,6 +421,336 @@ export const UNetSpec: MessageFns<UNetSpec> = {
   },
 };
 
+function createBaseSmpSpec(): SmpSpec {
+  return { architecture: "", encoder: "", encoderDepth: 0, encoderWeights: "", weightsFile: "" };
+}
+
+export const SmpSpec: MessageFns<SmpSpec> = {
+  encode(message: SmpSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.architecture !== "") {
+      writer.uint32(10).string(message.architecture);
+    }
+    if (message.encoder !== "") {
+      writer.uint32(18).string(message.encoder);
+    }
+    if (message.encoderDepth !== 0) {
+      writer.uint32(24).int32(message.encoderDepth);
+    }
+    if (message.encoderWeights !== "") {
+      writer.uint32(34).string(message.encoderWeights);
+    }
+    if (message.weightsFile !== "") {
+      writer.uint32(42).string(message.weightsFile);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SmpSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSmpSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.architecture = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.encoder = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.encoderDepth = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.encoderWeights = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.weightsFile = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SmpSpec {
+    return {
+      architecture: isSet(object.architecture) ? globalThis.String(object.architecture) : "",
+      encoder: isSet(object.encoder) ? globalThis.String(object.encoder) : "",
+      encoderDepth: isSet(object.encoderDepth)
+        ? globalThis.Number(object.encoderDepth)
+        : isSet(object.encoder_depth)
+        ? globalThis.Number(object.encoder_depth)
+        : 0,
+      encoderWeights: isSet(object.encoderWeights)
+        ? globalThis.String(object.encoderWeights)
+        : isSet(object.encoder_weights)
+        ? globalThis.String(object.encoder_weights)
+        : "",
+      weightsFile: isSet(object.weightsFile)
+        ? globalThis.String(object.weightsFile)
+        : isSet(object.weights_file)
+        ? globalThis.String(object.weights_file)
+        : "",
+    };
+  },
+
+  toJSON(message: SmpSpec): unknown {
+    const obj: any = {};
+    if (message.architecture !== "") {
+      obj.architecture = message.architecture;
+    }
+    if (message.encoder !== "") {
+      obj.encoder = message.encoder;
+    }
+    if (message.encoderDepth !== 0) {
+      obj.encoderDepth = Math.round(message.encoderDepth);
+    }
+    if (message.encoderWeights !== "") {
+      obj.encoderWeights = message.encoderWeights;
+    }
+    if (message.weightsFile !== "") {
+      obj.weightsFile = message.weightsFile;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SmpSpec>): SmpSpec {
+    return SmpSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SmpSpec>): SmpSpec {
+    const message = createBaseSmpSpec();
+    message.architecture = object.architecture ?? "";
+    message.encoder = object.encoder ?? "";
+    message.encoderDepth = object.encoderDepth ?? 0;
+    message.encoderWeights = object.encoderWeights ?? "";
+    message.weightsFile = object.weightsFile ?? "";
+    return message;
+  },
+};
+
+function createBaseMonaiSpec(): MonaiSpec {
+  return { architecture: "", channels: [], strides: [], numResUnits: 0, featureSize: 0, dropout: 0 };
+}
+
+export const MonaiSpec: MessageFns<MonaiSpec> = {
+  encode(message: MonaiSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.architecture !== "") {
+      writer.uint32(10).string(message.architecture);
+    }
+    if (message.channels.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.channels) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.strides.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.strides) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.numResUnits !== 0) {
+      writer.uint32(32).int32(message.numResUnits);
+    }
+    if (message.featureSize !== 0) {
+      writer.uint32(40).int32(message.featureSize);
+    }
+    if (message.dropout !== 0) {
+      writer.uint32(49).double(message.dropout);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): MonaiSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseMonaiSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.architecture = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.channels.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.channels.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.strides.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.strides.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.numResUnits = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.featureSize = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.dropout = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): MonaiSpec {
+    return {
+      architecture: isSet(object.architecture) ? globalThis.String(object.architecture) : "",
+      channels: globalThis.Array.isArray(object?.channels) ? object.channels.map((e: any) => globalThis.Number(e)) : [],
+      strides: globalThis.Array.isArray(object?.strides) ? object.strides.map((e: any) => globalThis.Number(e)) : [],
+      numResUnits: isSet(object.numResUnits)
+        ? globalThis.Number(object.numResUnits)
+        : isSet(object.num_res_units)
+        ? globalThis.Number(object.num_res_units)
+        : 0,
+      featureSize: isSet(object.featureSize)
+        ? globalThis.Number(object.featureSize)
+        : isSet(object.feature_size)
+        ? globalThis.Number(object.feature_size)
+        : 0,
+      dropout: isSet(object.dropout) ? globalThis.Number(object.dropout) : 0,
+    };
+  },
+
+  toJSON(message: MonaiSpec): unknown {
+    const obj: any = {};
+    if (message.architecture !== "") {
+      obj.architecture = message.architecture;
+    }
+    if (message.channels?.length) {
+      obj.channels = message.channels.map((e) => Math.round(e));
+    }
+    if (message.strides?.length) {
+      obj.strides = message.strides.map((e) => Math.round(e));
+    }
+    if (message.numResUnits !== 0) {
+      obj.numResUnits = Math.round(message.numResUnits);
+    }
+    if (message.featureSize !== 0) {
+      obj.featureSize = Math.round(message.featureSize);
+    }
+    if (message.dropout !== 0) {
+      obj.dropout = floatToJson(message.dropout);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<MonaiSpec>): MonaiSpec {
+    return MonaiSpec.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<MonaiSpec>): MonaiSpec {
+    const message = createBaseMonaiSpec();
+    message.architecture = object.architecture ?? "";
+    message.channels = object.channels?.map((e) => e) || [];
+    message.strides = object.strides?.map((e) => e) || [];
+    message.numResUnits = object.numResUnits ?? 0;
+    message.featureSize = object.featureSize ?? 0;
+    message.dropout = object.dropout ?? 0;
+    return message;
+  },
+};
+
 function createBaseModelSpec(): ModelSpec {
   return { architecture: undefined };
 }
@@ -299,6 +760,12 @@ export const ModelSpec: MessageFns<ModelSpec> = {
     switch (message.architecture?.$case) {
       case "unet":
         UNetSpec.encode(message.architecture.value, writer.uint32(10).fork()).join();
+        break;
+      case "smp":
+        SmpSpec.encode(message.architecture.value, writer.uint32(18).fork()).join();
+        break;
+      case "monai":
+        MonaiSpec.encode(message.architecture.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -325,6 +792,22 @@ export const ModelSpec: MessageFns<ModelSpec> = {
             message.architecture = { $case: "unet", value: UNetSpec.decode(reader, reader.uint32()) };
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.architecture = { $case: "smp", value: SmpSpec.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.architecture = { $case: "monai", value: MonaiSpec.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -338,13 +821,25 @@ export const ModelSpec: MessageFns<ModelSpec> = {
   },
 
   fromJSON(object: any): ModelSpec {
-    return { architecture: isSet(object.unet) ? { $case: "unet", value: UNetSpec.fromJSON(object.unet) } : undefined };
+    return {
+      architecture: isSet(object.unet)
+        ? { $case: "unet", value: UNetSpec.fromJSON(object.unet) }
+        : isSet(object.smp)
+        ? { $case: "smp", value: SmpSpec.fromJSON(object.smp) }
+        : isSet(object.monai)
+        ? { $case: "monai", value: MonaiSpec.fromJSON(object.monai) }
+        : undefined,
+    };
   },
 
   toJSON(message: ModelSpec): unknown {
     const obj: any = {};
     if (message.architecture?.$case === "unet") {
       obj.unet = UNetSpec.toJSON(message.architecture.value);
+    } else if (message.architecture?.$case === "smp") {
+      obj.smp = SmpSpec.toJSON(message.architecture.value);
+    } else if (message.architecture?.$case === "monai") {
+      obj.monai = MonaiSpec.toJSON(message.architecture.value);
     }
     return obj;
   },
@@ -358,6 +853,18 @@ export const ModelSpec: MessageFns<ModelSpec> = {
       case "unet": {
         if (object.architecture?.value !== undefined && object.architecture?.value !== null) {
           message.architecture = { $case: "unet", value: UNetSpec.fromPartial(object.architecture.value) };
+        }
+        break;
+      }
+      case "smp": {
+        if (object.architecture?.value !== undefined && object.architecture?.value !== null) {
+          message.architecture = { $case: "smp", value: SmpSpec.fromPartial(object.architecture.value) };
+        }
+        break;
+      }
+      case "monai": {
+        if (object.architecture?.value !== undefined && object.architecture?.value !== null) {
+          message.architecture = { $case: "monai", value: MonaiSpec.fromPartial(object.architecture.value) };
         }
         break;
       }
@@ -1908,6 +2415,578 @@ export const EvaluateEvent: MessageFns<EvaluateEvent> = {
     return message;
   },
 };
+
+function createBaseExportModelRequest(): ExportModelRequest {
+  return { modelId: "", format: 0, opset: 0 };
+}
+
+export const ExportModelRequest: MessageFns<ExportModelRequest> = {
+  encode(message: ExportModelRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelId !== "") {
+      writer.uint32(10).string(message.modelId);
+    }
+    if (message.format !== 0) {
+      writer.uint32(16).int32(message.format);
+    }
+    if (message.opset !== 0) {
+      writer.uint32(24).int32(message.opset);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportModelRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportModelRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.opset = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportModelRequest {
+    return {
+      modelId: isSet(object.modelId)
+        ? globalThis.String(object.modelId)
+        : isSet(object.model_id)
+        ? globalThis.String(object.model_id)
+        : "",
+      format: isSet(object.format) ? exportFormatFromJSON(object.format) : 0,
+      opset: isSet(object.opset) ? globalThis.Number(object.opset) : 0,
+    };
+  },
+
+  toJSON(message: ExportModelRequest): unknown {
+    const obj: any = {};
+    if (message.modelId !== "") {
+      obj.modelId = message.modelId;
+    }
+    if (message.format !== 0) {
+      obj.format = exportFormatToJSON(message.format);
+    }
+    if (message.opset !== 0) {
+      obj.opset = Math.round(message.opset);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportModelRequest>): ExportModelRequest {
+    return ExportModelRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportModelRequest>): ExportModelRequest {
+    const message = createBaseExportModelRequest();
+    message.modelId = object.modelId ?? "";
+    message.format = object.format ?? 0;
+    message.opset = object.opset ?? 0;
+    return message;
+  },
+};
+
+function createBaseExportChunk(): ExportChunk {
+  return { offset: 0, data: Buffer.alloc(0) };
+}
+
+export const ExportChunk: MessageFns<ExportChunk> = {
+  encode(message: ExportChunk, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.offset !== 0) {
+      writer.uint32(8).int64(message.offset);
+    }
+    if (message.data.length !== 0) {
+      writer.uint32(18).bytes(message.data);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportChunk {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportChunk();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.offset = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.data = Buffer.from(reader.bytes());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportChunk {
+    return {
+      offset: isSet(object.offset) ? globalThis.Number(object.offset) : 0,
+      data: isSet(object.data) ? Buffer.from(bytesFromBase64(object.data)) : Buffer.alloc(0),
+    };
+  },
+
+  toJSON(message: ExportChunk): unknown {
+    const obj: any = {};
+    if (message.offset !== 0) {
+      obj.offset = Math.round(message.offset);
+    }
+    if (message.data.length !== 0) {
+      obj.data = base64FromBytes(message.data);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportChunk>): ExportChunk {
+    return ExportChunk.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportChunk>): ExportChunk {
+    const message = createBaseExportChunk();
+    message.offset = object.offset ?? 0;
+    message.data = object.data ?? Buffer.alloc(0);
+    return message;
+  },
+};
+
+function createBaseExportModelResult(): ExportModelResult {
+  return {
+    fileName: "",
+    workspacePath: "",
+    sizeBytes: 0,
+    sha256: "",
+    format: 0,
+    opset: 0,
+    inputName: "",
+    outputName: "",
+    classNames: [],
+    metadataJson: "",
+  };
+}
+
+export const ExportModelResult: MessageFns<ExportModelResult> = {
+  encode(message: ExportModelResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.fileName !== "") {
+      writer.uint32(10).string(message.fileName);
+    }
+    if (message.workspacePath !== "") {
+      writer.uint32(18).string(message.workspacePath);
+    }
+    if (message.sizeBytes !== 0) {
+      writer.uint32(24).int64(message.sizeBytes);
+    }
+    if (message.sha256 !== "") {
+      writer.uint32(34).string(message.sha256);
+    }
+    if (message.format !== 0) {
+      writer.uint32(40).int32(message.format);
+    }
+    if (message.opset !== 0) {
+      writer.uint32(48).int32(message.opset);
+    }
+    if (message.inputName !== "") {
+      writer.uint32(58).string(message.inputName);
+    }
+    if (message.outputName !== "") {
+      writer.uint32(66).string(message.outputName);
+    }
+    for (const v of message.classNames) {
+      writer.uint32(74).string(v!);
+    }
+    if (message.metadataJson !== "") {
+      writer.uint32(82).string(message.metadataJson);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportModelResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportModelResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.fileName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workspacePath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.sizeBytes = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.sha256 = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.format = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.opset = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.inputName = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.outputName = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.classNames.push(reader.string());
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.metadataJson = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportModelResult {
+    return {
+      fileName: isSet(object.fileName)
+        ? globalThis.String(object.fileName)
+        : isSet(object.file_name)
+        ? globalThis.String(object.file_name)
+        : "",
+      workspacePath: isSet(object.workspacePath)
+        ? globalThis.String(object.workspacePath)
+        : isSet(object.workspace_path)
+        ? globalThis.String(object.workspace_path)
+        : "",
+      sizeBytes: isSet(object.sizeBytes)
+        ? globalThis.Number(object.sizeBytes)
+        : isSet(object.size_bytes)
+        ? globalThis.Number(object.size_bytes)
+        : 0,
+      sha256: isSet(object.sha256) ? globalThis.String(object.sha256) : "",
+      format: isSet(object.format) ? exportFormatFromJSON(object.format) : 0,
+      opset: isSet(object.opset) ? globalThis.Number(object.opset) : 0,
+      inputName: isSet(object.inputName)
+        ? globalThis.String(object.inputName)
+        : isSet(object.input_name)
+        ? globalThis.String(object.input_name)
+        : "",
+      outputName: isSet(object.outputName)
+        ? globalThis.String(object.outputName)
+        : isSet(object.output_name)
+        ? globalThis.String(object.output_name)
+        : "",
+      classNames: globalThis.Array.isArray(object?.classNames)
+        ? object.classNames.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.class_names)
+        ? object.class_names.map((e: any) => globalThis.String(e))
+        : [],
+      metadataJson: isSet(object.metadataJson)
+        ? globalThis.String(object.metadataJson)
+        : isSet(object.metadata_json)
+        ? globalThis.String(object.metadata_json)
+        : "",
+    };
+  },
+
+  toJSON(message: ExportModelResult): unknown {
+    const obj: any = {};
+    if (message.fileName !== "") {
+      obj.fileName = message.fileName;
+    }
+    if (message.workspacePath !== "") {
+      obj.workspacePath = message.workspacePath;
+    }
+    if (message.sizeBytes !== 0) {
+      obj.sizeBytes = Math.round(message.sizeBytes);
+    }
+    if (message.sha256 !== "") {
+      obj.sha256 = message.sha256;
+    }
+    if (message.format !== 0) {
+      obj.format = exportFormatToJSON(message.format);
+    }
+    if (message.opset !== 0) {
+      obj.opset = Math.round(message.opset);
+    }
+    if (message.inputName !== "") {
+      obj.inputName = message.inputName;
+    }
+    if (message.outputName !== "") {
+      obj.outputName = message.outputName;
+    }
+    if (message.classNames?.length) {
+      obj.classNames = message.classNames;
+    }
+    if (message.metadataJson !== "") {
+      obj.metadataJson = message.metadataJson;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportModelResult>): ExportModelResult {
+    return ExportModelResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportModelResult>): ExportModelResult {
+    const message = createBaseExportModelResult();
+    message.fileName = object.fileName ?? "";
+    message.workspacePath = object.workspacePath ?? "";
+    message.sizeBytes = object.sizeBytes ?? 0;
+    message.sha256 = object.sha256 ?? "";
+    message.format = object.format ?? 0;
+    message.opset = object.opset ?? 0;
+    message.inputName = object.inputName ?? "";
+    message.outputName = object.outputName ?? "";
+    message.classNames = object.classNames?.map((e) => e) || [];
+    message.metadataJson = object.metadataJson ?? "";
+    return message;
+  },
+};
+
+function createBaseExportModelEvent(): ExportModelEvent {
+  return { event: undefined };
+}
+
+export const ExportModelEvent: MessageFns<ExportModelEvent> = {
+  encode(message: ExportModelEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.event?.$case) {
+      case "progress":
+        Progress.encode(message.event.value, writer.uint32(10).fork()).join();
+        break;
+      case "chunk":
+        ExportChunk.encode(message.event.value, writer.uint32(18).fork()).join();
+        break;
+      case "result":
+        ExportModelResult.encode(message.event.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ExportModelEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseExportModelEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = { $case: "progress", value: Progress.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = { $case: "chunk", value: ExportChunk.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.event = { $case: "result", value: ExportModelResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ExportModelEvent {
+    return {
+      event: isSet(object.progress)
+        ? { $case: "progress", value: Progress.fromJSON(object.progress) }
+        : isSet(object.chunk)
+        ? { $case: "chunk", value: ExportChunk.fromJSON(object.chunk) }
+        : isSet(object.result)
+        ? { $case: "result", value: ExportModelResult.fromJSON(object.result) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: ExportModelEvent): unknown {
+    const obj: any = {};
+    if (message.event?.$case === "progress") {
+      obj.progress = Progress.toJSON(message.event.value);
+    } else if (message.event?.$case === "chunk") {
+      obj.chunk = ExportChunk.toJSON(message.event.value);
+    } else if (message.event?.$case === "result") {
+      obj.result = ExportModelResult.toJSON(message.event.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ExportModelEvent>): ExportModelEvent {
+    return ExportModelEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ExportModelEvent>): ExportModelEvent {
+    const message = createBaseExportModelEvent();
+    switch (object.event?.$case) {
+      case "progress": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "progress", value: Progress.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "chunk": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "chunk", value: ExportChunk.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "result": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "result", value: ExportModelResult.fromPartial(object.event.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function bytesFromBase64(b64: string): Uint8Array {
+  return Uint8Array.from(globalThis.Buffer.from(b64, "base64"));
+}
+
+function base64FromBytes(arr: Uint8Array): string {
+  return globalThis.Buffer.from(arr).toString("base64");
+}
 
 function floatToJson(value: number | null | undefined): number | string | null | undefined {
   return typeof value === "number" && !globalThis.Number.isFinite(value) ? globalThis.String(value) : value;

@@ -22,19 +22,24 @@ import {
 } from "@grpc/grpc-js";
 import {
   AttackDatasetRequest,
+  AttackSpec,
   BuildEnhancedDatasetRequest,
   DatasetBuildEvent,
   ScoreCandidatesRequest,
   ScoreCandidatesResponse,
 } from "./attack.js";
-import { CreateDatasetEvent, CreateDatasetRequest, GetDatasetRequest, GetDatasetResponse } from "./data.js";
+import { CreateDatasetEvent, CreateDatasetRequest, DataSource, GetDatasetRequest, GetDatasetResponse } from "./data.js";
 import { RenderPanelsRequest, RenderPanelsResponse } from "./figure.js";
 import {
   EvaluateEvent,
   EvaluateRequest,
+  ExportModelEvent,
+  ExportModelRequest,
   GetModelRequest,
   GetModelResponse,
+  ModelSpec,
   TrainEvent,
+  TrainingConfig,
   TrainRequest,
 } from "./model.js";
 
@@ -54,7 +59,7 @@ export interface GetInfoResponse {
   deviceType: string;
   torchVersion: string;
   torchThreads: number;
-  /** model backends, e.g. "unet" */
+  /** model backends, e.g. "unet" (details: backend_infos) */
   backends: string[];
   /** e.g. "synthetic-histology" */
   dataSources: string[];
@@ -62,6 +67,54 @@ export interface GetInfoResponse {
   capabilities: string[];
   workspace: string;
   maxMessageBytes: number;
+  backendInfos: BackendInfo[];
+}
+
+/** One model backend as this worker offers it. */
+export interface BackendInfo {
+  /** the ModelSpec oneof member, e.g. "smp" */
+  name: string;
+  /** one line, for tables and help */
+  description: string;
+  /** its package imports here */
+  available: boolean;
+  /** when not available, why (e.g. "pip install monai") */
+  unavailableReason: string;
+  /** e.g. Unet, FPN (empty when the backend has one) */
+  architectures: string[];
+  /** smp: encoders that build offline */
+  encoders: string[];
+  /** the spec with every default filled, as JSON */
+  defaultsJson: string;
+  /** e.g. segmentation_models_pytorch's version */
+  packageVersion: string;
+}
+
+/**
+ * Checks a whole plan before any work starts, with the same checks the work itself runs: the
+ * data source's plan (paths, data roots, class names; nothing is rendered or read beyond
+ * headers), every model spec through its backend, every training config, and every attack
+ * against the source's classes. INVALID_ARGUMENT names the field as a path in this request,
+ * e.g. "models[1].smp.encoder: unknown encoder 'resnet1000'".
+ */
+export interface ValidatePlanRequest {
+  /** unset: no data check (attacks then need num_classes) */
+  source: DataSource | undefined;
+  models: ModelSpec[];
+  trainings: TrainingConfig[];
+  attacks: AttackSpec[];
+  /** for attacks when source is unset */
+  numClasses: number;
+}
+
+export interface ValidatePlanResponse {
+  /** the source's classes (background first) */
+  classNames: string[];
+  /** each model spec with its defaults filled */
+  models: ModelSpec[];
+  /** the source's tile size when known without reading data (0 = unknown) */
+  tileHeight: number;
+  tileWidth: number;
 }
 
 export interface ShutdownRequest {
@@ -134,6 +187,7 @@ function createBaseGetInfoResponse(): GetInfoResponse {
     capabilities: [],
     workspace: "",
     maxMessageBytes: 0,
+    backendInfos: [],
   };
 }
 
@@ -168,6 +222,9 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     }
     if (message.maxMessageBytes !== 0) {
       writer.uint32(80).int64(message.maxMessageBytes);
+    }
+    for (const v of message.backendInfos) {
+      BackendInfo.encode(v!, writer.uint32(90).fork()).join();
     }
     return writer;
   },
@@ -265,6 +322,14 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
             message.maxMessageBytes = longToNumber(reader.int64());
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.backendInfos.push(BackendInfo.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -313,6 +378,11 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
         : isSet(object.max_message_bytes)
         ? globalThis.Number(object.max_message_bytes)
         : 0,
+      backendInfos: globalThis.Array.isArray(object?.backendInfos)
+        ? object.backendInfos.map((e: any) => BackendInfo.fromJSON(e))
+        : globalThis.Array.isArray(object?.backend_infos)
+        ? object.backend_infos.map((e: any) => BackendInfo.fromJSON(e))
+        : [],
     };
   },
 
@@ -348,6 +418,9 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     if (message.maxMessageBytes !== 0) {
       obj.maxMessageBytes = Math.round(message.maxMessageBytes);
     }
+    if (message.backendInfos?.length) {
+      obj.backendInfos = message.backendInfos.map((e) => BackendInfo.toJSON(e));
+    }
     return obj;
   },
 
@@ -366,6 +439,481 @@ export const GetInfoResponse: MessageFns<GetInfoResponse> = {
     message.capabilities = object.capabilities?.map((e) => e) || [];
     message.workspace = object.workspace ?? "";
     message.maxMessageBytes = object.maxMessageBytes ?? 0;
+    message.backendInfos = object.backendInfos?.map((e) => BackendInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseBackendInfo(): BackendInfo {
+  return {
+    name: "",
+    description: "",
+    available: false,
+    unavailableReason: "",
+    architectures: [],
+    encoders: [],
+    defaultsJson: "",
+    packageVersion: "",
+  };
+}
+
+export const BackendInfo: MessageFns<BackendInfo> = {
+  encode(message: BackendInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.description !== "") {
+      writer.uint32(18).string(message.description);
+    }
+    if (message.available !== false) {
+      writer.uint32(24).bool(message.available);
+    }
+    if (message.unavailableReason !== "") {
+      writer.uint32(34).string(message.unavailableReason);
+    }
+    for (const v of message.architectures) {
+      writer.uint32(42).string(v!);
+    }
+    for (const v of message.encoders) {
+      writer.uint32(50).string(v!);
+    }
+    if (message.defaultsJson !== "") {
+      writer.uint32(58).string(message.defaultsJson);
+    }
+    if (message.packageVersion !== "") {
+      writer.uint32(66).string(message.packageVersion);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): BackendInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseBackendInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.available = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.unavailableReason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.architectures.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.encoders.push(reader.string());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.defaultsJson = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.packageVersion = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): BackendInfo {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
+      available: isSet(object.available) ? globalThis.Boolean(object.available) : false,
+      unavailableReason: isSet(object.unavailableReason)
+        ? globalThis.String(object.unavailableReason)
+        : isSet(object.unavailable_reason)
+        ? globalThis.String(object.unavailable_reason)
+        : "",
+      architectures: globalThis.Array.isArray(object?.architectures)
+        ? object.architectures.map((e: any) => globalThis.String(e))
+        : [],
+      encoders: globalThis.Array.isArray(object?.encoders) ? object.encoders.map((e: any) => globalThis.String(e)) : [],
+      defaultsJson: isSet(object.defaultsJson)
+        ? globalThis.String(object.defaultsJson)
+        : isSet(object.defaults_json)
+        ? globalThis.String(object.defaults_json)
+        : "",
+      packageVersion: isSet(object.packageVersion)
+        ? globalThis.String(object.packageVersion)
+        : isSet(object.package_version)
+        ? globalThis.String(object.package_version)
+        : "",
+    };
+  },
+
+  toJSON(message: BackendInfo): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
+    if (message.available !== false) {
+      obj.available = message.available;
+    }
+    if (message.unavailableReason !== "") {
+      obj.unavailableReason = message.unavailableReason;
+    }
+    if (message.architectures?.length) {
+      obj.architectures = message.architectures;
+    }
+    if (message.encoders?.length) {
+      obj.encoders = message.encoders;
+    }
+    if (message.defaultsJson !== "") {
+      obj.defaultsJson = message.defaultsJson;
+    }
+    if (message.packageVersion !== "") {
+      obj.packageVersion = message.packageVersion;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<BackendInfo>): BackendInfo {
+    return BackendInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<BackendInfo>): BackendInfo {
+    const message = createBaseBackendInfo();
+    message.name = object.name ?? "";
+    message.description = object.description ?? "";
+    message.available = object.available ?? false;
+    message.unavailableReason = object.unavailableReason ?? "";
+    message.architectures = object.architectures?.map((e) => e) || [];
+    message.encoders = object.encoders?.map((e) => e) || [];
+    message.defaultsJson = object.defaultsJson ?? "";
+    message.packageVersion = object.packageVersion ?? "";
+    return message;
+  },
+};
+
+function createBaseValidatePlanRequest(): ValidatePlanRequest {
+  return { source: undefined, models: [], trainings: [], attacks: [], numClasses: 0 };
+}
+
+export const ValidatePlanRequest: MessageFns<ValidatePlanRequest> = {
+  encode(message: ValidatePlanRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.source !== undefined) {
+      DataSource.encode(message.source, writer.uint32(10).fork()).join();
+    }
+    for (const v of message.models) {
+      ModelSpec.encode(v!, writer.uint32(18).fork()).join();
+    }
+    for (const v of message.trainings) {
+      TrainingConfig.encode(v!, writer.uint32(26).fork()).join();
+    }
+    for (const v of message.attacks) {
+      AttackSpec.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.numClasses !== 0) {
+      writer.uint32(40).int32(message.numClasses);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ValidatePlanRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseValidatePlanRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.source = DataSource.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.models.push(ModelSpec.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.trainings.push(TrainingConfig.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.attacks.push(AttackSpec.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.numClasses = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ValidatePlanRequest {
+    return {
+      source: isSet(object.source) ? DataSource.fromJSON(object.source) : undefined,
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ModelSpec.fromJSON(e)) : [],
+      trainings: globalThis.Array.isArray(object?.trainings)
+        ? object.trainings.map((e: any) => TrainingConfig.fromJSON(e))
+        : [],
+      attacks: globalThis.Array.isArray(object?.attacks) ? object.attacks.map((e: any) => AttackSpec.fromJSON(e)) : [],
+      numClasses: isSet(object.numClasses)
+        ? globalThis.Number(object.numClasses)
+        : isSet(object.num_classes)
+        ? globalThis.Number(object.num_classes)
+        : 0,
+    };
+  },
+
+  toJSON(message: ValidatePlanRequest): unknown {
+    const obj: any = {};
+    if (message.source !== undefined) {
+      obj.source = DataSource.toJSON(message.source);
+    }
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => ModelSpec.toJSON(e));
+    }
+    if (message.trainings?.length) {
+      obj.trainings = message.trainings.map((e) => TrainingConfig.toJSON(e));
+    }
+    if (message.attacks?.length) {
+      obj.attacks = message.attacks.map((e) => AttackSpec.toJSON(e));
+    }
+    if (message.numClasses !== 0) {
+      obj.numClasses = Math.round(message.numClasses);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ValidatePlanRequest>): ValidatePlanRequest {
+    return ValidatePlanRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ValidatePlanRequest>): ValidatePlanRequest {
+    const message = createBaseValidatePlanRequest();
+    message.source = (object.source !== undefined && object.source !== null)
+      ? DataSource.fromPartial(object.source)
+      : undefined;
+    message.models = object.models?.map((e) => ModelSpec.fromPartial(e)) || [];
+    message.trainings = object.trainings?.map((e) => TrainingConfig.fromPartial(e)) || [];
+    message.attacks = object.attacks?.map((e) => AttackSpec.fromPartial(e)) || [];
+    message.numClasses = object.numClasses ?? 0;
+    return message;
+  },
+};
+
+function createBaseValidatePlanResponse(): ValidatePlanResponse {
+  return { classNames: [], models: [], tileHeight: 0, tileWidth: 0 };
+}
+
+export const ValidatePlanResponse: MessageFns<ValidatePlanResponse> = {
+  encode(message: ValidatePlanResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.classNames) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.models) {
+      ModelSpec.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.tileHeight !== 0) {
+      writer.uint32(24).int32(message.tileHeight);
+    }
+    if (message.tileWidth !== 0) {
+      writer.uint32(32).int32(message.tileWidth);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ValidatePlanResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseValidatePlanResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.classNames.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.models.push(ModelSpec.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.tileHeight = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.tileWidth = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ValidatePlanResponse {
+    return {
+      classNames: globalThis.Array.isArray(object?.classNames)
+        ? object.classNames.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.class_names)
+        ? object.class_names.map((e: any) => globalThis.String(e))
+        : [],
+      models: globalThis.Array.isArray(object?.models) ? object.models.map((e: any) => ModelSpec.fromJSON(e)) : [],
+      tileHeight: isSet(object.tileHeight)
+        ? globalThis.Number(object.tileHeight)
+        : isSet(object.tile_height)
+        ? globalThis.Number(object.tile_height)
+        : 0,
+      tileWidth: isSet(object.tileWidth)
+        ? globalThis.Number(object.tileWidth)
+        : isSet(object.tile_width)
+        ? globalThis.Number(object.tile_width)
+        : 0,
+    };
+  },
+
+  toJSON(message: ValidatePlanResponse): unknown {
+    const obj: any = {};
+    if (message.classNames?.length) {
+      obj.classNames = message.classNames;
+    }
+    if (message.models?.length) {
+      obj.models = message.models.map((e) => ModelSpec.toJSON(e));
+    }
+    if (message.tileHeight !== 0) {
+      obj.tileHeight = Math.round(message.tileHeight);
+    }
+    if (message.tileWidth !== 0) {
+      obj.tileWidth = Math.round(message.tileWidth);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ValidatePlanResponse>): ValidatePlanResponse {
+    return ValidatePlanResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ValidatePlanResponse>): ValidatePlanResponse {
+    const message = createBaseValidatePlanResponse();
+    message.classNames = object.classNames?.map((e) => e) || [];
+    message.models = object.models?.map((e) => ModelSpec.fromPartial(e)) || [];
+    message.tileHeight = object.tileHeight ?? 0;
+    message.tileWidth = object.tileWidth ?? 0;
     return message;
   },
 };
@@ -574,6 +1122,25 @@ export const WorkerServiceService = {
       Buffer.from(RenderPanelsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RenderPanelsResponse => RenderPanelsResponse.decode(value),
   },
+  validatePlan: {
+    path: "/robustseg.v1.WorkerService/ValidatePlan" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ValidatePlanRequest): Buffer => Buffer.from(ValidatePlanRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ValidatePlanRequest => ValidatePlanRequest.decode(value),
+    responseSerialize: (value: ValidatePlanResponse): Buffer =>
+      Buffer.from(ValidatePlanResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ValidatePlanResponse => ValidatePlanResponse.decode(value),
+  },
+  exportModel: {
+    path: "/robustseg.v1.WorkerService/ExportModel" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: ExportModelRequest): Buffer => Buffer.from(ExportModelRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ExportModelRequest => ExportModelRequest.decode(value),
+    responseSerialize: (value: ExportModelEvent): Buffer => Buffer.from(ExportModelEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ExportModelEvent => ExportModelEvent.decode(value),
+  },
   shutdown: {
     path: "/robustseg.v1.WorkerService/Shutdown" as const,
     requestStream: false as const,
@@ -596,6 +1163,8 @@ export interface WorkerServiceServer extends UntypedServiceImplementation {
   scoreCandidates: handleUnaryCall<ScoreCandidatesRequest, ScoreCandidatesResponse>;
   buildEnhancedDataset: handleServerStreamingCall<BuildEnhancedDatasetRequest, DatasetBuildEvent>;
   renderPanels: handleUnaryCall<RenderPanelsRequest, RenderPanelsResponse>;
+  validatePlan: handleUnaryCall<ValidatePlanRequest, ValidatePlanResponse>;
+  exportModel: handleServerStreamingCall<ExportModelRequest, ExportModelEvent>;
   shutdown: handleUnaryCall<ShutdownRequest, ShutdownResponse>;
 }
 
@@ -707,6 +1276,27 @@ export interface WorkerServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RenderPanelsResponse) => void,
   ): ClientUnaryCall;
+  validatePlan(
+    request: ValidatePlanRequest,
+    callback: (error: ServiceError | null, response: ValidatePlanResponse) => void,
+  ): ClientUnaryCall;
+  validatePlan(
+    request: ValidatePlanRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ValidatePlanResponse) => void,
+  ): ClientUnaryCall;
+  validatePlan(
+    request: ValidatePlanRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ValidatePlanResponse) => void,
+  ): ClientUnaryCall;
+  exportModel(request: ExportModelRequest, options?: Partial<CallOptions>): ClientReadableStream<ExportModelEvent>;
+  exportModel(
+    request: ExportModelRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<ExportModelEvent>;
   shutdown(
     request: ShutdownRequest,
     callback: (error: ServiceError | null, response: ShutdownResponse) => void,

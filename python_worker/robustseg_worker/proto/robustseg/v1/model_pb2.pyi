@@ -14,9 +14,20 @@ class Upsampling(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UPSAMPLING_UNSPECIFIED: _ClassVar[Upsampling]
     UPSAMPLING_BILINEAR: _ClassVar[Upsampling]
     UPSAMPLING_TRANSPOSED_CONV: _ClassVar[Upsampling]
+
+class ExportFormat(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    EXPORT_FORMAT_UNSPECIFIED: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_ONNX: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_TORCHSCRIPT: _ClassVar[ExportFormat]
+    EXPORT_FORMAT_SAFETENSORS: _ClassVar[ExportFormat]
 UPSAMPLING_UNSPECIFIED: Upsampling
 UPSAMPLING_BILINEAR: Upsampling
 UPSAMPLING_TRANSPOSED_CONV: Upsampling
+EXPORT_FORMAT_UNSPECIFIED: ExportFormat
+EXPORT_FORMAT_ONNX: ExportFormat
+EXPORT_FORMAT_TORCHSCRIPT: ExportFormat
+EXPORT_FORMAT_SAFETENSORS: ExportFormat
 
 class UNetSpec(_message.Message):
     __slots__ = ("depth", "base_width", "upsampling")
@@ -28,11 +39,45 @@ class UNetSpec(_message.Message):
     upsampling: Upsampling
     def __init__(self, depth: _Optional[int] = ..., base_width: _Optional[int] = ..., upsampling: _Optional[_Union[Upsampling, str]] = ...) -> None: ...
 
+class SmpSpec(_message.Message):
+    __slots__ = ("architecture", "encoder", "encoder_depth", "encoder_weights", "weights_file")
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_DEPTH_FIELD_NUMBER: _ClassVar[int]
+    ENCODER_WEIGHTS_FIELD_NUMBER: _ClassVar[int]
+    WEIGHTS_FILE_FIELD_NUMBER: _ClassVar[int]
+    architecture: str
+    encoder: str
+    encoder_depth: int
+    encoder_weights: str
+    weights_file: str
+    def __init__(self, architecture: _Optional[str] = ..., encoder: _Optional[str] = ..., encoder_depth: _Optional[int] = ..., encoder_weights: _Optional[str] = ..., weights_file: _Optional[str] = ...) -> None: ...
+
+class MonaiSpec(_message.Message):
+    __slots__ = ("architecture", "channels", "strides", "num_res_units", "feature_size", "dropout")
+    ARCHITECTURE_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    STRIDES_FIELD_NUMBER: _ClassVar[int]
+    NUM_RES_UNITS_FIELD_NUMBER: _ClassVar[int]
+    FEATURE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    DROPOUT_FIELD_NUMBER: _ClassVar[int]
+    architecture: str
+    channels: _containers.RepeatedScalarFieldContainer[int]
+    strides: _containers.RepeatedScalarFieldContainer[int]
+    num_res_units: int
+    feature_size: int
+    dropout: float
+    def __init__(self, architecture: _Optional[str] = ..., channels: _Optional[_Iterable[int]] = ..., strides: _Optional[_Iterable[int]] = ..., num_res_units: _Optional[int] = ..., feature_size: _Optional[int] = ..., dropout: _Optional[float] = ...) -> None: ...
+
 class ModelSpec(_message.Message):
-    __slots__ = ("unet",)
+    __slots__ = ("unet", "smp", "monai")
     UNET_FIELD_NUMBER: _ClassVar[int]
+    SMP_FIELD_NUMBER: _ClassVar[int]
+    MONAI_FIELD_NUMBER: _ClassVar[int]
     unet: UNetSpec
-    def __init__(self, unet: _Optional[_Union[UNetSpec, _Mapping]] = ...) -> None: ...
+    smp: SmpSpec
+    monai: MonaiSpec
+    def __init__(self, unet: _Optional[_Union[UNetSpec, _Mapping]] = ..., smp: _Optional[_Union[SmpSpec, _Mapping]] = ..., monai: _Optional[_Union[MonaiSpec, _Mapping]] = ...) -> None: ...
 
 class TrainingConfig(_message.Message):
     __slots__ = ("epochs", "batch_size", "learning_rate", "seed", "augment")
@@ -175,3 +220,55 @@ class EvaluateEvent(_message.Message):
     progress: _common_pb2.Progress
     result: EvaluateResult
     def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., result: _Optional[_Union[EvaluateResult, _Mapping]] = ...) -> None: ...
+
+class ExportModelRequest(_message.Message):
+    __slots__ = ("model_id", "format", "opset")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OPSET_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    format: ExportFormat
+    opset: int
+    def __init__(self, model_id: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., opset: _Optional[int] = ...) -> None: ...
+
+class ExportChunk(_message.Message):
+    __slots__ = ("offset", "data")
+    OFFSET_FIELD_NUMBER: _ClassVar[int]
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    offset: int
+    data: bytes
+    def __init__(self, offset: _Optional[int] = ..., data: _Optional[bytes] = ...) -> None: ...
+
+class ExportModelResult(_message.Message):
+    __slots__ = ("file_name", "workspace_path", "size_bytes", "sha256", "format", "opset", "input_name", "output_name", "class_names", "metadata_json")
+    FILE_NAME_FIELD_NUMBER: _ClassVar[int]
+    WORKSPACE_PATH_FIELD_NUMBER: _ClassVar[int]
+    SIZE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    SHA256_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    OPSET_FIELD_NUMBER: _ClassVar[int]
+    INPUT_NAME_FIELD_NUMBER: _ClassVar[int]
+    OUTPUT_NAME_FIELD_NUMBER: _ClassVar[int]
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    METADATA_JSON_FIELD_NUMBER: _ClassVar[int]
+    file_name: str
+    workspace_path: str
+    size_bytes: int
+    sha256: str
+    format: ExportFormat
+    opset: int
+    input_name: str
+    output_name: str
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    metadata_json: str
+    def __init__(self, file_name: _Optional[str] = ..., workspace_path: _Optional[str] = ..., size_bytes: _Optional[int] = ..., sha256: _Optional[str] = ..., format: _Optional[_Union[ExportFormat, str]] = ..., opset: _Optional[int] = ..., input_name: _Optional[str] = ..., output_name: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ..., metadata_json: _Optional[str] = ...) -> None: ...
+
+class ExportModelEvent(_message.Message):
+    __slots__ = ("progress", "chunk", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    CHUNK_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: _common_pb2.Progress
+    chunk: ExportChunk
+    result: ExportModelResult
+    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., chunk: _Optional[_Union[ExportChunk, _Mapping]] = ..., result: _Optional[_Union[ExportModelResult, _Mapping]] = ...) -> None: ...

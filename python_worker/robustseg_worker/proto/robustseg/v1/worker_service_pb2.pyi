@@ -6,7 +6,7 @@ from robustseg_worker.proto.robustseg.v1 import model_pb2 as _model_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from typing import ClassVar as _ClassVar, Iterable as _Iterable, Optional as _Optional
+from typing import ClassVar as _ClassVar, Iterable as _Iterable, Mapping as _Mapping, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
 
@@ -15,7 +15,7 @@ class GetInfoRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class GetInfoResponse(_message.Message):
-    __slots__ = ("version", "device", "device_type", "torch_version", "torch_threads", "backends", "data_sources", "capabilities", "workspace", "max_message_bytes")
+    __slots__ = ("version", "device", "device_type", "torch_version", "torch_threads", "backends", "data_sources", "capabilities", "workspace", "max_message_bytes", "backend_infos")
     VERSION_FIELD_NUMBER: _ClassVar[int]
     DEVICE_FIELD_NUMBER: _ClassVar[int]
     DEVICE_TYPE_FIELD_NUMBER: _ClassVar[int]
@@ -26,6 +26,7 @@ class GetInfoResponse(_message.Message):
     CAPABILITIES_FIELD_NUMBER: _ClassVar[int]
     WORKSPACE_FIELD_NUMBER: _ClassVar[int]
     MAX_MESSAGE_BYTES_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_INFOS_FIELD_NUMBER: _ClassVar[int]
     version: str
     device: str
     device_type: str
@@ -36,7 +37,54 @@ class GetInfoResponse(_message.Message):
     capabilities: _containers.RepeatedScalarFieldContainer[str]
     workspace: str
     max_message_bytes: int
-    def __init__(self, version: _Optional[str] = ..., device: _Optional[str] = ..., device_type: _Optional[str] = ..., torch_version: _Optional[str] = ..., torch_threads: _Optional[int] = ..., backends: _Optional[_Iterable[str]] = ..., data_sources: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., workspace: _Optional[str] = ..., max_message_bytes: _Optional[int] = ...) -> None: ...
+    backend_infos: _containers.RepeatedCompositeFieldContainer[BackendInfo]
+    def __init__(self, version: _Optional[str] = ..., device: _Optional[str] = ..., device_type: _Optional[str] = ..., torch_version: _Optional[str] = ..., torch_threads: _Optional[int] = ..., backends: _Optional[_Iterable[str]] = ..., data_sources: _Optional[_Iterable[str]] = ..., capabilities: _Optional[_Iterable[str]] = ..., workspace: _Optional[str] = ..., max_message_bytes: _Optional[int] = ..., backend_infos: _Optional[_Iterable[_Union[BackendInfo, _Mapping]]] = ...) -> None: ...
+
+class BackendInfo(_message.Message):
+    __slots__ = ("name", "description", "available", "unavailable_reason", "architectures", "encoders", "defaults_json", "package_version")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    UNAVAILABLE_REASON_FIELD_NUMBER: _ClassVar[int]
+    ARCHITECTURES_FIELD_NUMBER: _ClassVar[int]
+    ENCODERS_FIELD_NUMBER: _ClassVar[int]
+    DEFAULTS_JSON_FIELD_NUMBER: _ClassVar[int]
+    PACKAGE_VERSION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    description: str
+    available: bool
+    unavailable_reason: str
+    architectures: _containers.RepeatedScalarFieldContainer[str]
+    encoders: _containers.RepeatedScalarFieldContainer[str]
+    defaults_json: str
+    package_version: str
+    def __init__(self, name: _Optional[str] = ..., description: _Optional[str] = ..., available: bool = ..., unavailable_reason: _Optional[str] = ..., architectures: _Optional[_Iterable[str]] = ..., encoders: _Optional[_Iterable[str]] = ..., defaults_json: _Optional[str] = ..., package_version: _Optional[str] = ...) -> None: ...
+
+class ValidatePlanRequest(_message.Message):
+    __slots__ = ("source", "models", "trainings", "attacks", "num_classes")
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    TRAININGS_FIELD_NUMBER: _ClassVar[int]
+    ATTACKS_FIELD_NUMBER: _ClassVar[int]
+    NUM_CLASSES_FIELD_NUMBER: _ClassVar[int]
+    source: _data_pb2.DataSource
+    models: _containers.RepeatedCompositeFieldContainer[_model_pb2.ModelSpec]
+    trainings: _containers.RepeatedCompositeFieldContainer[_model_pb2.TrainingConfig]
+    attacks: _containers.RepeatedCompositeFieldContainer[_attack_pb2.AttackSpec]
+    num_classes: int
+    def __init__(self, source: _Optional[_Union[_data_pb2.DataSource, _Mapping]] = ..., models: _Optional[_Iterable[_Union[_model_pb2.ModelSpec, _Mapping]]] = ..., trainings: _Optional[_Iterable[_Union[_model_pb2.TrainingConfig, _Mapping]]] = ..., attacks: _Optional[_Iterable[_Union[_attack_pb2.AttackSpec, _Mapping]]] = ..., num_classes: _Optional[int] = ...) -> None: ...
+
+class ValidatePlanResponse(_message.Message):
+    __slots__ = ("class_names", "models", "tile_height", "tile_width")
+    CLASS_NAMES_FIELD_NUMBER: _ClassVar[int]
+    MODELS_FIELD_NUMBER: _ClassVar[int]
+    TILE_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    TILE_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    class_names: _containers.RepeatedScalarFieldContainer[str]
+    models: _containers.RepeatedCompositeFieldContainer[_model_pb2.ModelSpec]
+    tile_height: int
+    tile_width: int
+    def __init__(self, class_names: _Optional[_Iterable[str]] = ..., models: _Optional[_Iterable[_Union[_model_pb2.ModelSpec, _Mapping]]] = ..., tile_height: _Optional[int] = ..., tile_width: _Optional[int] = ...) -> None: ...
 
 class ShutdownRequest(_message.Message):
     __slots__ = ()

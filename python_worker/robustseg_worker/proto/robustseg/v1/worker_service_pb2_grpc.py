@@ -95,6 +95,16 @@ class WorkerServiceStub(object):
                 request_serializer=robustseg_dot_v1_dot_figure__pb2.RenderPanelsRequest.SerializeToString,
                 response_deserializer=robustseg_dot_v1_dot_figure__pb2.RenderPanelsResponse.FromString,
                 _registered_method=True)
+        self.ValidatePlan = channel.unary_unary(
+                '/robustseg.v1.WorkerService/ValidatePlan',
+                request_serializer=robustseg_dot_v1_dot_worker__service__pb2.ValidatePlanRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_worker__service__pb2.ValidatePlanResponse.FromString,
+                _registered_method=True)
+        self.ExportModel = channel.unary_stream(
+                '/robustseg.v1.WorkerService/ExportModel',
+                request_serializer=robustseg_dot_v1_dot_model__pb2.ExportModelRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_model__pb2.ExportModelEvent.FromString,
+                _registered_method=True)
         self.Shutdown = channel.unary_unary(
                 '/robustseg.v1.WorkerService/Shutdown',
                 request_serializer=robustseg_dot_v1_dot_worker__service__pb2.ShutdownRequest.SerializeToString,
@@ -167,6 +177,18 @@ class WorkerServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ValidatePlan(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ExportModel(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Shutdown(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -225,6 +247,16 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.RenderPanels,
                     request_deserializer=robustseg_dot_v1_dot_figure__pb2.RenderPanelsRequest.FromString,
                     response_serializer=robustseg_dot_v1_dot_figure__pb2.RenderPanelsResponse.SerializeToString,
+            ),
+            'ValidatePlan': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidatePlan,
+                    request_deserializer=robustseg_dot_v1_dot_worker__service__pb2.ValidatePlanRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_worker__service__pb2.ValidatePlanResponse.SerializeToString,
+            ),
+            'ExportModel': grpc.unary_stream_rpc_method_handler(
+                    servicer.ExportModel,
+                    request_deserializer=robustseg_dot_v1_dot_model__pb2.ExportModelRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_model__pb2.ExportModelEvent.SerializeToString,
             ),
             'Shutdown': grpc.unary_unary_rpc_method_handler(
                     servicer.Shutdown,
@@ -504,6 +536,60 @@ class WorkerService(object):
             '/robustseg.v1.WorkerService/RenderPanels',
             robustseg_dot_v1_dot_figure__pb2.RenderPanelsRequest.SerializeToString,
             robustseg_dot_v1_dot_figure__pb2.RenderPanelsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidatePlan(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/ValidatePlan',
+            robustseg_dot_v1_dot_worker__service__pb2.ValidatePlanRequest.SerializeToString,
+            robustseg_dot_v1_dot_worker__service__pb2.ValidatePlanResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportModel(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/ExportModel',
+            robustseg_dot_v1_dot_model__pb2.ExportModelRequest.SerializeToString,
+            robustseg_dot_v1_dot_model__pb2.ExportModelEvent.FromString,
             options,
             channel_credentials,
             insecure,
