@@ -11,9 +11,9 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from . import engine, events, figures, models
+from . import engine, events, figures, maintenance, models
 from .errors import InvalidArgument
-from .proto.robustseg.v1 import attack_pb2, common_pb2, data_pb2, figure_pb2, model_pb2, worker_service_pb2
+from .proto.robustseg.v1 import attack_pb2, common_pb2, data_pb2, figure_pb2, model_pb2, store_pb2, worker_service_pb2
 
 _SPLITS = {
     "train": common_pb2.SPLIT_TRAIN,
@@ -219,3 +219,18 @@ def render_panels_response(result: figures.RenderedPanels) -> figure_pb2.RenderP
             figure_pb2.Panel(kind=p.kind, png=p.png, width=p.width, height=p.height) for p in s.panels])
             for s in result.panel_sets],
         class_names=result.class_names, class_colors=result.class_colors)
+
+
+def verify_store_event(event: Any) -> store_pb2.VerifyStoreEvent:
+    if isinstance(event, events.Progress):
+        return store_pb2.VerifyStoreEvent(progress=progress(event))
+    result: maintenance.VerifyResult = event
+    return store_pb2.VerifyStoreEvent(result=store_pb2.VerifyStoreResult(
+        artifacts=[store_pb2.ArtifactCheck(**a.__dict__) for a in result.artifacts],
+        corrupt=result.corrupt, bytes=result.bytes, quarantined=result.quarantined, unfinished=result.unfinished))
+
+
+def collect_garbage_response(result: maintenance.GarbageResult) -> store_pb2.CollectGarbageResponse:
+    return store_pb2.CollectGarbageResponse(
+        removed=[store_pb2.RemovedEntry(**e.__dict__) for e in result.removed],
+        kept_ids=result.kept_ids, bytes_freed=result.bytes_freed, dry_run=result.dry_run)

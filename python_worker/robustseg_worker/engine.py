@@ -39,7 +39,8 @@ from .store import ArtifactStore, artifact_id
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
-                "score_candidates", "build_enhanced_dataset", "render_panels", *ATTACK_METHODS]
+                "score_candidates", "build_enhanced_dataset", "render_panels", "verify_store", "collect_garbage",
+                "resume_training", *ATTACK_METHODS]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
 # Leave this share of free memory untouched when deciding whether work fits.
@@ -127,7 +128,7 @@ class Engine(AttackMixin):
         for plan in plans:
             dataset_id = artifact_id("dataset", {"source": source.name, **plan.recipe})
             with self.store.lock(dataset_id, check_stop):
-                if self.store.exists("dataset", dataset_id):
+                if self.store.exists_intact("dataset", dataset_id):
                     log.info("dataset %s (%s) reused", dataset_id, plan.split)
                     yield Progress(f"create:{plan.split}", plan.num_images, plan.num_images, f"reused {dataset_id}")
                 else:
@@ -176,7 +177,7 @@ class Engine(AttackMixin):
     def get_dataset(self, dataset_id: str, field: str = "dataset_id") -> DatasetInfo:
         if not dataset_id:
             raise InvalidArgument(field, "required")
-        return artifacts.dataset_info(self.store.read_meta("dataset", dataset_id))
+        return artifacts.read_dataset_info(self.store, dataset_id)
 
     def load_dataset(self, dataset_id: str) -> data.TileSet:
         return artifacts.load_dataset(self.store, dataset_id)
@@ -215,7 +216,7 @@ class Engine(AttackMixin):
         }
         model_id = artifact_id("model", recipe)
         with self.store.lock(model_id, check_stop):
-            if self.store.exists("model", model_id):
+            if self.store.exists_intact("model", model_id):
                 log.info("model %s reused", model_id)
                 yield ModelTrained(self.get_model(model_id), reused=True)
                 return
@@ -294,7 +295,7 @@ class Engine(AttackMixin):
     def get_model(self, model_id: str, field: str = "model_id") -> ModelInfo:
         if not model_id:
             raise InvalidArgument(field, "required")
-        return artifacts.model_info(self.store.read_meta("model", model_id))
+        return artifacts.read_model_info(self.store, model_id)[0]
 
     def load_model(self, model_id: str) -> tuple[torch.nn.Module, ModelInfo]:
         """The stored model in eval mode on the worker's device (for evaluation and attacks)."""

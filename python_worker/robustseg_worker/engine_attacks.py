@@ -216,7 +216,7 @@ class AttackMixin:
     def _build_dataset(self, new_id: str, recipe: dict, parent: DatasetInfo, parents: dict, stage: str, seed: int,
                        build, check_stop: StopFn, total: int) -> Iterator[Progress | DatasetBuilt]:
         with self.store.lock(new_id, check_stop):
-            if self.store.exists("dataset", new_id):
+            if self.store.exists_intact("dataset", new_id):
                 info = self.get_dataset(new_id)
                 log.info("dataset %s (%s of %s) reused", new_id, stage, parent.id)
                 yield Progress(stage, total, total, f"reused {new_id}")

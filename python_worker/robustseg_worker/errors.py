@@ -32,6 +32,21 @@ class FailedPrecondition(WorkerError):
     (e.g. training diverged, a stored artifact is corrupt)."""
 
 
+class ArtifactCorrupt(FailedPrecondition):
+    """A stored artifact's bytes are not what was written (checksum, NaN, malformed meta.json).
+    The store has moved it to quarantine/, so asking for it again rebuilds it."""
+
+    def __init__(self, kind: str, artifact_id: str, file: str, problem: str, moved_to: str | None) -> None:
+        self.kind = kind
+        self.artifact_id = artifact_id
+        self.file = file
+        self.problem = problem
+        self.moved_to = moved_to
+        where = f"moved to {moved_to}" if moved_to else "left in place"
+        super().__init__(f"{kind} {artifact_id} is corrupt: {file}: {problem}; {where}; request it again "
+                         "(rerun the command or the run) to rebuild it")
+
+
 class ResourceExhausted(WorkerError):
     """The work would need more memory or space than the worker allows."""
 

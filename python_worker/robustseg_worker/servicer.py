@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 import grpc
 import numpy as np
 
-from . import convert
+from . import convert, maintenance
 from .engine import Engine
 from .errors import Cancelled, Unavailable
 from .proto.robustseg.v1 import attack_pb2, data_pb2, model_pb2, worker_service_pb2, worker_service_pb2_grpc
@@ -90,6 +90,15 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
             request.model_id, request.dataset_id, list(request.image_indices), attack=attack,
             attack_model_id=request.attack_model_id, perturbed_dataset_id=request.perturbed_dataset_id,
             perturbation_gain=request.perturbation_gain, scale=request.scale, check_stop=self._stopper(context)))
+
+    def VerifyStore(self, request, context):
+        yield from _stream(maintenance.verify_store(self.engine.store, not request.leave_corrupt, self._stopper(context)),
+                           convert.verify_store_event)
+
+    def CollectGarbage(self, request, context):
+        min_age = request.min_age_seconds if request.HasField("min_age_seconds") else None
+        return convert.collect_garbage_response(maintenance.collect_garbage(
+            self.engine.store, list(request.keep_ids), request.dry_run, min_age))
 
     def Shutdown(self, request, context):
         # Answer first: the server stops (gracefully) once this response is on its way.

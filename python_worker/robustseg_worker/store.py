@@ -7,6 +7,14 @@ Writes are atomic: an artifact is built in `tmp/` inside the workspace (same fil
 file fsynced, then the directory is renamed into place. A directory under `datasets/` or
 `models/` is therefore always complete; a crash leaves at most a stale `tmp/` entry, which the
 next store to open the workspace removes.
+
+Integrity (issue 10): the id names the recipe, not the bytes, so every artifact also carries
+`manifest.json`, written last inside the temporary directory: the sha256 and size of each of
+its files. Every read checks what it reads against it (meta.json on every metadata read, the
+tensor file on every load, streamed), and the request that would reuse an artifact checks all
+of it first. A mismatch, a missing or unreadable file, or a malformed meta.json moves the whole
+directory to `quarantine/<id>.<time>.<pid>/` (with `reason.txt`) and raises ArtifactCorrupt
+naming the artifact and the file; the id is then absent, so asking for it again rebuilds it.
 """
 
 from __future__ import annotations
@@ -28,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
-from .errors import NotFound
+from .errors import ArtifactCorrupt, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +45,14 @@ CODE_VERSION = __version__
 
 # kind -> (directory, id prefix)
 _KINDS = {"dataset": ("datasets", "ds"), "model": ("models", "m")}
+KINDS = tuple(_KINDS)
+# Training checkpoints (one folder per model id being trained): see training/checkpoint.py.
+CHECKPOINTS = "checkpoints"
 _ID_HEX = 16
 META_FILE = "meta.json"
+MANIFEST_FILE = "manifest.json"
+MANIFEST_FORMAT = "robustseg-manifest-1"
+_HASH_CHUNK = 4 * 2**20
 
 
 def canonical_json(value: Any) -> str:
@@ -60,6 +74,11 @@ def is_valid_id(kind: str, artifact_id_: str) -> bool:
     return re.fullmatch(rf"{prefix}-[0-9a-f]{{{_ID_HEX}}}", artifact_id_) is not None
 
 
+def kind_of(artifact_id_: str) -> str | None:
+    """"dataset" or "model" for a well-formed id, else None."""
+    return next((kind for kind in _KINDS if is_valid_id(kind, artifact_id_)), None)
+
+
 def _fsync_dir(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -76,6 +95,28 @@ def write_json(path: Path, value: Any) -> None:
         os.fsync(f.fileno())
 
 
+def file_sha256(path: Path) -> str:
+    """Streamed: a dataset of gigabytes is never read into memory at once."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _write_manifest(directory: Path, artifact_id_: str) -> None:
+    files = {}
+    for child in sorted(directory.iterdir()):
+        if child.name != MANIFEST_FILE and child.is_file():
+            files[child.name] = {"sha256": file_sha256(child), "bytes": child.stat().st_size}
+    write_json(directory / MANIFEST_FILE, {"format": MANIFEST_FORMAT, "artifact_id": artifact_id_, "files": files})
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0][:200] if text else type(exc).__name__
+
+
 def _pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
@@ -89,10 +130,11 @@ def _pid_alive(pid: int) -> bool:
 class ArtifactStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
-        for sub in ("datasets", "models", "tmp", "locks"):
+        for sub in ("datasets", "models", "tmp", "locks", "quarantine"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
+        self._no_quarantine = threading.local()
         self._remove_stale_temporaries()
 
     # --- paths and lookups ------------------------------------------------------------------
@@ -115,8 +157,109 @@ class ArtifactStore:
         return path
 
     def read_meta(self, kind: str, artifact_id_: str) -> dict[str, Any]:
-        with open(self.require(kind, artifact_id_) / META_FILE, encoding="utf-8") as f:
-            return json.load(f)
+        """meta.json, checked against the manifest and parsed; a damaged one is quarantined."""
+        path = self.checked_file(kind, artifact_id_, META_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                meta = json.load(f)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise self.corrupt(kind, artifact_id_, META_FILE, f"not readable JSON ({_first_line(e)})") from None
+        if not isinstance(meta, dict):
+            raise self.corrupt(kind, artifact_id_, META_FILE, f"a JSON {type(meta).__name__}, not an object")
+        return meta
+
+    # --- integrity ----------------------------------------------------------------------------
+
+    def _manifest(self, kind: str, artifact_id_: str) -> dict[str, dict[str, Any]]:
+        path = self.require(kind, artifact_id_) / MANIFEST_FILE
+        try:
+            with open(path, encoding="utf-8") as f:
+                manifest = json.load(f)
+            files = manifest["files"]
+            if manifest.get("artifact_id") != artifact_id_ or not isinstance(files, dict) or not all(
+                    isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("bytes"), int)
+                    for e in files.values()):
+                raise ValueError("entries do not match this artifact")
+        except FileNotFoundError:
+            raise self.corrupt(kind, artifact_id_, MANIFEST_FILE,
+                               "missing (the checksums of the artifact's files; an older worker or a damaged "
+                               "folder)") from None
+        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+            raise self.corrupt(kind, artifact_id_, MANIFEST_FILE, f"unreadable ({_first_line(e)})") from None
+        return files
+
+    def checked_file(self, kind: str, artifact_id_: str, name: str) -> Path:
+        """The path of one of the artifact's files after checking its size and sha256 against
+        the manifest (streamed); quarantines the artifact and raises ArtifactCorrupt if not."""
+        entry = self._manifest(kind, artifact_id_).get(name)
+        path = self.path(kind, artifact_id_) / name
+        if entry is None:
+            raise self.corrupt(kind, artifact_id_, name, f"not listed in {MANIFEST_FILE}")
+        try:
+            size = path.stat().st_size
+            if size != entry["bytes"]:
+                raise self.corrupt(kind, artifact_id_, name, f"{size} bytes, {entry['bytes']} were written "
+                                   "(truncated or overwritten)")
+            if file_sha256(path) != entry["sha256"]:
+                raise self.corrupt(kind, artifact_id_, name, "sha256 differs from the one recorded when it was "
+                                   "written (the bytes changed)")
+        except FileNotFoundError:
+            raise self.corrupt(kind, artifact_id_, name, "missing") from None
+        return path
+
+    def verify(self, kind: str, artifact_id_: str, quarantine: bool = True) -> None:
+        """Check every file of the artifact against its manifest (ArtifactCorrupt if not)."""
+        with self._quarantining(quarantine):
+            for name in self._manifest(kind, artifact_id_):
+                self.checked_file(kind, artifact_id_, name)
+            self.read_meta(kind, artifact_id_)
+
+    def exists_intact(self, kind: str, artifact_id_: str) -> bool:
+        """For a request about to reuse an artifact: present and intact. A corrupt one is
+        quarantined (with a warning) and reported absent, so the caller rebuilds it."""
+        if not self.exists(kind, artifact_id_):
+            return False
+        try:
+            self.verify(kind, artifact_id_)
+        except ArtifactCorrupt as e:
+            log.warning("%s; rebuilding it", e)
+            return False
+        return True
+
+    def corrupt(self, kind: str, artifact_id_: str, name: str, problem: str) -> ArtifactCorrupt:
+        """The error to raise for a damaged artifact, after moving it to quarantine/ (unless a
+        caller of verify() asked to leave it)."""
+        moved = None
+        if getattr(self._no_quarantine, "active", False) is False:
+            moved = self.quarantine(kind, artifact_id_, f"{name}: {problem}")
+        return ArtifactCorrupt(kind, artifact_id_, name, problem, str(moved) if moved else None)
+
+    @contextlib.contextmanager
+    def _quarantining(self, enabled: bool) -> Iterator[None]:
+        previous = getattr(self._no_quarantine, "active", False)
+        self._no_quarantine.active = not enabled
+        try:
+            yield
+        finally:
+            self._no_quarantine.active = previous
+
+    def quarantine(self, kind: str, artifact_id_: str, reason: str) -> Path | None:
+        """Move the artifact's directory out of the store (atomic rename); None when another
+        thread or worker already did."""
+        source = self.path(kind, artifact_id_)
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        target = self.root / "quarantine" / f"{artifact_id_}.{stamp}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
+        try:
+            os.rename(source, target)
+        except FileNotFoundError:
+            return None
+        try:
+            (target / "reason.txt").write_text(f"{kind} {artifact_id_}: {reason}\n", encoding="utf-8")
+        except OSError:
+            pass
+        _fsync_dir(source.parent)
+        log.warning("%s %s quarantined to %s: %s", kind, artifact_id_, target, reason)
+        return target
 
     def list_ids(self, kind: str) -> list[str]:
         directory, _ = _KINDS[kind]
@@ -164,6 +307,7 @@ class ArtifactStore:
             fill(tmp)
             if not (tmp / META_FILE).is_file():
                 raise RuntimeError(f"artifact {artifact_id_} was written without {META_FILE}")
+            _write_manifest(tmp, artifact_id_)
             for child in tmp.iterdir():  # fill() may have skipped fsync on some file
                 with open(child, "rb") as f:
                     os.fsync(f.fileno())
@@ -184,9 +328,17 @@ class ArtifactStore:
         return final
 
     def _remove_stale_temporaries(self) -> None:
-        for entry in (self.root / "tmp").iterdir():
-            parts = entry.name.split(".")
-            pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-            if pid is None or (pid != os.getpid() and not _pid_alive(pid)):
-                log.info("removing unfinished artifact %s", entry.name)
-                shutil.rmtree(entry, ignore_errors=True)
+        for entry in stale_temporaries(self):
+            log.info("removing unfinished artifact %s", entry.name)
+            shutil.rmtree(entry, ignore_errors=True)
+
+
+def stale_temporaries(store: ArtifactStore) -> list[Path]:
+    """tmp/ entries whose writer is gone (named <id>.<pid>.<random>; anything else is stale)."""
+    stale = []
+    for entry in sorted((store.root / "tmp").iterdir()):
+        parts = entry.name.split(".")
+        pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
+        if pid is None or (pid != os.getpid() and not _pid_alive(pid)):
+            stale.append(entry)
+    return stale

@@ -190,3 +190,24 @@ def test_cancelling_a_long_train_stops_the_work(worker, datasets):
     assert _steps_then_cancel(stub, request, 1) == 1
     assert sorted((process.workspace / "models").iterdir()) == models_before  # nothing half-made
     assert stub.GetInfo(worker_service_pb2.GetInfoRequest(), timeout=5).version
+
+
+def test_verify_store_and_collect_garbage_over_grpc(worker, trained):
+    process, stub, _ = worker
+    from robustseg_worker.proto.robustseg.v1 import store_pb2
+
+    events = list(stub.VerifyStore(store_pb2.VerifyStoreRequest(), timeout=120))
+    result = events[-1].result
+    assert events[0].WhichOneof("event") == "progress" and result.corrupt == 0
+    model_id = trained[-1].result.model.id
+    assert model_id in {a.id for a in result.artifacts} and all(a.ok for a in result.artifacts)
+    dry = stub.CollectGarbage(store_pb2.CollectGarbageRequest(keep_ids=[model_id], dry_run=True, min_age_seconds=0),
+                              timeout=60)
+    assert dry.dry_run and model_id in dry.kept_ids
+    assert {a.id for a in result.artifacts} - set(dry.kept_ids) == {r.path.split("/")[1] for r in dry.removed
+                                                                     if r.kind in ("dataset", "model")}
+    young = stub.CollectGarbage(store_pb2.CollectGarbageRequest(dry_run=True), timeout=60)  # default: 1 h
+    assert [r for r in young.removed if r.kind in ("dataset", "model")] == []
+    with pytest.raises(grpc.RpcError) as e:
+        stub.CollectGarbage(store_pb2.CollectGarbageRequest(min_age_seconds=-1), timeout=60)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "min_age_seconds" in e.value.details()

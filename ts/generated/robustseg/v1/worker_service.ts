@@ -42,6 +42,7 @@ import {
   TrainingConfig,
   TrainRequest,
 } from "./model.js";
+import { CollectGarbageRequest, CollectGarbageResponse, VerifyStoreEvent, VerifyStoreRequest } from "./store.js";
 
 export const protobufPackage = "robustseg.v1";
 
@@ -1141,6 +1142,27 @@ export const WorkerServiceService = {
     responseSerialize: (value: ExportModelEvent): Buffer => Buffer.from(ExportModelEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportModelEvent => ExportModelEvent.decode(value),
   },
+  /** Workspace maintenance (store.proto): integrity of every artifact, garbage collection. */
+  verifyStore: {
+    path: "/robustseg.v1.WorkerService/VerifyStore" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: VerifyStoreRequest): Buffer => Buffer.from(VerifyStoreRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): VerifyStoreRequest => VerifyStoreRequest.decode(value),
+    responseSerialize: (value: VerifyStoreEvent): Buffer => Buffer.from(VerifyStoreEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): VerifyStoreEvent => VerifyStoreEvent.decode(value),
+  },
+  collectGarbage: {
+    path: "/robustseg.v1.WorkerService/CollectGarbage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CollectGarbageRequest): Buffer =>
+      Buffer.from(CollectGarbageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CollectGarbageRequest => CollectGarbageRequest.decode(value),
+    responseSerialize: (value: CollectGarbageResponse): Buffer =>
+      Buffer.from(CollectGarbageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CollectGarbageResponse => CollectGarbageResponse.decode(value),
+  },
   shutdown: {
     path: "/robustseg.v1.WorkerService/Shutdown" as const,
     requestStream: false as const,
@@ -1165,6 +1187,9 @@ export interface WorkerServiceServer extends UntypedServiceImplementation {
   renderPanels: handleUnaryCall<RenderPanelsRequest, RenderPanelsResponse>;
   validatePlan: handleUnaryCall<ValidatePlanRequest, ValidatePlanResponse>;
   exportModel: handleServerStreamingCall<ExportModelRequest, ExportModelEvent>;
+  /** Workspace maintenance (store.proto): integrity of every artifact, garbage collection. */
+  verifyStore: handleServerStreamingCall<VerifyStoreRequest, VerifyStoreEvent>;
+  collectGarbage: handleUnaryCall<CollectGarbageRequest, CollectGarbageResponse>;
   shutdown: handleUnaryCall<ShutdownRequest, ShutdownResponse>;
 }
 
@@ -1297,6 +1322,28 @@ export interface WorkerServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ExportModelEvent>;
+  /** Workspace maintenance (store.proto): integrity of every artifact, garbage collection. */
+  verifyStore(request: VerifyStoreRequest, options?: Partial<CallOptions>): ClientReadableStream<VerifyStoreEvent>;
+  verifyStore(
+    request: VerifyStoreRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<VerifyStoreEvent>;
+  collectGarbage(
+    request: CollectGarbageRequest,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
+  collectGarbage(
+    request: CollectGarbageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
+  collectGarbage(
+    request: CollectGarbageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
   shutdown(
     request: ShutdownRequest,
     callback: (error: ServiceError | null, response: ShutdownResponse) => void,

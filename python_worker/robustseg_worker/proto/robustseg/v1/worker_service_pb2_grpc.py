@@ -7,6 +7,7 @@ from robustseg_worker.proto.robustseg.v1 import attack_pb2 as robustseg_dot_v1_d
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as robustseg_dot_v1_dot_data__pb2
 from robustseg_worker.proto.robustseg.v1 import figure_pb2 as robustseg_dot_v1_dot_figure__pb2
 from robustseg_worker.proto.robustseg.v1 import model_pb2 as robustseg_dot_v1_dot_model__pb2
+from robustseg_worker.proto.robustseg.v1 import store_pb2 as robustseg_dot_v1_dot_store__pb2
 from robustseg_worker.proto.robustseg.v1 import worker_service_pb2 as robustseg_dot_v1_dot_worker__service__pb2
 
 GRPC_GENERATED_VERSION = '1.64.3'
@@ -105,6 +106,16 @@ class WorkerServiceStub(object):
                 request_serializer=robustseg_dot_v1_dot_model__pb2.ExportModelRequest.SerializeToString,
                 response_deserializer=robustseg_dot_v1_dot_model__pb2.ExportModelEvent.FromString,
                 _registered_method=True)
+        self.VerifyStore = channel.unary_stream(
+                '/robustseg.v1.WorkerService/VerifyStore',
+                request_serializer=robustseg_dot_v1_dot_store__pb2.VerifyStoreRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_store__pb2.VerifyStoreEvent.FromString,
+                _registered_method=True)
+        self.CollectGarbage = channel.unary_unary(
+                '/robustseg.v1.WorkerService/CollectGarbage',
+                request_serializer=robustseg_dot_v1_dot_store__pb2.CollectGarbageRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_store__pb2.CollectGarbageResponse.FromString,
+                _registered_method=True)
         self.Shutdown = channel.unary_unary(
                 '/robustseg.v1.WorkerService/Shutdown',
                 request_serializer=robustseg_dot_v1_dot_worker__service__pb2.ShutdownRequest.SerializeToString,
@@ -189,6 +200,19 @@ class WorkerServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def VerifyStore(self, request, context):
+        """Workspace maintenance (store.proto): integrity of every artifact, garbage collection.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CollectGarbage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Shutdown(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -257,6 +281,16 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.ExportModel,
                     request_deserializer=robustseg_dot_v1_dot_model__pb2.ExportModelRequest.FromString,
                     response_serializer=robustseg_dot_v1_dot_model__pb2.ExportModelEvent.SerializeToString,
+            ),
+            'VerifyStore': grpc.unary_stream_rpc_method_handler(
+                    servicer.VerifyStore,
+                    request_deserializer=robustseg_dot_v1_dot_store__pb2.VerifyStoreRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_store__pb2.VerifyStoreEvent.SerializeToString,
+            ),
+            'CollectGarbage': grpc.unary_unary_rpc_method_handler(
+                    servicer.CollectGarbage,
+                    request_deserializer=robustseg_dot_v1_dot_store__pb2.CollectGarbageRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_store__pb2.CollectGarbageResponse.SerializeToString,
             ),
             'Shutdown': grpc.unary_unary_rpc_method_handler(
                     servicer.Shutdown,
@@ -590,6 +624,60 @@ class WorkerService(object):
             '/robustseg.v1.WorkerService/ExportModel',
             robustseg_dot_v1_dot_model__pb2.ExportModelRequest.SerializeToString,
             robustseg_dot_v1_dot_model__pb2.ExportModelEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def VerifyStore(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/VerifyStore',
+            robustseg_dot_v1_dot_store__pb2.VerifyStoreRequest.SerializeToString,
+            robustseg_dot_v1_dot_store__pb2.VerifyStoreEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CollectGarbage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/CollectGarbage',
+            robustseg_dot_v1_dot_store__pb2.CollectGarbageRequest.SerializeToString,
+            robustseg_dot_v1_dot_store__pb2.CollectGarbageResponse.FromString,
             options,
             channel_credentials,
             insecure,
