@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import __version__, models, safetensors_io
+from . import __version__, cancellation, models, safetensors_io
 from .data import TileSet
 from .events import DatasetInfo, EpochSummary, ModelInfo
 from .store import CODE_VERSION, META_FILE, ArtifactStore, write_json
@@ -178,7 +178,7 @@ def load_model(store: ArtifactStore, model_id: str, device: torch.device) -> tup
     except RuntimeError as e:
         raise store.corrupt("model", model_id, MODEL_WEIGHTS,
                             f"does not fit the {info.backend} module ({_problem(e)})") from None
-    return model.to(device).eval(), info
+    return cancellation.install(model.to(device).eval()), info
 
 
 def _problem(exc: BaseException) -> str:

@@ -34,6 +34,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="require 'authorization: Bearer TOKEN' on every call; needed beyond loopback "
                         "(env ROBUSTSEG_WORKER_TOKEN keeps it out of the process list)")
     p.add_argument("--max-message-mb", type=int, default=64, help="max gRPC message size either way (MiB)")
+    p.add_argument("--max-memory-gb", type=float, default=0,
+                   help="refuse work whose memory estimate exceeds this many GiB (default 0: 80%% of the free memory)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0 = every available core)")
     p.add_argument("--data-root", action="append", default=[], metavar="DIR",
                    help="a folder data sources may read files from (repeatable); without one, a loopback "
@@ -43,6 +45,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 1 <= args.max_message_mb <= 2047:
         p.error(f"--max-message-mb must be between 1 and 2047, got {args.max_message_mb}")
+    if not (args.max_memory_gb >= 0 and args.max_memory_gb < 1e6):
+        p.error(f"--max-memory-gb must be between 0 and 1e6, got {args.max_memory_gb}")
     if args.threads < 0:
         p.error(f"--threads must be >= 0, got {args.threads}")
     for root in args.data_root:
@@ -77,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
         threads = configure_threads(args.threads or None)
         # DESIGN section 10: only the data roots; none given: any path when local (loopback).
         data_paths = DataPaths(args.data_root, allow_any=loopback)
-        engine = Engine(args.workspace, device, args.max_message_mb * 2**20, data_paths=data_paths)
+        engine = Engine(args.workspace, device, args.max_message_mb * 2**20, data_paths=data_paths,
+                        memory_limit_bytes=int(args.max_memory_gb * 2**30) or None)
         server = WorkerServer(engine, args.listen, token=args.token, max_message_bytes=args.max_message_mb * 2**20)
     except (DeviceUnavailable, ListenError, OSError) as e:
         print(f"robustseg worker: error: {e}", file=sys.stderr)

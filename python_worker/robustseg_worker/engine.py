@@ -19,11 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, artifacts, data, figures, models, training
+from . import __version__, artifacts, cancellation, data, figures, models, resources, training
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
 from .device import describe
-from .errors import InvalidArgument, ResourceExhausted
+from .errors import InvalidArgument
 from .evaluation import evaluate as evaluate_model
 from .events import (
     DatasetInfo,
@@ -43,8 +43,6 @@ CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evalua
                 "resume_training", *ATTACK_METHODS]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
-# Leave this share of free memory untouched when deciding whether work fits.
-_MEMORY_HEADROOM = 0.8
 
 
 def _never_stop() -> None:
@@ -63,33 +61,14 @@ class TrainRequest:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-def _available_memory(device: torch.device) -> int | None:
-    """Free bytes on the device (MemAvailable for CPU), or None when unknown."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-def _require_memory(device: torch.device, needed: int, what: str) -> None:
-    available = _available_memory(device)
-    if available is not None and needed > _MEMORY_HEADROOM * available:
-        raise ResourceExhausted(
-            f"{what} needs about {needed / 2**30:.2f} GiB on {device.type}, "
-            f"but only {available / 2**30:.2f} GiB is free"
-        )
-
-
 class Engine(AttackMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
-                 max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None) -> None:
+                 max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None,
+                 memory_limit_bytes: int | None = None) -> None:
         self.store = ArtifactStore(workspace)
+        # Work whose memory estimate exceeds this (or 80% of the device's free memory) is
+        # refused before it starts (resources.py); None: only the free memory counts.
+        self.memory_limit_bytes = memory_limit_bytes
         # Which files file-based data sources may read (DESIGN section 10); default: any
         # readable path (a local worker). cli.py passes --data-root and the loopback rule.
         self.data_paths = data_paths or data.DataPaths.unrestricted()
@@ -144,7 +123,10 @@ class Engine(AttackMixin):
         first = source.render(plan, 0, 1)
         _, channels, height, width = first.images.shape
         # Generation holds float32 images and int64 labels of the whole split in memory.
-        _require_memory(torch.device("cpu"), n * height * width * (channels * 4 + 9), f"{plan.split} split of {n} tiles")
+        self.require_memory(resources.Estimate(
+            f"the {plan.split} split of {n} tiles of {height}x{width}",
+            fixed=[("its data", resources.tensor_bytes(n, channels, height, width, label_bytes=9))]),
+            "source", f"source.{source.request_field}", device=torch.device("cpu"))
         images = np.empty((n, channels, height, width), dtype=np.float32)
         labels = np.empty((n, height, width), dtype=np.int64)
         class_names = data.plan_class_names(source, plan)
@@ -182,12 +164,18 @@ class Engine(AttackMixin):
     def load_dataset(self, dataset_id: str) -> data.TileSet:
         return artifacts.load_dataset(self.store, dataset_id)
 
+    def require_memory(self, estimate: resources.Estimate, model_field: str, data_field: str = "",
+                       device: torch.device | None = None) -> None:
+        """RESOURCE_EXHAUSTED naming the field, the estimate and the limit when it does not fit."""
+        device = device or self.device
+        resources.require(estimate, resources.limit_for(device, self.memory_limit_bytes), model_field, data_field)
+
+    def model_profile(self, info: ModelInfo, in_channels: int, height: int, width: int) -> resources.ModelProfile | None:
+        return resources.model_profile(info.backend, info.spec, info.num_classes, in_channels, height, width)
+
     def _dataset_tensors(self, dataset_ids: list[str], what: str) -> tuple[torch.Tensor, torch.Tensor]:
         """Concatenated images and labels, moved to the device once."""
         sets = [self.load_dataset(i) for i in dataset_ids]
-        n = sum(len(s) for s in sets)
-        _, c, h, w = sets[0].images.shape
-        _require_memory(self.device, n * h * w * (c * 4 + 8), what)
         images = torch.from_numpy(np.concatenate([s.images for s in sets])).to(self.device)
         labels = torch.from_numpy(np.concatenate([s.labels for s in sets])).to(self.device)
         return images, labels
@@ -215,6 +203,8 @@ class Engine(AttackMixin):
             "validation_dataset_id": request.validation_dataset_id,
         }
         model_id = artifact_id("model", recipe)
+        if not self.store.exists("model", model_id):  # refused before waiting or loading anything
+            self._check_training_memory(request, backend, spec, config, train_infos, validation_info)
         with self.store.lock(model_id, check_stop):
             if self.store.exists_intact("model", model_id):
                 log.info("model %s reused", model_id)
@@ -251,6 +241,18 @@ class Engine(AttackMixin):
                                   f"{reference.channels}")
         return info
 
+    def _check_training_memory(self, request: TrainRequest, backend, spec, config, train_infos, validation_info) -> None:
+        first = train_infos[0]
+        profile = resources.model_profile(backend.name, spec, len(first.class_names), first.channels, first.height,
+                                          first.width)
+        if profile is None:
+            return
+        data_bytes = sum(resources.tensor_bytes(i.num_images, i.channels, i.height, i.width)
+                         for i in (*train_infos, validation_info))
+        estimate = resources.training(profile, min(config.batch_size, sum(i.num_images for i in train_infos)), data_bytes)
+        estimate.what = f"training on {first.height}x{first.width} tiles"
+        self.require_memory(estimate, f"model.{request.architecture}", "train_dataset_ids")
+
     def _train_new(self, model_id, recipe, backend, spec, config, train_infos, validation_info, check_stop):
         started = time.monotonic()
         num_classes = len(train_infos[0].class_names)
@@ -264,9 +266,9 @@ class Engine(AttackMixin):
         mean = flat.mean(dim=1).tolist()
         std = [max(s, 1e-3) for s in flat.std(dim=1).tolist()]
         del flat
-        model = training.build_seeded(
+        model = cancellation.install(training.build_seeded(
             lambda: backend.build(spec, num_classes, int(train_images.shape[1]), mean, std), config.seed
-        ).to(self.device)
+        ).to(self.device))
         outcome = yield from training.train(
             model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop
         )
@@ -315,22 +317,30 @@ class Engine(AttackMixin):
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 <= batch_size <= MAX_EVALUATION_BATCH:
             raise InvalidArgument("batch_size", f"must be between 0 (default {DEFAULT_EVALUATION_BATCH}) "
                                   f"and {MAX_EVALUATION_BATCH}, got {batch_size!r}")
-        model_info, _ = self._pair(model_id, dataset_id)
+        model_info, dataset_info = self._pair(model_id, dataset_id)
         perturb = None
+        batch = batch_size or DEFAULT_EVALUATION_BATCH
         if attack is not None:
             attacker_id = attack_model_id or model_id
             attacker_info, _ = self._pair(attacker_id, dataset_id, "attack_model_id" if attack_model_id else "model_id")
             spec = resolve_attack(attack, attacker_info.num_classes)
+            self._check_attack_memory([model_info, attacker_info], dataset_info, batch, "batch_size",
+                                      "evaluation under attack")
             attacker, _ = self.cached_model(attacker_id)
 
             def perturb(x, y, first_index):
                 return spec.run(attacker, x, y, first_index, check_stop)
         elif attack_model_id:
             raise InvalidArgument("attack_model_id", "set without attack: a clean evaluation attacks nothing")
+        else:
+            profile = self.model_profile(model_info, dataset_info.channels, dataset_info.height, dataset_info.width)
+            if profile is not None:
+                self.require_memory(resources.inference(profile, min(batch, dataset_info.num_images),
+                                                        self.dataset_bytes_to_load(dataset_info)), "model_id")
         model, _ = self.cached_model(model_id)
         images, labels = self.cached_dataset(dataset_id)
         result = yield from evaluate_model(model, images, labels, model_info.num_classes,
-                                           batch_size or DEFAULT_EVALUATION_BATCH, check_stop, perturb=perturb)
+                                           batch, check_stop, perturb=perturb)
         if not math.isfinite(result.mean_loss):
             log.warning("evaluation of %s on %s: loss is %s", model_id, dataset_id, result.mean_loss)
         yield result

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import artifacts, attack_specs, attacks
+from . import artifacts, attack_specs, attacks, resources
 from .data import TileSet
 from .errors import InvalidArgument
 from .events import DatasetBuilt, DatasetInfo, ModelInfo, Progress
@@ -71,6 +71,26 @@ class AttackMixin:
 
         return self._datasets.get_or_load(dataset_id, load)
 
+    def dataset_bytes_to_load(self, info: DatasetInfo) -> int:
+        """What cached_dataset would allocate for the dataset (0 when it is cached already)."""
+        if info.id in self._datasets:
+            return 0
+        return resources.tensor_bytes(info.num_images, info.channels, info.height, info.width)
+
+    def _check_attack_memory(self, model_infos: list[ModelInfo], dataset: DatasetInfo, batch: int, batch_field: str,
+                             what: str) -> None:
+        """Gradient work against the last of `model_infos` (the others are only held)."""
+        profiles = [self.model_profile(i, dataset.channels, dataset.height, dataset.width) for i in model_infos]
+        if any(p is None for p in profiles):
+            return
+        estimate = resources.attack(profiles, min(batch, dataset.num_images), self.dataset_bytes_to_load(dataset),
+                                    batch_field, what)
+        self.require_memory(estimate, "model_id", "dataset_id")
+
+    def _default_gradient_batch(self, dataset: DatasetInfo) -> int:
+        return attacks.default_batch(torch.empty(0, dataset.channels, dataset.height, dataset.width, device=self.device),
+                                     backward=True)
+
     def _pair(self, model_id: str, dataset_id: str, model_field: str = "model_id",
               dataset_field: str = "dataset_id") -> tuple[ModelInfo, DatasetInfo]:
         model = self.get_model(model_id, model_field)
@@ -91,6 +111,8 @@ class AttackMixin:
         model_info, dataset = self._pair(model_id, dataset_id)
         spec = attack_specs.resolve(attack, model_info.num_classes)
         _check_batch(batch_size)
+        self._check_attack_memory([model_info], dataset, batch_size or self._default_gradient_batch(dataset),
+                                  "batch_size" if batch_size else "", "the attack")
         recipe = {"source": "attack", "model_id": model_id, "dataset_id": dataset_id, "attack": spec.canonical}
         new_id = artifact_id("dataset", recipe)
         per_image = spec.steps_per_image
@@ -150,6 +172,9 @@ class AttackMixin:
             raise InvalidArgument("candidates", "values must be -1, 0 or +1")
         if m == 0:
             return np.empty(0, dtype=np.float64)
+        # Directions are gradients of image x class pairs in the attack library's default chunks.
+        self._check_attack_memory([model_info], dataset, self._default_gradient_batch(dataset), "",
+                                  "scoring method two's candidates")
         model, _ = self.cached_model(model_id)
         images, labels = self.cached_dataset(dataset_id)
         # Group rows per image: (U, Kmax, C) signs padded with zeros (zero rows are not run
@@ -192,6 +217,8 @@ class AttackMixin:
         if signs.size and np.abs(signs).max() > 1:
             raise InvalidArgument("signs", "values must be -1, 0 or +1")
         _check_batch(batch_size)
+        self._check_attack_memory([model_info], dataset, batch_size or self._default_gradient_batch(dataset),
+                                  "batch_size" if batch_size else "", "building the enhanced dataset")
         signs = np.ascontiguousarray(signs)
         recipe = {"source": "enhance", "model_id": model_id, "dataset_id": dataset_id, "epsilon": eps,
                   "project": bool(project), "signs_sha256": hashlib.sha256(signs.tobytes()).hexdigest()}

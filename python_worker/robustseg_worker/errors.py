@@ -48,7 +48,13 @@ class ArtifactCorrupt(FailedPrecondition):
 
 
 class ResourceExhausted(WorkerError):
-    """The work would need more memory or space than the worker allows."""
+    """The work would need more memory or space than the worker allows. `field`, when set, is
+    the request field to change (e.g. "config.batch_size")."""
+
+    def __init__(self, message: str, field: str = "") -> None:
+        self.field = field
+        self.detail = message
+        super().__init__(f"{field}: {message}" if field else message)
 
 
 class Cancelled(WorkerError):

@@ -39,6 +39,10 @@ class LRU(Generic[V]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __contains__(self, key: Hashable) -> bool:
+        with self._lock:
+            return key in self._items
+
     @property
     def bytes(self) -> int:
         return self._bytes

@@ -8,6 +8,7 @@ stops with UNAVAILABLE so a supervisor may retry elsewhere."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Generator, Iterator
@@ -15,7 +16,7 @@ from collections.abc import Callable, Generator, Iterator
 import grpc
 import numpy as np
 
-from . import convert, maintenance
+from . import cancellation, convert, maintenance
 from .engine import Engine
 from .errors import Cancelled, Unavailable
 from .proto.robustseg.v1 import attack_pb2, data_pb2, model_pb2, worker_service_pb2, worker_service_pb2_grpc
@@ -43,57 +44,64 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
 
     def CreateDataset(self, request, context):
         source, params = convert.create_dataset_request(request)
-        yield from _stream(self.engine.create_dataset(source, params, self._stopper(context)),
-                           convert.create_dataset_event)
+        stop = self._stopper(context)
+        yield from _stream(self.engine.create_dataset(source, params, stop), convert.create_dataset_event, stop)
 
     def GetDataset(self, request, context):
         return data_pb2.GetDatasetResponse(dataset=convert.dataset_info(self.engine.get_dataset(request.dataset_id)))
 
     def Train(self, request, context):
-        yield from _stream(self.engine.train(convert.train_request(request), self._stopper(context)),
-                           convert.train_event)
+        stop = self._stopper(context)
+        yield from _stream(self.engine.train(convert.train_request(request), stop), convert.train_event, stop)
 
     def GetModel(self, request, context):
         return model_pb2.GetModelResponse(model=convert.model_info(self.engine.get_model(request.model_id)))
 
     def Evaluate(self, request, context):
         attack = convert.attack_spec_params(request.attack) if request.HasField("attack") else None
+        stop = self._stopper(context)
         yield from _stream(
-            self.engine.evaluate(request.model_id, request.dataset_id, request.batch_size, self._stopper(context),
+            self.engine.evaluate(request.model_id, request.dataset_id, request.batch_size, stop,
                                  attack=attack, attack_model_id=request.attack_model_id),
-            convert.evaluate_event)
+            convert.evaluate_event, stop)
 
     def AttackDataset(self, request, context):
         attack = convert.attack_spec_params(request.attack)
+        stop = self._stopper(context)
         yield from _stream(
-            self.engine.attack_dataset(request.model_id, request.dataset_id, attack, request.batch_size,
-                                       self._stopper(context)),
-            convert.dataset_build_event)
+            self.engine.attack_dataset(request.model_id, request.dataset_id, attack, request.batch_size, stop),
+            convert.dataset_build_event, stop)
 
     def ScoreCandidates(self, request, context):
-        losses = self.engine.score_candidates(
-            request.model_id, request.dataset_id, request.epsilon, request.project,
-            np.asarray(request.image_indices, dtype=np.int64),
-            convert.tensor_to_numpy(request.candidates, "candidates"), self._stopper(context))
+        stop = self._stopper(context)
+        with _unary(stop):
+            losses = self.engine.score_candidates(
+                request.model_id, request.dataset_id, request.epsilon, request.project,
+                np.asarray(request.image_indices, dtype=np.int64),
+                convert.tensor_to_numpy(request.candidates, "candidates"), stop)
         return attack_pb2.ScoreCandidatesResponse(losses=convert.numpy_to_tensor(losses))
 
     def BuildEnhancedDataset(self, request, context):
+        stop = self._stopper(context)
         yield from _stream(
             self.engine.build_enhanced_dataset(
                 request.model_id, request.dataset_id, request.epsilon, request.project,
-                convert.tensor_to_numpy(request.signs, "signs"), request.batch_size, self._stopper(context)),
-            convert.dataset_build_event)
+                convert.tensor_to_numpy(request.signs, "signs"), request.batch_size, stop),
+            convert.dataset_build_event, stop)
 
     def RenderPanels(self, request, context):
         attack = convert.attack_spec_params(request.attack) if request.HasField("attack") else None
-        return convert.render_panels_response(self.engine.render_panels(
-            request.model_id, request.dataset_id, list(request.image_indices), attack=attack,
-            attack_model_id=request.attack_model_id, perturbed_dataset_id=request.perturbed_dataset_id,
-            perturbation_gain=request.perturbation_gain, scale=request.scale, check_stop=self._stopper(context)))
+        stop = self._stopper(context)
+        with _unary(stop):
+            return convert.render_panels_response(self.engine.render_panels(
+                request.model_id, request.dataset_id, list(request.image_indices), attack=attack,
+                attack_model_id=request.attack_model_id, perturbed_dataset_id=request.perturbed_dataset_id,
+                perturbation_gain=request.perturbation_gain, scale=request.scale, check_stop=stop))
 
     def VerifyStore(self, request, context):
-        yield from _stream(maintenance.verify_store(self.engine.store, not request.leave_corrupt, self._stopper(context)),
-                           convert.verify_store_event)
+        stop = self._stopper(context)
+        yield from _stream(maintenance.verify_store(self.engine.store, not request.leave_corrupt, stop),
+                           convert.verify_store_event, stop)
 
     def CollectGarbage(self, request, context):
         min_age = request.min_age_seconds if request.HasField("min_age_seconds") else None
@@ -106,11 +114,31 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return worker_service_pb2.ShutdownResponse()
 
 
-def _stream(events: Generator, to_message: Callable) -> Iterator:
-    """Convert engine events; closing the stream (client gone) closes the engine's generator
-    right away, which releases its artifact lock and drops its tensors."""
+def _stream(events: Generator, to_message: Callable, check_stop: Callable[[], None]) -> Iterator:
+    """Convert engine events. The engine runs with this call's stop check in reach of the
+    model's stop points (cancellation.py); closing the stream (client gone) closes the engine's
+    generator right away, which releases its artifact lock and drops its tensors."""
+    finished = False
     try:
-        for event in events:
+        while True:
+            with cancellation.stopping(check_stop):
+                try:
+                    event = next(events)
+                except StopIteration:
+                    finished = True
+                    return
             yield to_message(event)
     finally:
         events.close()
+        if not finished:  # cancelled or failed: give the memory of its tensors back now
+            cancellation.release_memory()
+
+
+@contextlib.contextmanager
+def _unary(check_stop: Callable[[], None]) -> Iterator[None]:
+    with cancellation.stopping(check_stop):
+        try:
+            yield
+        except BaseException:
+            cancellation.release_memory()
+            raise

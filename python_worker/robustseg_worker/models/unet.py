@@ -66,8 +66,10 @@ class UNet(nn.Module):
     ) -> None:
         super().__init__()
         self.depth = depth
-        mean = torch.tensor(mean if mean is not None else [0.5] * in_channels, dtype=torch.float32)
-        std = torch.tensor(std if std is not None else [0.5] * in_channels, dtype=torch.float32)
+        # Explicitly on the CPU: the memory estimate builds the module on the meta device, where
+        # these small checks could not read values.
+        mean = torch.tensor(mean if mean is not None else [0.5] * in_channels, dtype=torch.float32, device="cpu")
+        std = torch.tensor(std if std is not None else [0.5] * in_channels, dtype=torch.float32, device="cpu")
         if mean.shape != (in_channels,) or std.shape != (in_channels,) or (std <= 0).any():
             raise ValueError("mean and std need one value per input channel, std > 0")
         # Buffers, not parameters: saved with the weights, never trained, moved with .to().

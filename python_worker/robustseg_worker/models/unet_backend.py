@@ -42,6 +42,26 @@ class UNetBackend:
             raise InvalidArgument(f"{field_prefix}.upsampling", f"must be one of {', '.join(UPSAMPLING_MODES)}, got {upsampling!r}")
         return {"depth": depth, "base_width": base_width, "upsampling": upsampling}
 
+    def activation_elements(self, spec: dict[str, Any], num_classes: int, in_channels: int, height: int,
+                            width: int) -> int:
+        """float32 elements one tile keeps for a backward pass: every layer's output as
+        UNet.forward makes them (normalised and padded input, each conv/BatchNorm/ReLU, pooling,
+        upsampling, concatenation, logits and the loss's softmax). Counted here because tracing
+        the module on the meta device costs seconds on first use (resources.py)."""
+        depth, widths = spec["depth"], [spec["base_width"] * 2**i for i in range(spec["depth"] + 1)]
+        multiple = 2**depth
+        padded_h, padded_w = -(-height // multiple) * multiple, -(-width // multiple) * multiple
+        pixels = [(padded_h >> i) * (padded_w >> i) for i in range(depth + 1)]
+        total = in_channels * height * width * 2 + in_channels * pixels[0] * 2  # normalise, pad, NHWC copy
+        total += 6 * widths[0] * pixels[0]  # stem: (conv, BatchNorm, ReLU) x 2
+        for i in range(depth):
+            total += widths[i] * pixels[i + 1] + 6 * widths[i + 1] * pixels[i + 1]  # max-pool, DoubleConv
+        for i in reversed(range(depth)):
+            upsample = widths[i + 1] * pixels[i] + widths[i] * pixels[i] if spec["upsampling"] == "bilinear" \
+                else widths[i] * pixels[i]
+            total += upsample + 2 * widths[i] * pixels[i] + 6 * widths[i] * pixels[i]  # up, concat, DoubleConv
+        return total + num_classes * pixels[0] + 2 * num_classes * height * width  # logits, crop, softmax
+
     def build(self, spec, num_classes, in_channels, mean, std) -> UNet:
         return UNet(num_classes, in_channels=in_channels, depth=spec["depth"], base_width=spec["base_width"],
                     upsampling=spec["upsampling"], mean=mean, std=std)
