@@ -269,8 +269,16 @@ class Engine(AttackMixin):
         model = cancellation.install(training.build_seeded(
             lambda: backend.build(spec, num_classes, int(train_images.shape[1]), mean, std), config.seed
         ).to(self.device))
+        # An earlier attempt that was interrupted left its last epoch here: continue after it.
+        checkpoints = training.TrainingCheckpoints(self.store, model_id)
+        resumed = checkpoints.latest()
+        state, earlier_s = resumed if resumed else (None, 0.0)
+        if state is not None:
+            log.info("model %s: resuming after epoch %d of %d", model_id, state.epoch, config.epochs)
+            yield Progress("resume", state.epoch, config.epochs, f"resuming after epoch {state.epoch}")
         outcome = yield from training.train(
-            model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop
+            model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop,
+            resume=state, on_epoch=lambda s: checkpoints.save(s, earlier_s + time.monotonic() - started),
         )
         info = ModelInfo(
             id=model_id, backend=backend.name, spec=spec, num_classes=num_classes,
@@ -283,13 +291,15 @@ class Engine(AttackMixin):
                 {"train_dataset_ids": recipe["train_dataset_ids"], "validation_dataset_id": validation_info.id},
                 config.seed, device=describe(self.device)[0],
                 torch_threads=torch.get_num_threads(),
-                duration_s=round(time.monotonic() - started, 3),
+                duration_s=round(earlier_s + time.monotonic() - started, 3),
+                resumed_after_epoch=state.epoch if state is not None else 0,
             ),
         )
         rebuild = {"in_channels": int(train_images.shape[1]), "input_mean": mean, "input_std": std,
                    "tile_height": int(train_images.shape[2]), "tile_width": int(train_images.shape[3])}
         check_stop()
         self.store.write("model", model_id, lambda d: artifacts.write_model(d, model, info, rebuild))
+        checkpoints.remove()
         log.info("model %s trained in %.1fs (best epoch %d, validation loss %.4f)", model_id,
                  time.monotonic() - started, outcome.best_epoch, outcome.best_validation_loss)
         yield ModelTrained(info, reused=False)

@@ -112,6 +112,79 @@ def _write_manifest(directory: Path, artifact_id_: str) -> None:
     write_json(directory / MANIFEST_FILE, {"format": MANIFEST_FORMAT, "artifact_id": artifact_id_, "files": files})
 
 
+class Damaged(Exception):
+    """A file of a folder with a manifest is not what was written."""
+
+    def __init__(self, file: str, problem: str) -> None:
+        super().__init__(f"{file}: {problem}")
+        self.file = file
+        self.problem = problem
+
+
+def read_manifest(directory: Path, artifact_id_: str) -> dict[str, dict[str, Any]]:
+    """The manifest's file entries (name -> sha256, bytes); Damaged when missing or malformed."""
+    try:
+        with open(directory / MANIFEST_FILE, encoding="utf-8") as f:
+            manifest = json.load(f)
+        files = manifest["files"]
+        if manifest.get("artifact_id") != artifact_id_ or not isinstance(files, dict) or not all(
+                isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("bytes"), int)
+                for e in files.values()):
+            raise ValueError("entries do not match this artifact")
+    except FileNotFoundError:
+        raise Damaged(MANIFEST_FILE, "missing (the checksums of the artifact's files; an older worker or a "
+                                     "damaged folder)") from None
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
+        raise Damaged(MANIFEST_FILE, f"unreadable ({_first_line(e)})") from None
+    return files
+
+
+def check_file(directory: Path, files: dict[str, dict[str, Any]], name: str) -> None:
+    """Size, then sha256 (streamed), of one file against its manifest entry; Damaged if not."""
+    entry = files.get(name)
+    if entry is None:
+        raise Damaged(name, f"not listed in {MANIFEST_FILE}")
+    path = directory / name
+    try:
+        size = path.stat().st_size
+        if size != entry["bytes"]:
+            raise Damaged(name, f"{size} bytes, {entry['bytes']} were written (truncated or overwritten)")
+        if file_sha256(path) != entry["sha256"]:
+            raise Damaged(name, "sha256 differs from the one recorded when it was written (the bytes changed)")
+    except FileNotFoundError:
+        raise Damaged(name, "missing") from None
+
+
+def check_folder(directory: Path, artifact_id_: str) -> None:
+    """Every file of a folder written with a manifest; Damaged at the first problem."""
+    files = read_manifest(directory, artifact_id_)
+    for name in files:
+        check_file(directory, files, name)
+
+
+def _seal(tmp: Path, artifact_id_: str) -> None:
+    """The manifest of what fill() wrote, then everything fsynced (fill may have skipped some)."""
+    _write_manifest(tmp, artifact_id_)
+    for child in tmp.iterdir():
+        with open(child, "rb") as f:
+            os.fsync(f.fileno())
+    _fsync_dir(tmp)
+
+
+def write_folder(tmp: Path, final: Path, artifact_id_: str, fill: Callable[[Path], None]) -> None:
+    """`fill(tmp)`, a manifest, fsync, rename to `final` (which must not exist)."""
+    tmp.mkdir(parents=True)
+    try:
+        fill(tmp)
+        _seal(tmp, artifact_id_)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        os.rename(tmp, final)
+        _fsync_dir(final.parent)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0][:200] if text else type(exc).__name__
@@ -171,41 +244,20 @@ class ArtifactStore:
     # --- integrity ----------------------------------------------------------------------------
 
     def _manifest(self, kind: str, artifact_id_: str) -> dict[str, dict[str, Any]]:
-        path = self.require(kind, artifact_id_) / MANIFEST_FILE
         try:
-            with open(path, encoding="utf-8") as f:
-                manifest = json.load(f)
-            files = manifest["files"]
-            if manifest.get("artifact_id") != artifact_id_ or not isinstance(files, dict) or not all(
-                    isinstance(e, dict) and isinstance(e.get("sha256"), str) and isinstance(e.get("bytes"), int)
-                    for e in files.values()):
-                raise ValueError("entries do not match this artifact")
-        except FileNotFoundError:
-            raise self.corrupt(kind, artifact_id_, MANIFEST_FILE,
-                               "missing (the checksums of the artifact's files; an older worker or a damaged "
-                               "folder)") from None
-        except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
-            raise self.corrupt(kind, artifact_id_, MANIFEST_FILE, f"unreadable ({_first_line(e)})") from None
-        return files
+            return read_manifest(self.require(kind, artifact_id_), artifact_id_)
+        except Damaged as d:
+            raise self.corrupt(kind, artifact_id_, d.file, d.problem) from None
 
     def checked_file(self, kind: str, artifact_id_: str, name: str) -> Path:
         """The path of one of the artifact's files after checking its size and sha256 against
         the manifest (streamed); quarantines the artifact and raises ArtifactCorrupt if not."""
-        entry = self._manifest(kind, artifact_id_).get(name)
-        path = self.path(kind, artifact_id_) / name
-        if entry is None:
-            raise self.corrupt(kind, artifact_id_, name, f"not listed in {MANIFEST_FILE}")
+        directory = self.path(kind, artifact_id_)
         try:
-            size = path.stat().st_size
-            if size != entry["bytes"]:
-                raise self.corrupt(kind, artifact_id_, name, f"{size} bytes, {entry['bytes']} were written "
-                                   "(truncated or overwritten)")
-            if file_sha256(path) != entry["sha256"]:
-                raise self.corrupt(kind, artifact_id_, name, "sha256 differs from the one recorded when it was "
-                                   "written (the bytes changed)")
-        except FileNotFoundError:
-            raise self.corrupt(kind, artifact_id_, name, "missing") from None
-        return path
+            check_file(directory, self._manifest(kind, artifact_id_), name)
+        except Damaged as d:
+            raise self.corrupt(kind, artifact_id_, d.file, d.problem) from None
+        return directory / name
 
     def verify(self, kind: str, artifact_id_: str, quarantine: bool = True) -> None:
         """Check every file of the artifact against its manifest (ArtifactCorrupt if not)."""
@@ -307,11 +359,7 @@ class ArtifactStore:
             fill(tmp)
             if not (tmp / META_FILE).is_file():
                 raise RuntimeError(f"artifact {artifact_id_} was written without {META_FILE}")
-            _write_manifest(tmp, artifact_id_)
-            for child in tmp.iterdir():  # fill() may have skipped fsync on some file
-                with open(child, "rb") as f:
-                    os.fsync(f.fileno())
-            _fsync_dir(tmp)
+            _seal(tmp, artifact_id_)
             try:
                 os.rename(tmp, final)
             except OSError as e:

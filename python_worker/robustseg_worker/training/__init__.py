@@ -1,6 +1,9 @@
-"""Training (DESIGN section 6 and issue 2): config validation, augmentation, the loop."""
+"""Training (DESIGN section 6 and issue 2): config validation, augmentation, the loop, and
+per-epoch checkpoints (issue 10)."""
 
+from .checkpoint import TrainingCheckpoints
 from .config import TrainingConfig
-from .trainer import TrainingOutcome, batch_bounds, build_seeded, train
+from .trainer import TrainingOutcome, TrainingState, batch_bounds, build_seeded, train
 
-__all__ = ["TrainingConfig", "TrainingOutcome", "batch_bounds", "build_seeded", "train"]
+__all__ = ["TrainingCheckpoints", "TrainingConfig", "TrainingOutcome", "TrainingState", "batch_bounds",
+           "build_seeded", "train"]

@@ -50,6 +50,21 @@ class TrainingOutcome:
     history: list[EpochSummary]
 
 
+@dataclass
+class TrainingState:
+    """Everything the loop needs to continue after `epoch` exactly as if it had not stopped
+    (checkpoint.py stores it): the same weights, optimizer moments and random stream."""
+
+    epoch: int
+    model_state: dict[str, torch.Tensor]
+    optimizer_state: dict
+    generator_state: torch.Tensor
+    best_state: dict[str, torch.Tensor] | None
+    best_epoch: int
+    best_loss: float
+    history: list[EpochSummary]
+
+
 def train(
     model: nn.Module,
     train_images: torch.Tensor,
@@ -60,9 +75,12 @@ def train(
     config: TrainingConfig,
     check_stop: Callable[[], None] = lambda: None,
     validation_batch_size: int | None = None,
+    resume: TrainingState | None = None,
+    on_epoch: Callable[[TrainingState], None] | None = None,
 ) -> Generator[Progress | TrainStep | EpochSummary, None, TrainingOutcome]:
     """Train `model` in place (it ends holding the best weights). Tensors should already be on
-    the model's device: they are indexed there, never copied per step."""
+    the model's device: they are indexed there, never copied per step. `resume` continues
+    after a stored epoch; `on_epoch` receives the state after each epoch (to store it)."""
     n = int(train_images.shape[0])
     bounds = batch_bounds(n, config.batch_size)
     steps = len(bounds)
@@ -71,9 +89,16 @@ def train(
     device = train_images.device
     history: list[EpochSummary] = []
     best_loss, best_epoch, best_state = math.inf, 0, None
-    yield Progress("train", 0, config.epochs * steps, f"{n} tiles, {steps} steps per epoch")
+    first_epoch = 1
+    if resume is not None:
+        model.load_state_dict(resume.model_state)
+        optimizer.load_state_dict(resume.optimizer_state)
+        generator.set_state(resume.generator_state)
+        best_state, best_epoch, best_loss = resume.best_state, resume.best_epoch, resume.best_loss
+        history, first_epoch = list(resume.history), resume.epoch + 1
+    yield Progress("train", (first_epoch - 1) * steps, config.epochs * steps, f"{n} tiles, {steps} steps per epoch")
 
-    for epoch in range(1, config.epochs + 1):
+    for epoch in range(first_epoch, config.epochs + 1):
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
         loss_sum = 0.0
@@ -109,6 +134,9 @@ def train(
             best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         summary = EpochSummary(epoch, loss_sum / n, result.mean_loss, result.confusion, is_best)
         history.append(summary)
+        if on_epoch is not None:
+            on_epoch(TrainingState(epoch, model.state_dict(), optimizer.state_dict(), generator.get_state(),
+                                   best_state, best_epoch, best_loss, list(history)))
         yield summary
 
     if best_state is None:
