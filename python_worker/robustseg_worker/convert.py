@@ -103,7 +103,7 @@ def dataset_info(info: events.DatasetInfo) -> data_pb2.DatasetInfo:
         height=info.height, width=info.width, channels=info.channels, class_names=info.class_names,
         class_pixel_counts=info.class_pixel_counts, source=info.source,
         provenance_json=json.dumps(info.provenance, sort_keys=True),
-        tag_name=info.tag_name, image_tags=info.image_tags,
+        tag_name=info.tag_name, image_tags=info.image_tags, warnings=info.warnings,
     )
 
 

@@ -131,6 +131,10 @@ class Engine(AttackMixin):
         labels = np.empty((n, height, width), dtype=np.int64)
         class_names = data.plan_class_names(source, plan)
         tags: list[str] = []
+        warnings = list(dict.fromkeys(first.warnings))
+        for warning in warnings:
+            log.warning("dataset %s (%s): %s", dataset_id, plan.split, warning)
+            yield Progress(stage, 0, n, f"warning: {warning}")
         chunk = max(1, 2**18 // (height * width))  # ~a quarter second of work per progress event
         yield Progress(stage, 0, n)
         for start in range(0, n, chunk):
@@ -141,12 +145,13 @@ class Engine(AttackMixin):
             images[start:stop], labels[start:stop] = tiles.images, tiles.labels
             if plan.tag_name:
                 tags.extend(tiles.tags or [""] * (stop - start))
+            warnings += [w for w in tiles.warnings if w not in warnings]
             yield Progress(stage, stop, n)
         tiles = data.TileSet(images, labels, class_names)
         info = DatasetInfo(
             id=dataset_id, split=plan.split, num_images=n, height=height, width=width, channels=channels,
             class_names=list(class_names), class_pixel_counts=tiles.class_pixel_counts(),
-            source=source.name, tag_name=plan.tag_name, image_tags=tags,
+            source=source.name, tag_name=plan.tag_name, image_tags=tags, warnings=warnings,
             provenance=artifacts.provenance("dataset", {"source": source.name, **plan.recipe}, {},
                                             plan.recipe.get("seed", 0),
                                             duration_s=round(time.monotonic() - started, 3)),

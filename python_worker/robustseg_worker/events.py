@@ -31,6 +31,8 @@ class DatasetInfo:
     # the tags mean ("tissue", "concept"); empty otherwise.
     tag_name: str = ""
     image_tags: list[str] = field(default_factory=list)
+    # How the source was read where it had to decide (e.g. a value range), one line each.
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass

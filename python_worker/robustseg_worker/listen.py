@@ -32,8 +32,28 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost: assume it is reachable from outside
 
 
+MIN_TOKEN_LENGTH = 16
+MIN_TOKEN_DISTINCT = 6
+MAKE_TOKEN = "python3 -c 'import secrets; print(secrets.token_urlsafe(32))'"
+
+
+def check_token_strength(token: str) -> None:
+    """A token that guards a listener beyond loopback: at least 16 characters, no whitespace or
+    control characters, not one character repeated. The message never repeats the token."""
+    problem = None
+    if len(token) < MIN_TOKEN_LENGTH:
+        problem = f"is {len(token)} characters long; it needs at least {MIN_TOKEN_LENGTH}"
+    elif any(c.isspace() or not c.isprintable() for c in token):
+        problem = "contains whitespace or control characters"
+    elif len(set(token)) < MIN_TOKEN_DISTINCT:
+        problem = f"uses only {len(set(token))} different characters"
+    if problem:
+        raise ListenError(f"the token (--token or ROBUSTSEG_WORKER_TOKEN) {problem} to guard a listener beyond "
+                          f"loopback; make one with: {MAKE_TOKEN}")
+
+
 def check_listen(listen: str, token: str | None) -> tuple[str, int | None, bool]:
-    """(host, port, is_loopback); beyond loopback a token is required."""
+    """(host, port, is_loopback); beyond loopback a strong token is required."""
     host, port = split_address(listen)
     loopback = is_loopback(host)
     if not loopback and not token:
@@ -41,4 +61,6 @@ def check_listen(listen: str, token: str | None) -> tuple[str, int | None, bool]
             f"--listen {listen} is not a loopback address: pass --token TOKEN (or set "
             "ROBUSTSEG_WORKER_TOKEN); clients then send 'authorization: Bearer TOKEN'"
         )
+    if not loopback:
+        check_token_strength(token)
     return host, port, loopback

@@ -100,9 +100,9 @@ def test_per_split_folders_and_fit(tmp_path):
     write_set(tmp_path / "tr", {"a": mask(8, 8), "b": mask(8, 8)}, classes=["bg", "x"])
     write_set(tmp_path / "te", {"c": mask(12, 10)})
     out = render_all({"train_path": str(tmp_path / "tr"), "test_path": str(tmp_path / "te"),
-                      "tile_size": 6, "fit": "center_crop"})
-    assert set(out) == {"train", "test"} and out["test"].images.shape == (1, 3, 6, 6)
-    np.testing.assert_array_equal(out["test"].labels[0], mask(12, 10)[3:9, 2:8])
+                      "tile_size": 8, "fit": "center_crop"})
+    assert set(out) == {"train", "test"} and out["test"].images.shape == (1, 3, 8, 8)
+    np.testing.assert_array_equal(out["test"].labels[0], mask(12, 10)[2:10, 1:9])
     out = render_all({"train_path": str(tmp_path / "tr"), "test_path": str(tmp_path / "te"),
                       "tile_size": 16, "fit": "resize"})
     assert out["test"].images.shape == (1, 3, 16, 16) and set(np.unique(out["test"].labels)) == {0, 1}

@@ -200,3 +200,42 @@ def test_engine_creates_dataset_with_tissue_tags(tmp_path):
     assert engine.get_dataset(info.id).image_tags == ["Breast", "Colon", "Lung"]  # kept in meta.json
     *_, again = engine.create_dataset("pannuke", params)
     assert again.reused and [d.id for d in again.datasets] == [d.id for d in result.datasets]
+
+
+def _rescale_images(fold, scale):
+    path = next(fold.rglob("images.npy"))
+    np.save(path, np.load(path) * scale)
+    return path
+
+
+def test_images_stored_as_fractions_are_read_as_fractions_with_a_warning(tmp_path):
+    """Issue 10: a conversion that stores [0, 1] was read as 0-255 (black tiles), silently."""
+    images, _, _ = write_fold(tmp_path / "Fold 1", n=3)
+    path = _rescale_images(tmp_path / "Fold 1", 1 / 255)
+    engine = Engine(tmp_path / "ws")
+    created = list(engine.create_dataset("pannuke", {"train_folds": [str(tmp_path / "Fold 1")]}))
+    (info,) = created[-1].datasets
+    np.testing.assert_allclose(engine.load_dataset(info.id).images, (images / 255).transpose(0, 3, 1, 2), atol=1e-6)
+    assert info.warnings == [f"{path}: values are within [0, 1] (max {(images / 255)[0].max():g}), not PanNuke's "
+                             "0-255: read as fractions of the pixel range"]
+    assert engine.get_dataset(info.id).warnings == info.warnings  # kept in meta.json
+    assert any(e.message.startswith("warning: ") for e in created[:-1])
+
+
+def test_a_fold_that_mixes_value_ranges_is_refused(tmp_path):
+    write_fold(tmp_path / "Fold 1", n=3)
+    path = next((tmp_path / "Fold 1").rglob("images.npy"))
+    values = np.load(path)
+    values[0] /= 255  # the first image as fractions, the others 0-255
+    np.save(path, values)
+    source = pannuke.PanNuke()
+    (plan,) = source.plan({"train_folds": [str(tmp_path / "Fold 1")]}, "source.pannuke")
+    source.render(plan, 0, 1)
+    with pytest.raises(InvalidArgument, match=r"values outside \[0, 1\] in images 1-2 .*mixes value ranges"):
+        source.render(plan, 1, 3)
+
+
+def test_images_in_0_255_carry_no_warning(tmp_path):
+    write_fold(tmp_path / "Fold 1", n=2)
+    (info,) = list(Engine(tmp_path / "ws").create_dataset("pannuke", {"train_folds": [str(tmp_path / "Fold 1")]}))[-1].datasets
+    assert info.warnings == []

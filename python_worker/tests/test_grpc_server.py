@@ -148,7 +148,7 @@ def test_invalid_arguments_name_the_field(worker, datasets):
     with pytest.raises(grpc.RpcError) as e:
         list(stub.CreateDataset(_source(tile_size=0), timeout=10))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert e.value.details() == "source.synthetic_histology.tile_size: must be > 0, got 0"
+    assert e.value.details() == "source.synthetic_histology.tile_size: must be >= 8, got 0"
     with pytest.raises(grpc.RpcError) as e:
         list(stub.Train(_train_request(datasets, epochs=-1), timeout=10))
     assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT

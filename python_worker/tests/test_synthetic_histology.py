@@ -37,9 +37,12 @@ def test_tiles_of_any_size_have_the_documented_dtypes_and_ranges(size):
     assert tiles.images.std() > 0.05  # not a flat colour
 
 
-def test_odd_and_tiny_sizes_work():
-    for size in (1, 5, 17):
+def test_odd_and_small_sizes_work_and_tiles_below_8_px_are_refused():
+    for size in (8, 9, 17):
         _render(size, 4).check()
+    for size in (1, 7):  # issue 10: 1x1 tiles were accepted
+        with pytest.raises(InvalidArgument, match=rf"tile_size: must be >= 8, got {size}"):
+            _render(size, 4)
 
 
 def test_same_seed_same_bytes_other_seed_differs():
@@ -115,8 +118,8 @@ def test_generation_is_fast():
 
 
 @pytest.mark.parametrize("params, field, message", [
-    ({"tile_size": 0, "num_train": 1}, "tile_size", "must be > 0, got 0"),
-    ({"tile_size": -3, "num_train": 1}, "tile_size", "must be > 0, got -3"),
+    ({"tile_size": 0, "num_train": 1}, "tile_size", "must be >= 8, got 0"),
+    ({"tile_size": -3, "num_train": 1}, "tile_size", "must be >= 8, got -3"),
     ({"tile_size": 5000, "num_train": 1}, "tile_size", "must be <= 4096"),
     ({"tile_size": 8, "num_train": -1}, "num_train", "must be >= 0, got -1"),
 ])

@@ -158,13 +158,38 @@ def test_token_is_required_on_every_call_but_local_health(start_worker):
     channel.close()
 
 
+STRONG_TOKEN = "Xq7-pL2_vR9mK4tZ"  # 16 characters, the shortest accepted beyond loopback
+
+
 def test_beyond_loopback_even_health_needs_the_token(start_worker):
-    worker = start_worker("--token", "t0k", listen="0.0.0.0:0")
+    worker = start_worker("--token", STRONG_TOKEN, listen="0.0.0.0:0")
     port = worker.address.rsplit(":", 1)[1]
     channel, stub, health = _stubs(f"127.0.0.1:{port}")
     assert _code(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5)) == grpc.StatusCode.UNAUTHENTICATED
-    assert health.Check(health_pb2.HealthCheckRequest(), timeout=5, metadata=[("authorization", "Bearer t0k")]).status == SERVING
+    good = [("authorization", f"Bearer {STRONG_TOKEN}")]
+    assert health.Check(health_pb2.HealthCheckRequest(), timeout=5, metadata=good).status == SERVING
     channel.close()
+    assert STRONG_TOKEN not in worker.stderr()  # never logged
+
+
+@pytest.mark.parametrize("token,problem", [(" ", "is 1 characters long; it needs at least 16"),
+                                           ("a", "is 1 characters long; it needs at least 16"),
+                                           ("short-token-1234"[:15], "is 15 characters long"),
+                                           ("sixteen chars ok", "contains whitespace or control characters"),
+                                           ("a" * 20, "uses only 1 different characters")])
+def test_a_weak_token_is_refused_beyond_loopback_without_echoing_it(start_worker, token, problem):
+    worker = start_worker(listen="0.0.0.0:0", wait_ready=False, env={"ROBUSTSEG_WORKER_TOKEN": token})
+    assert worker.wait(timeout=60) == 2
+    stderr = worker.stderr()
+    assert problem in stderr and "secrets.token_urlsafe(32)" in stderr
+    if len(token.strip()) > 3:  # (a one-letter token is in every message)
+        assert token not in stderr
+    assert worker.proc.stdout.read() == b""
+
+
+def test_a_short_token_is_fine_on_loopback(start_worker):
+    worker = start_worker("--token", "abc")
+    assert worker.ready["ready"] is True
 
 
 def test_listens_on_a_unix_socket(start_worker, tmp_path):

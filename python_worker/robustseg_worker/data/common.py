@@ -12,6 +12,8 @@ import numpy as np
 from ..errors import InvalidArgument
 
 MAX_TILE_SIZE = 4096
+# Smaller tiles are a typo, not an experiment: a U-Net of depth 3 pools 8 px down to one.
+MIN_TILE_SIZE = 8
 FITS = ("center_crop", "resize")
 
 
@@ -38,6 +40,8 @@ def seed_field(params: dict[str, Any], prefix: str) -> int:
 def fit_fields(params: dict[str, Any], prefix: str) -> tuple[int, str | None]:
     """(tile_size, fit): 0 and None = native size."""
     size = int_field(params, "tile_size", prefix, 0, MAX_TILE_SIZE)
+    if 0 < size < MIN_TILE_SIZE:
+        raise InvalidArgument(f"{prefix}.tile_size", f"must be 0 (the native size) or >= {MIN_TILE_SIZE}, got {size}")
     fit = params.get("fit")
     if fit is not None and fit not in FITS:
         raise InvalidArgument(f"{prefix}.fit", f"unknown value {fit!r}; known: {', '.join(FITS)}")
@@ -52,6 +56,9 @@ def fit_tiles(images: np.ndarray, labels: np.ndarray, size: int, fit: str | None
     center_crop: the central window (tiles must be at least that large); resize: images
     bilinear (antialiased when shrinking), labels nearest, so no new label values appear."""
     h, w = images.shape[-2:]
+    if size == 0 and min(h, w) < MIN_TILE_SIZE:
+        raise InvalidArgument(field, f"{what} is {h}x{w}, smaller than {MIN_TILE_SIZE}x{MIN_TILE_SIZE}: set tile_size "
+                                     "and fit resize")
     if size == 0 or (h, w) == (size, size):
         return images, labels
     if fit is None:

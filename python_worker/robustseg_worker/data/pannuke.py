@@ -89,6 +89,8 @@ class _Fold:
             raise InvalidArgument(field, f"{self.types_path}: dtype {tdtype}, expected strings "
                                          "(object arrays need pickle and are not loaded)")
         self.num_images, self.height, self.width = n, h, w
+        self.scale: float | None = None  # 255 or 1, decided by the first image rendered
+        self.warning = ""
         self.fingerprint = [file_fingerprint(p, _HEADER_BYTES)
                             for p in (self.images_path, self.masks_path, self.types_path)]
 
@@ -113,9 +115,17 @@ def _render_fold(fold: _Fold, start: int, stop: int) -> tuple[np.ndarray, np.nda
     images = np.asarray(_load(fold.images_path, fold.field)[start:stop], dtype=np.float64)
     if not np.isfinite(images).all():
         raise InvalidArgument(fold.field, f"{fold.images_path}: NaN or infinite values in images {start}-{stop - 1}")
-    if images.size and (images.min() < 0 or images.max() > 255):
-        raise InvalidArgument(fold.field, f"{fold.images_path}: values outside [0, 255] in images {start}-{stop - 1} "
-                                          f"(min {images.min():g}, max {images.max():g})")
+    low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+    if fold.scale is None and images.size:
+        fold.scale = 1.0 if high <= 1.0 else 255.0
+        if fold.scale == 1.0:
+            fold.warning = (f"{fold.images_path}: values are within [0, 1] (max {high:g}), not PanNuke's 0-255: "
+                            "read as fractions of the pixel range")
+    scale = fold.scale or 255.0
+    if low < 0 or high > scale:
+        mixed = " (the fold's first image is in [0, 1]: the fold mixes value ranges)" if scale == 1.0 and high <= 255 else ""
+        raise InvalidArgument(fold.field, f"{fold.images_path}: values outside [0, {scale:g}] in images {start}-{stop - 1} "
+                                          f"(min {low:g}, max {high:g}){mixed}")
     masks = np.asarray(_load(fold.masks_path, fold.field)[start:stop])
     if masks.dtype.kind == "f" and not np.isfinite(masks).all():
         raise InvalidArgument(fold.field, f"{fold.masks_path}: NaN or infinite values in masks {start}-{stop - 1}")
@@ -123,7 +133,7 @@ def _render_fold(fold: _Fold, start: int, stop: int) -> tuple[np.ndarray, np.nda
         raise InvalidArgument(fold.field, f"{fold.masks_path}: negative instance ids in masks {start}-{stop - 1}")
     types = _load(fold.types_path, fold.field)[start:stop]
     tags = [t.decode("utf-8", "replace") if isinstance(t, bytes) else str(t) for t in types.tolist()]
-    out = (images / 255.0).astype(np.float32).transpose(0, 3, 1, 2)
+    out = (images / scale).astype(np.float32).transpose(0, 3, 1, 2)
     return np.ascontiguousarray(out), masks_to_labels(masks), tags
 
 
@@ -182,7 +192,7 @@ class PanNuke:
             if offset >= stop:
                 break
         return TileSet(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]),
-                       CLASS_NAMES, [t for p in parts for t in p[2]])
+                       CLASS_NAMES, [t for p in parts for t in p[2]], warnings=[f.warning for f in folds if f.warning])
 
 
 registry.register(PanNuke())

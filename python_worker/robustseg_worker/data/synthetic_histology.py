@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import InvalidArgument
 from . import registry
+from .common import MIN_TILE_SIZE
 from .registry import SPLITS, SplitPlan
 from .tiles import TileSet
 
@@ -280,7 +281,7 @@ class SyntheticHistology:
     class_names = CLASS_NAMES
 
     def plan(self, params: dict[str, Any], field_prefix: str, paths=None) -> list[SplitPlan]:
-        size = _int_field(params, "tile_size", field_prefix, 1, MAX_TILE_SIZE)
+        size = _int_field(params, "tile_size", field_prefix, MIN_TILE_SIZE, MAX_TILE_SIZE)
         seed = params.get("seed", 0)
         if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
             raise InvalidArgument(f"{field_prefix}.seed", f"must be an integer in [0, 2^64), got {seed!r}")

@@ -17,6 +17,8 @@ class TileSet:
     class_names: tuple[str, ...]
     # One tag per image where the source has them (PanNuke tissue type, Kandinsky concept).
     tags: list[str] | None = field(default=None)
+    # How the source read these tiles where it had to decide (see DatasetInfo.warnings).
+    warnings: list[str] = field(default_factory=list)
 
     def __len__(self) -> int:
         return int(self.images.shape[0])

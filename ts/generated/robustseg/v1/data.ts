@@ -204,6 +204,11 @@ export interface DatasetInfo {
    */
   tagName: string;
   imageTags: string[];
+  /**
+   * How the source was read where it had to decide, one line each (e.g. PanNuke images stored
+   * as fractions in [0, 1] instead of 0-255): the CLI prints them as warnings.
+   */
+  warnings: string[];
 }
 
 export interface CreateDatasetRequest {
@@ -1195,6 +1200,7 @@ function createBaseDatasetInfo(): DatasetInfo {
     provenanceJson: "",
     tagName: "",
     imageTags: [],
+    warnings: [],
   };
 }
 
@@ -1239,6 +1245,9 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
     }
     for (const v of message.imageTags) {
       writer.uint32(98).string(v!);
+    }
+    for (const v of message.warnings) {
+      writer.uint32(106).string(v!);
     }
     return writer;
   },
@@ -1362,6 +1371,14 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
             message.imageTags.push(reader.string());
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.warnings.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1412,6 +1429,7 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
         : globalThis.Array.isArray(object?.image_tags)
         ? object.image_tags.map((e: any) => globalThis.String(e))
         : [],
+      warnings: globalThis.Array.isArray(object?.warnings) ? object.warnings.map((e: any) => globalThis.String(e)) : [],
     };
   },
 
@@ -1453,6 +1471,9 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
     if (message.imageTags?.length) {
       obj.imageTags = message.imageTags;
     }
+    if (message.warnings?.length) {
+      obj.warnings = message.warnings;
+    }
     return obj;
   },
 
@@ -1473,6 +1494,7 @@ export const DatasetInfo: MessageFns<DatasetInfo> = {
     message.provenanceJson = object.provenanceJson ?? "";
     message.tagName = object.tagName ?? "";
     message.imageTags = object.imageTags?.map((e) => e) || [];
+    message.warnings = object.warnings?.map((e) => e) || [];
     return message;
   },
 };

@@ -15,17 +15,17 @@ _sym_db = _symbol_database.Default()
 from robustseg_worker.proto.robustseg.v1 import common_pb2 as robustseg_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17robustseg/v1/data.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\"\xef\x01\n\nDataSource\x12\x45\n\x13synthetic_histology\x18\x01 \x01(\x0b\x32&.robustseg.v1.SyntheticHistologySourceH\x00\x12\x32\n\tkandinsky\x18\x02 \x01(\x0b\x32\x1d.robustseg.v1.KandinskySourceH\x00\x12.\n\x07pannuke\x18\x03 \x01(\x0b\x32\x1b.robustseg.v1.PanNukeSourceH\x00\x12,\n\x06\x66older\x18\x04 \x01(\x0b\x32\x1a.robustseg.v1.FolderSourceH\x00\x42\x08\n\x06source\"x\n\x18SyntheticHistologySource\x12\x11\n\ttile_size\x18\x01 \x01(\x05\x12\x11\n\tnum_train\x18\x02 \x01(\x05\x12\x16\n\x0enum_validation\x18\x03 \x01(\x05\x12\x10\n\x08num_test\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x04\"\xdd\x01\n\x0fKandinskySource\x12\x11\n\ttile_size\x18\x01 \x01(\x05\x12\x11\n\tnum_train\x18\x02 \x01(\x05\x12\x16\n\x0enum_validation\x18\x03 \x01(\x05\x12\x10\n\x08num_test\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x31\n\x08labeling\x18\x06 \x01(\x0e\x32\x1f.robustseg.v1.KandinskyLabeling\x12\x13\n\x0bmin_objects\x18\x07 \x01(\x05\x12\x13\n\x0bmax_objects\x18\x08 \x01(\x05\x12\x0f\n\x07\x63oncept\x18\t \x01(\t\"\xa3\x01\n\rPanNukeSource\x12\x13\n\x0btrain_folds\x18\x01 \x03(\t\x12\x18\n\x10validation_folds\x18\x02 \x03(\t\x12\x12\n\ntest_folds\x18\x03 \x03(\t\x12\x11\n\ttile_size\x18\x04 \x01(\x05\x12\x1e\n\x03\x66it\x18\x05 \x01(\x0e\x32\x11.robustseg.v1.Fit\x12\x1c\n\x14max_images_per_split\x18\x06 \x01(\x05\"\xe6\x01\n\x0c\x46olderSource\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0b\x63lass_names\x18\x02 \x03(\t\x12\x1b\n\x13validation_fraction\x18\x03 \x01(\x01\x12\x15\n\rtest_fraction\x18\x04 \x01(\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x11\n\ttile_size\x18\x06 \x01(\x05\x12\x1e\n\x03\x66it\x18\x07 \x01(\x0e\x32\x11.robustseg.v1.Fit\x12\x12\n\ntrain_path\x18\x08 \x01(\t\x12\x17\n\x0fvalidation_path\x18\t \x01(\t\x12\x11\n\ttest_path\x18\n \x01(\t\"\x82\x02\n\x0b\x44\x61tasetInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x05split\x18\x02 \x01(\x0e\x32\x13.robustseg.v1.Split\x12\x12\n\nnum_images\x18\x03 \x01(\x03\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\r\n\x05width\x18\x05 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x06 \x01(\x05\x12\x13\n\x0b\x63lass_names\x18\x07 \x03(\t\x12\x1a\n\x12\x63lass_pixel_counts\x18\x08 \x03(\x03\x12\x0e\n\x06source\x18\t \x01(\t\x12\x17\n\x0fprovenance_json\x18\n \x01(\t\x12\x10\n\x08tag_name\x18\x0b \x01(\t\x12\x12\n\nimage_tags\x18\x0c \x03(\t\"@\n\x14\x43reateDatasetRequest\x12(\n\x06source\x18\x01 \x01(\x0b\x32\x18.robustseg.v1.DataSource\"R\n\x13\x43reateDatasetResult\x12+\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x19.robustseg.v1.DatasetInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"~\n\x12\x43reateDatasetEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x33\n\x06result\x18\x02 \x01(\x0b\x32!.robustseg.v1.CreateDatasetResultH\x00\x42\x07\n\x05\x65vent\"\'\n\x11GetDatasetRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\"@\n\x12GetDatasetResponse\x12*\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x19.robustseg.v1.DatasetInfo*\x9d\x01\n\x11KandinskyLabeling\x12\"\n\x1eKANDINSKY_LABELING_UNSPECIFIED\x10\x00\x12\x1c\n\x18KANDINSKY_LABELING_SHAPE\x10\x01\x12\x1d\n\x19KANDINSKY_LABELING_COLOUR\x10\x02\x12\'\n#KANDINSKY_LABELING_SHAPE_AND_COLOUR\x10\x03*?\n\x03\x46it\x12\x13\n\x0f\x46IT_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x46IT_CENTER_CROP\x10\x01\x12\x0e\n\nFIT_RESIZE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17robustseg/v1/data.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\"\xef\x01\n\nDataSource\x12\x45\n\x13synthetic_histology\x18\x01 \x01(\x0b\x32&.robustseg.v1.SyntheticHistologySourceH\x00\x12\x32\n\tkandinsky\x18\x02 \x01(\x0b\x32\x1d.robustseg.v1.KandinskySourceH\x00\x12.\n\x07pannuke\x18\x03 \x01(\x0b\x32\x1b.robustseg.v1.PanNukeSourceH\x00\x12,\n\x06\x66older\x18\x04 \x01(\x0b\x32\x1a.robustseg.v1.FolderSourceH\x00\x42\x08\n\x06source\"x\n\x18SyntheticHistologySource\x12\x11\n\ttile_size\x18\x01 \x01(\x05\x12\x11\n\tnum_train\x18\x02 \x01(\x05\x12\x16\n\x0enum_validation\x18\x03 \x01(\x05\x12\x10\n\x08num_test\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x04\"\xdd\x01\n\x0fKandinskySource\x12\x11\n\ttile_size\x18\x01 \x01(\x05\x12\x11\n\tnum_train\x18\x02 \x01(\x05\x12\x16\n\x0enum_validation\x18\x03 \x01(\x05\x12\x10\n\x08num_test\x18\x04 \x01(\x05\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x31\n\x08labeling\x18\x06 \x01(\x0e\x32\x1f.robustseg.v1.KandinskyLabeling\x12\x13\n\x0bmin_objects\x18\x07 \x01(\x05\x12\x13\n\x0bmax_objects\x18\x08 \x01(\x05\x12\x0f\n\x07\x63oncept\x18\t \x01(\t\"\xa3\x01\n\rPanNukeSource\x12\x13\n\x0btrain_folds\x18\x01 \x03(\t\x12\x18\n\x10validation_folds\x18\x02 \x03(\t\x12\x12\n\ntest_folds\x18\x03 \x03(\t\x12\x11\n\ttile_size\x18\x04 \x01(\x05\x12\x1e\n\x03\x66it\x18\x05 \x01(\x0e\x32\x11.robustseg.v1.Fit\x12\x1c\n\x14max_images_per_split\x18\x06 \x01(\x05\"\xe6\x01\n\x0c\x46olderSource\x12\x0c\n\x04path\x18\x01 \x01(\t\x12\x13\n\x0b\x63lass_names\x18\x02 \x03(\t\x12\x1b\n\x13validation_fraction\x18\x03 \x01(\x01\x12\x15\n\rtest_fraction\x18\x04 \x01(\x01\x12\x0c\n\x04seed\x18\x05 \x01(\x04\x12\x11\n\ttile_size\x18\x06 \x01(\x05\x12\x1e\n\x03\x66it\x18\x07 \x01(\x0e\x32\x11.robustseg.v1.Fit\x12\x12\n\ntrain_path\x18\x08 \x01(\t\x12\x17\n\x0fvalidation_path\x18\t \x01(\t\x12\x11\n\ttest_path\x18\n \x01(\t\"\x94\x02\n\x0b\x44\x61tasetInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12\"\n\x05split\x18\x02 \x01(\x0e\x32\x13.robustseg.v1.Split\x12\x12\n\nnum_images\x18\x03 \x01(\x03\x12\x0e\n\x06height\x18\x04 \x01(\x05\x12\r\n\x05width\x18\x05 \x01(\x05\x12\x10\n\x08\x63hannels\x18\x06 \x01(\x05\x12\x13\n\x0b\x63lass_names\x18\x07 \x03(\t\x12\x1a\n\x12\x63lass_pixel_counts\x18\x08 \x03(\x03\x12\x0e\n\x06source\x18\t \x01(\t\x12\x17\n\x0fprovenance_json\x18\n \x01(\t\x12\x10\n\x08tag_name\x18\x0b \x01(\t\x12\x12\n\nimage_tags\x18\x0c \x03(\t\x12\x10\n\x08warnings\x18\r \x03(\t\"@\n\x14\x43reateDatasetRequest\x12(\n\x06source\x18\x01 \x01(\x0b\x32\x18.robustseg.v1.DataSource\"R\n\x13\x43reateDatasetResult\x12+\n\x08\x64\x61tasets\x18\x01 \x03(\x0b\x32\x19.robustseg.v1.DatasetInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"~\n\x12\x43reateDatasetEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x33\n\x06result\x18\x02 \x01(\x0b\x32!.robustseg.v1.CreateDatasetResultH\x00\x42\x07\n\x05\x65vent\"\'\n\x11GetDatasetRequest\x12\x12\n\ndataset_id\x18\x01 \x01(\t\"@\n\x12GetDatasetResponse\x12*\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x19.robustseg.v1.DatasetInfo*\x9d\x01\n\x11KandinskyLabeling\x12\"\n\x1eKANDINSKY_LABELING_UNSPECIFIED\x10\x00\x12\x1c\n\x18KANDINSKY_LABELING_SHAPE\x10\x01\x12\x1d\n\x19KANDINSKY_LABELING_COLOUR\x10\x02\x12\'\n#KANDINSKY_LABELING_SHAPE_AND_COLOUR\x10\x03*?\n\x03\x46it\x12\x13\n\x0f\x46IT_UNSPECIFIED\x10\x00\x12\x13\n\x0f\x46IT_CENTER_CROP\x10\x01\x12\x0e\n\nFIT_RESIZE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robustseg.v1.data_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_KANDINSKYLABELING']._serialized_start=1702
-  _globals['_KANDINSKYLABELING']._serialized_end=1859
-  _globals['_FIT']._serialized_start=1861
-  _globals['_FIT']._serialized_end=1924
+  _globals['_KANDINSKYLABELING']._serialized_start=1720
+  _globals['_KANDINSKYLABELING']._serialized_end=1877
+  _globals['_FIT']._serialized_start=1879
+  _globals['_FIT']._serialized_end=1942
   _globals['_DATASOURCE']._serialized_start=69
   _globals['_DATASOURCE']._serialized_end=308
   _globals['_SYNTHETICHISTOLOGYSOURCE']._serialized_start=310
@@ -37,15 +37,15 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_FOLDERSOURCE']._serialized_start=823
   _globals['_FOLDERSOURCE']._serialized_end=1053
   _globals['_DATASETINFO']._serialized_start=1056
-  _globals['_DATASETINFO']._serialized_end=1314
-  _globals['_CREATEDATASETREQUEST']._serialized_start=1316
-  _globals['_CREATEDATASETREQUEST']._serialized_end=1380
-  _globals['_CREATEDATASETRESULT']._serialized_start=1382
-  _globals['_CREATEDATASETRESULT']._serialized_end=1464
-  _globals['_CREATEDATASETEVENT']._serialized_start=1466
-  _globals['_CREATEDATASETEVENT']._serialized_end=1592
-  _globals['_GETDATASETREQUEST']._serialized_start=1594
-  _globals['_GETDATASETREQUEST']._serialized_end=1633
-  _globals['_GETDATASETRESPONSE']._serialized_start=1635
-  _globals['_GETDATASETRESPONSE']._serialized_end=1699
+  _globals['_DATASETINFO']._serialized_end=1332
+  _globals['_CREATEDATASETREQUEST']._serialized_start=1334
+  _globals['_CREATEDATASETREQUEST']._serialized_end=1398
+  _globals['_CREATEDATASETRESULT']._serialized_start=1400
+  _globals['_CREATEDATASETRESULT']._serialized_end=1482
+  _globals['_CREATEDATASETEVENT']._serialized_start=1484
+  _globals['_CREATEDATASETEVENT']._serialized_end=1610
+  _globals['_GETDATASETREQUEST']._serialized_start=1612
+  _globals['_GETDATASETREQUEST']._serialized_end=1651
+  _globals['_GETDATASETRESPONSE']._serialized_start=1653
+  _globals['_GETDATASETRESPONSE']._serialized_end=1717
 # @@protoc_insertion_point(module_scope)

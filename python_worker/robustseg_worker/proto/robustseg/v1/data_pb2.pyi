@@ -117,7 +117,7 @@ class FolderSource(_message.Message):
     def __init__(self, path: _Optional[str] = ..., class_names: _Optional[_Iterable[str]] = ..., validation_fraction: _Optional[float] = ..., test_fraction: _Optional[float] = ..., seed: _Optional[int] = ..., tile_size: _Optional[int] = ..., fit: _Optional[_Union[Fit, str]] = ..., train_path: _Optional[str] = ..., validation_path: _Optional[str] = ..., test_path: _Optional[str] = ...) -> None: ...
 
 class DatasetInfo(_message.Message):
-    __slots__ = ("id", "split", "num_images", "height", "width", "channels", "class_names", "class_pixel_counts", "source", "provenance_json", "tag_name", "image_tags")
+    __slots__ = ("id", "split", "num_images", "height", "width", "channels", "class_names", "class_pixel_counts", "source", "provenance_json", "tag_name", "image_tags", "warnings")
     ID_FIELD_NUMBER: _ClassVar[int]
     SPLIT_FIELD_NUMBER: _ClassVar[int]
     NUM_IMAGES_FIELD_NUMBER: _ClassVar[int]
@@ -130,6 +130,7 @@ class DatasetInfo(_message.Message):
     PROVENANCE_JSON_FIELD_NUMBER: _ClassVar[int]
     TAG_NAME_FIELD_NUMBER: _ClassVar[int]
     IMAGE_TAGS_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
     id: str
     split: _common_pb2.Split
     num_images: int
@@ -142,7 +143,8 @@ class DatasetInfo(_message.Message):
     provenance_json: str
     tag_name: str
     image_tags: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, id: _Optional[str] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ..., num_images: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., class_names: _Optional[_Iterable[str]] = ..., class_pixel_counts: _Optional[_Iterable[int]] = ..., source: _Optional[str] = ..., provenance_json: _Optional[str] = ..., tag_name: _Optional[str] = ..., image_tags: _Optional[_Iterable[str]] = ...) -> None: ...
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, id: _Optional[str] = ..., split: _Optional[_Union[_common_pb2.Split, str]] = ..., num_images: _Optional[int] = ..., height: _Optional[int] = ..., width: _Optional[int] = ..., channels: _Optional[int] = ..., class_names: _Optional[_Iterable[str]] = ..., class_pixel_counts: _Optional[_Iterable[int]] = ..., source: _Optional[str] = ..., provenance_json: _Optional[str] = ..., tag_name: _Optional[str] = ..., image_tags: _Optional[_Iterable[str]] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class CreateDatasetRequest(_message.Message):
     __slots__ = ("source",)
