@@ -103,6 +103,10 @@ class Engine(AttackMixin):
                 data.get(n).request_field for n in data.names()))
         source = data.by_request_field(source_field)
         plans = source.plan(params, f"source.{source_field}", paths=self.data_paths)
+        for plan in plans:  # every split whose tile size is known is checked before any work
+            size = plan.recipe.get("tile_size") or 0
+            if size and not self.store.exists("dataset", artifact_id("dataset", {"source": source.name, **plan.recipe})):
+                self._check_split_memory(source, plan, 3, size, size)
         created, all_reused = [], True
         for plan in plans:
             dataset_id = artifact_id("dataset", {"source": source.name, **plan.recipe})
@@ -116,17 +120,23 @@ class Engine(AttackMixin):
             created.append(self.get_dataset(dataset_id))
         yield DatasetsCreated(created, all_reused)
 
-    def _render_split(self, source: data.DataSource, plan: data.SplitPlan, dataset_id: str,
-                      check_stop: Callable[[], None]) -> Iterator[Progress]:
-        started = time.monotonic()
-        n, stage = plan.num_images, f"create:{plan.split}"
-        first = source.render(plan, 0, 1)
-        _, channels, height, width = first.images.shape
+    def _check_split_memory(self, source: data.DataSource, plan: data.SplitPlan, channels: int, height: int,
+                            width: int) -> None:
         # Generation holds float32 images and int64 labels of the whole split in memory.
+        n = plan.num_images
         self.require_memory(resources.Estimate(
             f"the {plan.split} split of {n} tiles of {height}x{width}",
             fixed=[("its data", resources.tensor_bytes(n, channels, height, width, label_bytes=9))]),
             "source", f"source.{source.request_field}", device=torch.device("cpu"))
+
+    def _render_split(self, source: data.DataSource, plan: data.SplitPlan, dataset_id: str,
+                      check_stop: Callable[[], None]) -> Iterator[Progress]:
+        started = time.monotonic()
+        n, stage = plan.num_images, f"create:{plan.split}"
+        yield Progress(stage, 0, n)  # before the first tile, which may take seconds
+        first = source.render(plan, 0, 1)
+        _, channels, height, width = first.images.shape
+        self._check_split_memory(source, plan, channels, height, width)
         images = np.empty((n, channels, height, width), dtype=np.float32)
         labels = np.empty((n, height, width), dtype=np.int64)
         class_names = data.plan_class_names(source, plan)
@@ -136,7 +146,6 @@ class Engine(AttackMixin):
             log.warning("dataset %s (%s): %s", dataset_id, plan.split, warning)
             yield Progress(stage, 0, n, f"warning: {warning}")
         chunk = max(1, 2**18 // (height * width))  # ~a quarter second of work per progress event
-        yield Progress(stage, 0, n)
         for start in range(0, n, chunk):
             check_stop()
             stop = min(start + chunk, n)

@@ -27,6 +27,8 @@ _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
     (MemoryError, grpc.StatusCode.RESOURCE_EXHAUSTED),
+    # The generated base servicer raises this for a method this worker does not serve.
+    (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
 ]
 
 

@@ -172,7 +172,7 @@ def test_create_dataset_validation(trained):
     engine = trained[0]
     with pytest.raises(InvalidArgument, match="^source: must set one of: folder, kandinsky, pannuke, synthetic_histology$"):
         list(engine.create_dataset(None, {}))
-    with pytest.raises(InvalidArgument, match="^source.synthetic_histology.tile_size: must be > 0, got 0$"):
+    with pytest.raises(InvalidArgument, match="^source.synthetic_histology.tile_size: must be >= 8, got 0$"):
         list(engine.create_dataset("synthetic_histology", {**SMALL, "tile_size": 0}))
 
 

@@ -88,3 +88,15 @@ def test_the_limit_says_where_it_comes_from(monkeypatch):
     assert free.bytes == 8 * GIB and free.explanation == "80% of the 10.00 GiB available on cpu"
     configured = resources.limit_for(torch.device("cpu"), 2 * GIB)
     assert configured.bytes == 2 * GIB and configured.explanation == "the worker's --max-memory-gb 2"
+
+
+def test_an_oversized_split_is_refused_before_any_tile_is_rendered(workspace, monkeypatch):
+    """Issue 10: a refused 65 GiB request took 62 s of silence (a first tile was rendered)."""
+    from robustseg_worker import data
+
+    source = data.get("synthetic-histology")
+    monkeypatch.setattr(type(source), "render", lambda *a, **k: pytest.fail("rendered before refusing"))
+    engine = _engine(workspace, 1)
+    with pytest.raises(ResourceExhausted, match=r"^source\.synthetic_histology: the train split of 1000 tiles of "
+                                                r"4096x4096 needs about 328\.12 GiB \(its data 328\.12 GiB\), over the limit of 1\.00 GiB \(the worker.s --max-memory-gb 1\); the data alone does not fit: use fewer or smaller tiles$"):
+        list(engine.create_dataset("synthetic_histology", {"tile_size": 4096, "num_train": 1000}))
