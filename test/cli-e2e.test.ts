@@ -83,10 +83,16 @@ describe("robustseg dataset create → train → evaluate (--json)", () => {
     expect(result.metrics.perClass.map((c: { name: string }) => c.name)).toEqual(result.classNames);
   });
 
-  it("evaluate without --json prints a metrics table on stdout and nothing on stderr", async () => {
+  it("evaluate without --json prints a metrics table on stdout and, stderr not being a terminal, progress lines on stderr", async () => {
     const { code, stdout, stderr } = await viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string]);
     expect(code).toBe(0);
-    expect(stderr).toBe("");
+    // Issue 10: piped to a file, a command used to print nothing while it worked.
+    expect(stderr).toMatch(/^evaluate: started/m);
+    expect(stderr).toMatch(/^evaluate: done, \d+\.\d s$/m);
+    expect(stderr).not.toMatch(/\x1b\[/); // no terminal control characters
+    const quiet = await viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string, "--quiet"]);
+    expect(quiet.stderr).toBe("");
+    expect(quiet.stdout).toBe(stdout);
     expect(stdout).toMatch(/^pixel accuracy +\d+\.\d%$/m);
     expect(stdout).toMatch(/^foreground accuracy +(\d+\.\d%|n\/a)$/m);
     expect(stdout).toMatch(/^mIoU +\d\.\d{3}/m);

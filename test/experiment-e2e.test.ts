@@ -130,6 +130,8 @@ describe("robustseg run SPEC on a tiny spec", () => {
     expect(code).toBe(0);
     const again = JSON.parse(stdout) as ExperimentResults;
     expect(again.stages.every((s) => s.reused)).toBe(true);
+    // Issue 10: the stage table keeps the original compute time and attempts ("reused, 0.0 s" before).
+    expect(again.stages.map((s) => [s.id, s.seconds, s.attempts])).toEqual(first.stages.map((s) => [s.id, s.seconds, s.attempts]));
     expect(again.evaluations.every((e) => e.cached)).toBe(true);
     expect(essence(again)).toEqual(essence(first));
   });
@@ -198,12 +200,14 @@ describe("an interrupted run", () => {
     const runDir = join(dir, "run-b");
     const controller = new AbortController();
     const finished: string[] = [];
+    const costs: Record<string, [number, number]> = {};
     await expect(
       runExperiment(worker, spec, {
         runDir,
         signal: controller.signal,
-        onStageEnd: (stage) => {
+        onStageEnd: (stage, timing) => {
           finished.push(stage.id);
+          costs[stage.id] = [timing.seconds, timing.attempts];
           if (stage.id === "method-two") controller.abort(new Error("stopped by the test"));
         },
       }),
@@ -214,6 +218,7 @@ describe("an interrupted run", () => {
     const resumed = await runExperiment(worker, spec, { runDir });
     const reused = Object.fromEntries(resumed.stages.map((s) => [s.id, s.reused]));
     for (const id of finished) expect(reused[id]).toBe(true);
+    for (const s of resumed.stages.filter((s) => finished.includes(s.id))) expect([s.seconds, s.attempts]).toEqual(costs[s.id]);
     expect(reused["train-M2"]).toBe(false);
     expect(reused["evaluate-M1-clean"]).toBe(false);
     expect(resumed.models.find((m) => m.name === "M1")?.reused).toBe(true);

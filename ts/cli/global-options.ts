@@ -6,6 +6,8 @@ import { parseOptions } from "./parse-options.js";
 
 export const DEFAULT_WORKSPACE = "runs/workspace";
 export const DEVICES = ["auto", "cpu", "cuda"] as const;
+/** auto: bars on a terminal, log lines otherwise; none = --quiet. */
+export const PROGRESS_MODES = ["auto", "bar", "plain", "none"] as const;
 
 export const globalOptionsSchema = z.object({
   workspace: z.string().trim().min(1, "must not be empty"),
@@ -15,6 +17,9 @@ export const globalOptionsSchema = z.object({
   verbose: z.boolean().default(false),
   json: z.boolean().default(false),
   quiet: z.boolean().default(false),
+  progress: choice(PROGRESS_MODES).default("auto"),
+  /** --progress was typed (it then shows progress even with --json). */
+  progressGiven: z.boolean().default(false),
   /** --data-root DIR (repeatable) plus the folders a command's data source names. */
   dataRoot: z.array(z.string().trim().min(1, "must not be empty")).default([]),
 });
@@ -29,7 +34,12 @@ export function addGlobalOptions(program: Command): Command {
     .addOption(new Option("--device <device>", "device of a spawned worker").choices(DEVICES).default("auto"))
     .option("--data-root <dir>", "a folder a spawned worker may read data files from (repeatable; default: the folders the data source names)", collect, [])
     .option("--json", "print the result as JSON on stdout, nothing else")
-    .option("-q, --quiet", "no progress bars; only the result on stdout")
+    .addOption(
+      new Option("--progress <mode>", "progress on stderr: bar, plain (a log line per stage and every few seconds), none; auto = bars on a terminal, else plain")
+        .choices(PROGRESS_MODES)
+        .default("auto"),
+    )
+    .option("-q, --quiet", "no progress at all; only the result on stdout (and errors on stderr)")
     .option("-v, --verbose", "forward the worker's log to stderr; stack traces on errors");
 }
 
@@ -37,7 +47,10 @@ export function addGlobalOptions(program: Command): Command {
 export function parseGlobalOptions(command: Command, env: NodeJS.ProcessEnv): GlobalOptions {
   const values = command.optsWithGlobals<Record<string, unknown>>();
   const token = values.token ?? (env.ROBUSTSEG_TOKEN || undefined);
-  return parseOptions(globalOptionsSchema, { ...values, token }, command);
+  let root = command;
+  while (root.parent) root = root.parent;
+  const progressGiven = root.getOptionValueSource("progress") === "cli" || command.getOptionValueSource("progress") === "cli";
+  return parseOptions(globalOptionsSchema, { ...values, token, progressGiven }, command);
 }
 
 /** --verbose as typed, readable before validation (the error handler needs it even then). */

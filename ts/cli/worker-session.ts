@@ -8,6 +8,8 @@ import type { CliContext } from "./context.js";
 import { EXIT_INTERRUPTED, InterruptedError } from "./errors.js";
 import type { GlobalOptions } from "./global-options.js";
 import { progressReporter } from "./progress-bars.js";
+import { plainProgressReporter } from "./progress-lines.js";
+import type { CliIO } from "./context.js";
 
 export interface WorkerSession {
   connection: WorkerConnection;
@@ -18,10 +20,22 @@ export interface WorkerSession {
   restart(): Promise<void>;
 }
 
+/**
+ * How progress shows: bars on a terminal, log lines otherwise (or with --progress plain), nothing
+ * with --quiet or --progress none; with --json only when --progress is given explicitly.
+ */
+export function progressMode(globals: GlobalOptions, io: CliIO, progressGiven: boolean): "bar" | "plain" | "none" {
+  if (globals.quiet || globals.progress === "none" || (globals.json && !progressGiven)) return "none";
+  if (globals.progress === "plain") return "plain";
+  return io.progressStream ? "bar" : "plain";
+}
+
 export async function withWorker<T>(context: CliContext, globals: GlobalOptions, work: (session: WorkerSession) => Promise<T>): Promise<T> {
   const { io } = context;
-  const showProgress = !globals.json && !globals.quiet;
-  const reporter = progressReporter(showProgress ? io.progressStream : undefined);
+  const mode = progressMode(globals, io, globals.progressGiven);
+  const reporter =
+    mode === "bar" ? progressReporter(io.progressStream) : mode === "plain" ? plainProgressReporter({ write: (l) => io.stderr(l) }) : progressReporter(undefined);
+  const showProgress = mode !== "none";
   const controller = new AbortController();
   let connection: WorkerConnection | undefined;
   let interrupts = 0;
@@ -42,7 +56,7 @@ export async function withWorker<T>(context: CliContext, globals: GlobalOptions,
     process.on("SIGTERM", onSignal);
   }
   try {
-    if (showProgress && io.progressStream && globals.worker === undefined) io.stderr("starting the worker...\n");
+    if (showProgress && globals.worker === undefined) io.stderr("starting the worker...\n");
     const open = async (): Promise<WorkerConnection> => {
       try {
         return await openWorker({
@@ -78,7 +92,7 @@ export async function withWorker<T>(context: CliContext, globals: GlobalOptions,
           if (old.kind === "spawned") old.killNow();
           await old.close();
         }
-        if (!globals.quiet && !globals.json) io.stderr("the worker failed; restarting it and retrying the stage\n");
+        if (showProgress) io.stderr("the worker failed; restarting it and retrying the stage\n");
         connection = await open();
       },
     };

@@ -27,6 +27,7 @@ import { writeSelectionRecords } from "../selection/record.js";
 import { strategyLabel } from "../selection/strategies.js";
 import { WorkerExitedError } from "../worker/errors.js";
 import { RunCache } from "./cache.js";
+import { StageLedger } from "./stage-ledger.js";
 import { type DatasetRole, type ModelName, planExperiment, type Stage } from "./plan.js";
 import {
   type DatasetResult,
@@ -314,6 +315,32 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
     worker: { version: info.version, device: info.device, deviceType: info.deviceType, torch: info.torchVersion, threads: info.torchThreads },
   };
 
+  // What a stage produced, so the ledger can tell a reused result from a different one.
+  const outputsOf = (stage: Stage): string => {
+    switch (stage.kind) {
+      case "data":
+        return (["train", "validation", "test"] as const).map((r) => datasets.get(r)?.id).join(",");
+      case "train":
+        return models.get(stage.model)?.id ?? "";
+      case "method-one":
+      case "transfer-attack":
+        return datasets.get(stage.output)?.id ?? "";
+      case "method-two":
+        return datasets.get("D2")?.id ?? "";
+      case "evaluate": {
+        const e = evaluations.at(-1);
+        return JSON.stringify([e?.modelId, e?.datasetId, e?.protocol, e?.attack]);
+      }
+      case "sweep": {
+        const w = sweeps.at(-1);
+        return JSON.stringify([w?.modelId, w?.datasetId, w?.attack, w?.points.map((p) => p.epsilon)]);
+      }
+      case "figures":
+        return "figures";
+    }
+  };
+
+  const ledger = await StageLedger.open(cache.dir);
   const stages = planExperiment(spec);
   for (const [i, stage] of stages.entries()) {
     const label = `[${i + 1}/${stages.length}] ${stage.label}`;
@@ -324,6 +351,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
     for (;;) {
       attempt++;
       signal?.throwIfAborted();
+      await ledger.started(stage.id);
       stageReporter.progress({ stage: label, done: 0, total: 0, message: attempt > 1 ? `attempt ${attempt}` : "" });
       try {
         reused = await runStage(stage, { client: worker.client, reporter: stageReporter });
@@ -338,7 +366,9 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
       }
     }
     reporter.endStage();
-    const timing: StageTiming = { id: stage.id, label: stage.label, kind: stage.kind, seconds: (performance.now() - s0) / 1000, reused, attempts: attempt };
+    // The original compute time and attempts, also when this run only reused the stage's result.
+    const cost = await ledger.finished(stage.id, { reused, elapsed: (performance.now() - s0) / 1000, outputs: outputsOf(stage) });
+    const timing: StageTiming = { id: stage.id, label: stage.label, kind: stage.kind, seconds: cost.seconds, reused, attempts: cost.attempts };
     timings.push(timing);
     await options.onStageEnd?.(stage, timing);
   }

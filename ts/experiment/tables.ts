@@ -96,8 +96,8 @@ export function renderTablesMarkdown(results: ExperimentResults): string {
   parts.push(`| dataset | images | ${names.join(" | ")} |`, `|---|---:|${names.map(() => "---:").join("|")}|`);
   for (const d of results.datasets) parts.push(`| ${d.role} | ${d.numImages} | ${d.classShares.map((s) => `${(100 * s).toFixed(1)}%`).join(" | ")} |`);
   if (results.sweeps.length > 0) parts.push("", "## ε-sweeps (robustness curves)", "", renderSweepTables(results));
-  parts.push("", "## Stages", "", "| stage | seconds | reused |", "|---|---:|---|");
-  for (const s of results.stages) parts.push(`| ${s.label} | ${s.seconds.toFixed(1)} | ${s.reused ? "yes" : ""} |`);
+  parts.push("", "## Stages", "", "| stage | seconds | attempts | reused |", "|---|---:|---:|---|");
+  for (const s of results.stages) parts.push(`| ${s.label} | ${s.seconds.toFixed(1)} | ${s.attempts} | ${s.reused ? "yes" : ""} |`);
   parts.push("", `total ${results.totalSeconds.toFixed(1)} s`);
   return `${parts.join("\n")}\n`;
 }

@@ -391,8 +391,8 @@ export function renderReportMarkdown(inputs: ReportInputs): string {
       }
     }
   }
-  parts.push("", "## Stages", "", "| stage | seconds | reused |", "|---|---:|---|");
-  for (const s of r.stages) parts.push(`| ${mdCell(s.label)} | ${s.seconds.toFixed(1)} | ${s.reused ? "yes" : ""} |`);
+  parts.push("", "## Stages", "", "| stage | seconds | attempts | reused |", "|---|---:|---:|---|");
+  for (const s of r.stages) parts.push(`| ${mdCell(s.label)} | ${s.seconds.toFixed(1)} | ${s.attempts} | ${s.reused ? "yes" : ""} |`);
   return `${parts.join("\n")}\n`;
 }
 
