@@ -22,6 +22,7 @@ import torch
 from . import __version__, artifacts, data, figures, models, training
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
+from .engine_serving import ServingMixin
 from .device import describe
 from .errors import InvalidArgument, ResourceExhausted
 from .evaluation import evaluate as evaluate_model
@@ -39,7 +40,8 @@ from .store import ArtifactStore, artifact_id
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
-                "score_candidates", "build_enhanced_dataset", "render_panels", *ATTACK_METHODS]
+                "score_candidates", "build_enhanced_dataset", "render_panels", *ATTACK_METHODS,
+                "predict", "probe", "model_aliases", "open_inference_protocol"]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
 # Leave this share of free memory untouched when deciding whether work fits.
@@ -85,7 +87,7 @@ def _require_memory(device: torch.device, needed: int, what: str) -> None:
         )
 
 
-class Engine(AttackMixin):
+class Engine(AttackMixin, ServingMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
                  max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None) -> None:
         self.store = ArtifactStore(workspace)
