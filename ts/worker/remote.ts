@@ -4,6 +4,7 @@ import { isTlsFailure, parseWorkerAddress, type TlsOptions } from "./channel.js"
 import type { WorkerConnection } from "./connection.js";
 import { WorkerStartError } from "./errors.js";
 import { HealthRefusedError, HealthTimeoutError, waitForServing } from "./health.js";
+import { diagnoseTls } from "./tls-diagnosis.js";
 
 export class RemoteWorker implements WorkerConnection {
   readonly kind = "remote";
@@ -66,6 +67,14 @@ export async function connectWorker(options: ConnectWorkerOptions): Promise<Remo
       throw new WorkerStartError(`${error.message}${hint}`, [], { cause: error });
     }
     if (error instanceof HealthTimeoutError) {
+      const tlsProblem = options.tls ? await diagnoseTls(options.address, options.tls) : undefined;
+      if (tlsProblem) {
+        throw new WorkerStartError(
+          `TLS with the worker at ${options.address} failed: ${tlsProblem} (check --tls-ca${options.tls?.cert ? "" : ", and --tls-cert/--tls-key if the worker requires client certificates"})`,
+          [],
+          { cause: error },
+        );
+      }
       throw new WorkerStartError(`cannot reach a worker at ${options.address}: ${error.lastProblem}`, [], { cause: error });
     }
     throw error;
