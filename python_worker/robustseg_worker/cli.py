@@ -63,6 +63,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # As in __main__ (the `robustseg-worker` command comes here directly): idle OpenMP threads
+    # sleep instead of spinning; must be set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = parse_args(argv)
     try:  # before the slow imports: refuse at once
         tls = load_tls(args.tls_cert, args.tls_key, args.tls_client_ca)

@@ -66,3 +66,14 @@ def serve(workspace: str | Path = "runs", listen: str = "127.0.0.1:0", *, parent
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+def load_model(workspace: str | Path, model_id: str, device: str = "cpu"):
+    """A trained model of a workspace as a torch module (eval mode) and its ModelInfo, for using
+    it directly, e.g. with robustseg_worker.attacks: pixels (N, 3, H, W) in [0, 1] -> logits."""
+    import torch
+
+    from .artifacts import load_model as load
+    from .store import ArtifactStore
+
+    return load(ArtifactStore(workspace), model_id, torch.device(device))
