@@ -5,7 +5,7 @@ Needs from Engine: store, device, max_message_bytes, cached_model."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,13 +15,7 @@ from . import image_input, predict, probe, segment
 from .errors import InvalidArgument
 from .image_input import ImageBand
 from .model_names import ModelNames
-
-StopFn = Callable[[], None]
-
-
-def _never_stop() -> None:
-    return None
-
+from .predict import StopFn, _never_stop
 
 @dataclass
 class InferResult:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,16 +23,9 @@ import torch
 from . import attack_specs, image_input, segment
 from .events import Progress
 from .image_input import ImageBand
-from .predict import band_rows, check_channels, header, labels_dtype, logits_of, serving_model
+from .predict import StopFn, _never_stop, band_rows, check_channels, header, labels_dtype, logits_of, serving_model
 
 log = logging.getLogger(__name__)
-
-StopFn = Callable[[], None]
-
-
-def _never_stop() -> None:
-    return None
-
 
 @dataclass
 class ProbeFigures:
