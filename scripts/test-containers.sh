@@ -27,6 +27,8 @@ fail() { failed=$((failed + 1)); step "FAIL $*"; }
 # --- tools ---------------------------------------------------------------------------------------
 need=()
 for tool in podman runc mmdebstrap; do command -v "$tool" >/dev/null 2>&1 || need+=("$tool"); done
+# `podman run --init` needs catatonit, only a recommendation of Debian's podman package.
+[ -x /usr/libexec/podman/catatonit ] || [ -x /usr/bin/catatonit ] || need+=(catatonit)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
     echo "test-containers: needs ${need[*]} (apt-get install podman runc mmdebstrap, as root)" >&2
@@ -35,7 +37,7 @@ if [ ${#need[@]} -gt 0 ]; then
   step "installing ${need[*]} (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
   apt-get -qq update
-  apt-get -qq install -y --no-install-recommends podman runc mmdebstrap uidmap >/dev/null
+  apt-get -qq install -y --no-install-recommends podman runc mmdebstrap catatonit >/dev/null
 fi
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/robustseg-containers-XXXXXX")"
@@ -74,7 +76,8 @@ base_image bookworm
 base_image trixie
 
 # --- images --------------------------------------------------------------------------------------
-build_args=(--network host --volume "$ca_bundle:/build-ca.crt:ro")
+# docker format: OCI images drop HEALTHCHECK.
+build_args=(--format docker --network host --volume "$ca_bundle:/build-ca.crt:ro")
 step "building docker/Dockerfile (worker) FROM robustseg-base:bookworm"
 t=$(date +%s)
 if podman build --quiet "${build_args[@]}" --volume "$pip_cache:/pip-cache" \
@@ -110,9 +113,11 @@ fi
 port="$("$python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
 token="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 podman volume create "$tag-workspace" >/dev/null
-podman run -d --init --name "$tag-worker" --network host -e ROBUSTSEG_WORKER_TOKEN="$token" \
-  -v "$tag-workspace:/workspace" "$tag-worker:latest" \
-  --listen "127.0.0.1:$port" --workspace /workspace --parent-pid 0 >/dev/null
+if ! podman run -d --init --name "$tag-worker" --network host -e ROBUSTSEG_WORKER_TOKEN="$token" \
+    -v "$tag-workspace:/workspace" "$tag-worker:latest" \
+    --listen "127.0.0.1:$port" --workspace /workspace --parent-pid 0 >/dev/null; then
+  fail "podman run of the worker image"; echo "$passed passed, $failed failed"; exit 1
+fi
 for _ in $(seq 1 120); do
   podman exec "$tag-worker" python -m robustseg_worker.healthcheck --address "127.0.0.1:$port" >/dev/null 2>&1 && break
   sleep 1
