@@ -22,6 +22,7 @@ import torch
 from . import __version__, artifacts, cancellation, data, figures, models, resources, training
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
+from .engine_serving import ServingMixin
 from .device import describe
 from .errors import InvalidArgument
 from .evaluation import evaluate as evaluate_model
@@ -39,8 +40,9 @@ from .store import ArtifactStore, artifact_id
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
-                "score_candidates", "build_enhanced_dataset", "render_panels", "verify_store", "collect_garbage",
-                "resume_training", *ATTACK_METHODS]
+                "score_candidates", "build_enhanced_dataset", "render_panels", *ATTACK_METHODS,
+                "predict", "probe", "model_aliases", "open_inference_protocol", "verify_store", "collect_garbage",
+                "resume_training"]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
 
@@ -61,7 +63,7 @@ class TrainRequest:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-class Engine(AttackMixin):
+class Engine(AttackMixin, ServingMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
                  max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None,
                  memory_limit_bytes: int | None = None) -> None:

@@ -1,5 +1,6 @@
-"""The --listen address: parsing and the loopback-or-token rule (DESIGN section 10). Free of
-torch and grpc so the command line can refuse a bad address at once."""
+"""The --listen address: parsing and the rules beyond loopback (DESIGN section 10: a token, and
+TLS unless --insecure). Free of torch and grpc so the command line can refuse a bad address at
+once."""
 
 from __future__ import annotations
 
@@ -52,8 +53,10 @@ def check_token_strength(token: str) -> None:
                           f"loopback; make one with: {MAKE_TOKEN}")
 
 
-def check_listen(listen: str, token: str | None) -> tuple[str, int | None, bool]:
-    """(host, port, is_loopback); beyond loopback a strong token is required."""
+def check_listen(listen: str, token: str | None, *, tls: bool = False, insecure: bool = False
+                 ) -> tuple[str, int | None, bool]:
+    """(host, port, is_loopback). Beyond loopback a strong token is required, and TLS unless
+    the caller says --insecure (a token in clear text is anyone's on the path)."""
     host, port = split_address(listen)
     loopback = is_loopback(host)
     if not loopback and not token:
@@ -63,4 +66,9 @@ def check_listen(listen: str, token: str | None) -> tuple[str, int | None, bool]
         )
     if not loopback:
         check_token_strength(token)
+    if not loopback and not tls and not insecure:
+        raise ListenError(
+            f"--listen {listen} is not a loopback address: pass --tls-cert FILE --tls-key FILE so the token "
+            "does not travel in clear text, or --insecure to accept that explicitly"
+        )
     return host, port, loopback

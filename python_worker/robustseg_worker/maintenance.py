@@ -1,9 +1,9 @@
 """Workspace maintenance (issue 10): `store verify` checks every artifact the way a load does;
 `store gc` removes what nothing refers to. Plain Python over the store; the servicer converts.
 
-gc keeps the ids it is given and, transitively, every parent named in their provenance (an
-attacked set keeps its model and clean set, a model its training and validation sets), so a
-kept run can still be explained and rebuilt. Anything younger than `min_age_seconds` stays: a
+gc keeps the ids it is given, every model a serving alias points to (aliases.json) and,
+transitively, every parent named in their provenance (an attacked set keeps its model and clean
+set, a model its training and validation sets), so a kept run can still be explained and rebuilt. Anything younger than `min_age_seconds` stays: a
 run in progress may have made it and not yet recorded it."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from typing import Any
 
 from .errors import ArtifactCorrupt, InvalidArgument
 from .events import Progress
+from .model_names import ModelNames
 from .store import CHECKPOINTS, KINDS, ArtifactStore, is_valid_id, kind_of, stale_temporaries
 
 log = logging.getLogger(__name__)
@@ -173,7 +174,7 @@ def collect_garbage(store: ArtifactStore, keep_ids: Iterable[str], dry_run: bool
         raise InvalidArgument("min_age_seconds", f"must be >= 0, got {min_age_seconds}")
     now = time.time()
     result = GarbageResult(dry_run=dry_run)
-    kept = _closure(store, keep_ids)
+    kept = _closure(store, [*keep_ids, *ModelNames(store).aliases().values()])
 
     def remove(kind: str, path: Path) -> None:
         size = _size(path)
@@ -209,7 +210,7 @@ def collect_garbage(store: ArtifactStore, keep_ids: Iterable[str], dry_run: bool
         Path(e.path).name for e in result.removed}
     for lock in sorted((store.root / "locks").iterdir()):
         artifact_id = lock.name.removesuffix(".lock")
-        if artifact_id not in present and _lock_is_free(store, artifact_id) and \
+        if kind_of(artifact_id) and artifact_id not in present and _lock_is_free(store, artifact_id) and \
                 not (checkpoints / artifact_id).exists():
             remove("lock", lock)
     log.info("gc%s: %d entries, %d bytes; kept %d artifacts", " (dry run)" if dry_run else "",

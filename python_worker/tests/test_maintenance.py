@@ -110,3 +110,11 @@ def test_gc_ignores_unknown_and_malformed_keep_ids(made):
     result = maintenance.collect_garbage(engine.store, ["ds-ffffffffffffffff", "../etc", ids["model"]],
                                          dry_run=True, min_age_seconds=0)
     assert set(result.kept_ids) == {ids["model"], ids["train"], ids["validation"]}
+
+
+def test_gc_keeps_models_a_serving_alias_points_to(made):
+    engine, ids = made
+    engine.set_model_alias("nuclei-v1", ids["model"])
+    result = maintenance.collect_garbage(engine.store, [], dry_run=True, min_age_seconds=0)
+    assert {ids["model"], ids["train"], ids["validation"]} <= set(result.kept_ids)
+    assert "locks/aliases.lock" not in {e.path for e in result.removed}

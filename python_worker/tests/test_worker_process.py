@@ -162,7 +162,7 @@ STRONG_TOKEN = "Xq7-pL2_vR9mK4tZ"  # 16 characters, the shortest accepted beyond
 
 
 def test_beyond_loopback_even_health_needs_the_token(start_worker):
-    worker = start_worker("--token", STRONG_TOKEN, listen="0.0.0.0:0")
+    worker = start_worker("--token", STRONG_TOKEN, "--insecure", listen="0.0.0.0:0")
     port = worker.address.rsplit(":", 1)[1]
     channel, stub, health = _stubs(f"127.0.0.1:{port}")
     assert _code(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5)) == grpc.StatusCode.UNAUTHENTICATED
@@ -178,7 +178,7 @@ def test_beyond_loopback_even_health_needs_the_token(start_worker):
                                            ("sixteen chars ok", "contains whitespace or control characters"),
                                            ("a" * 20, "uses only 1 different characters")])
 def test_a_weak_token_is_refused_beyond_loopback_without_echoing_it(start_worker, token, problem):
-    worker = start_worker(listen="0.0.0.0:0", wait_ready=False, env={"ROBUSTSEG_WORKER_TOKEN": token})
+    worker = start_worker("--insecure", listen="0.0.0.0:0", wait_ready=False, env={"ROBUSTSEG_WORKER_TOKEN": token})
     assert worker.wait(timeout=60) == 2
     stderr = worker.stderr()
     assert problem in stderr and "secrets.token_urlsafe(32)" in stderr

@@ -14,6 +14,9 @@ import { runCommand } from "./commands/run.js";
 import { reportCommand } from "./commands/report.js";
 import { evaluateCommand } from "./commands/evaluate.js";
 import { infoCommand } from "./commands/info.js";
+import { modelCommand } from "./commands/model-alias.js";
+import { predictCommand } from "./commands/predict.js";
+import { probeCommand } from "./commands/probe.js";
 import { trainCommand } from "./commands/train.js";
 import type { CliContext } from "./context.js";
 import { reportError } from "./errors.js";
@@ -53,6 +56,9 @@ export function buildProgram(context: CliContext): Command {
   program.addCommand(runCommand(context));
   program.addCommand(demoCommand(context));
   program.addCommand(reportCommand(context));
+  program.addCommand(predictCommand(context));
+  program.addCommand(probeCommand(context));
+  program.addCommand(modelCommand(context));
   configureTree(program, context);
   return program;
 }
