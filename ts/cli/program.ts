@@ -12,6 +12,7 @@ import { demoCommand } from "./commands/demo.js";
 import { enhanceCommand } from "./commands/enhance.js";
 import { runCommand } from "./commands/run.js";
 import { reportCommand } from "./commands/report.js";
+import { storeCommand } from "./commands/store.js";
 import { evaluateCommand } from "./commands/evaluate.js";
 import { infoCommand } from "./commands/info.js";
 import { modelCommand } from "./commands/model-alias.js";
@@ -56,6 +57,7 @@ export function buildProgram(context: CliContext): Command {
   program.addCommand(runCommand(context));
   program.addCommand(demoCommand(context));
   program.addCommand(reportCommand(context));
+  program.addCommand(storeCommand(context));
   program.addCommand(predictCommand(context));
   program.addCommand(probeCommand(context));
   program.addCommand(modelCommand(context));

@@ -29,6 +29,7 @@ import type {
   TrainEvent,
   TrainRequest,
 } from "../generated/robustseg/v1/model.js";
+import type { CollectGarbageRequest, CollectGarbageResponse, VerifyStoreEvent, VerifyStoreRequest } from "../generated/robustseg/v1/store.js";
 import { type GetInfoResponse, type ShutdownResponse, WorkerServiceClient } from "../generated/robustseg/v1/worker_service.js";
 import { callMetadata, channelCredentials, channelOptions, type TlsOptions } from "../worker/channel.js";
 import { ProtocolError, toWorkerError } from "./errors.js";
@@ -113,6 +114,11 @@ export class WorkerClient {
     return response.aliases;
   }
 
+  /** Removes what nothing refers to (or, with dry_run, says what it would remove). */
+  collectGarbage(request: CollectGarbageRequest, control: CallControl = {}): Promise<CollectGarbageResponse> {
+    return this.unary<CollectGarbageResponse>("CollectGarbage", control, (md, opts, cb) => this.raw.collectGarbage(request, md, opts, cb));
+  }
+
   async shutdown(control: CallControl = {}): Promise<void> {
     await this.unary<ShutdownResponse>("Shutdown", control, (md, opts, cb) => this.raw.shutdown({}, md, opts, cb));
   }
@@ -171,6 +177,10 @@ export class WorkerClient {
     return assembleProbes(duplexEvents<ProbeRequest, ProbeEvent>(call, requests, "Probe", control.signal));
   }
 
+  verifyStore(request: VerifyStoreRequest, control: CallControl = {}): AsyncGenerator<EventOf<VerifyStoreEvent>> {
+    return iterateStream(this.raw.verifyStore(request, this.metadata(), this.callOptions(control)), "VerifyStore", control.signal);
+  }
+
   // ---- server streams drained to their result ----
 
   createDatasetResult(
@@ -203,6 +213,10 @@ export class WorkerClient {
     control: CallControl & DrainHandlers<DatasetBuildEvent> = {},
   ): Promise<ResultOf<DatasetBuildEvent>> {
     return drainToResult<DatasetBuildEvent>(this.buildEnhancedDataset(request, control), "BuildEnhancedDataset", control);
+  }
+
+  verifyStoreResult(request: VerifyStoreRequest, control: CallControl & DrainHandlers<VerifyStoreEvent> = {}): Promise<ResultOf<VerifyStoreEvent>> {
+    return drainToResult<VerifyStoreEvent>(this.verifyStore(request, control), "VerifyStore", control);
   }
 
   close(): void {
