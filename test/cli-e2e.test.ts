@@ -149,7 +149,7 @@ describe("bad input: one line on stderr, non-zero exit code", () => {
 
   it("a worker interpreter that does not exist", async () => {
     const missing = join(dir, "no", "python");
-    const { code, stdout, stderr } = await robustseg(["--workspace", join(dir, "ws-missing"), "info"], { ROBUSTSEG_PYTHON: missing });
+    const { code, stdout, stderr } = await robustseg(["--workspace", join(dir, "ws-missing"), "--quiet", "info"], { ROBUSTSEG_PYTHON: missing });
     oneLine(stderr);
     expect(stderr).toBe(`error: worker interpreter not found: ${missing} (set ROBUSTSEG_PYTHON or run \`npm run setup\`)`);
     expect(stdout).toBe("");

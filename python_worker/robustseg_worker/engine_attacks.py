@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import artifacts, attack_specs, attacks, resources
+from . import artifacts, attack_specs, attacks, failpoints, resources
 from .data import TileSet
 from .errors import InvalidArgument
 from .events import DatasetBuilt, DatasetInfo, ModelInfo, Progress
@@ -126,6 +126,7 @@ class AttackMixin:
                 x, y = images[start:start + batch], labels[start:start + batch]
                 x_adv = spec.run(model, x, y, start, stop)
                 out[start:start + x.shape[0]] = x_adv
+                failpoints.hit("attack.batch")
                 yield Progress("attack", start * per_image + x.shape[0] * per_image, total)
         yield from self._build_dataset(new_id, recipe, dataset, {"model_id": model_id, "dataset_id": dataset_id},
                                        "attack", spec.canonical.get("seed", 0), build, check_stop, total)

@@ -35,7 +35,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from . import __version__
+from . import __version__, failpoints
 from .errors import ArtifactCorrupt, NotFound
 
 log = logging.getLogger(__name__)
@@ -359,7 +359,9 @@ class ArtifactStore:
             fill(tmp)
             if not (tmp / META_FILE).is_file():
                 raise RuntimeError(f"artifact {artifact_id_} was written without {META_FILE}")
+            failpoints.hit("store.write.filled")
             _seal(tmp, artifact_id_)
+            failpoints.hit("store.write.sealed")
             try:
                 os.rename(tmp, final)
             except OSError as e:

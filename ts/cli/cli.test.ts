@@ -57,7 +57,11 @@ describe("usage errors are caught before a worker starts", () => {
 describe("failures reaching the worker", () => {
   it("names a missing interpreter in one line, exit code 1", async () => {
     const { code, stdout, stderr } = await run(["info"], noWorker);
+    // Progress (stderr is not a terminal here: plain lines) says what was being done, then the error.
     expect(stderr).toBe(
+      "starting the worker...\nerror: worker interpreter not found: /nonexistent/python-for-cli-test (set ROBUSTSEG_PYTHON or run `npm run setup`)\n",
+    );
+    expect((await run(["--quiet", "info"], noWorker)).stderr).toBe(
       "error: worker interpreter not found: /nonexistent/python-for-cli-test (set ROBUSTSEG_PYTHON or run `npm run setup`)\n",
     );
     expect(stdout).toBe("");
@@ -65,7 +69,7 @@ describe("failures reaching the worker", () => {
   });
 
   it("adds the stack and causes with --verbose", async () => {
-    const { code, stderr } = await run(["--verbose", "info"], noWorker);
+    const { code, stderr } = await run(["--verbose", "--quiet", "info"], noWorker);
     expect(code).toBe(1);
     expect(stderr.split("\n")[0]).toMatch(/^error: worker interpreter not found/);
     expect(stderr).toMatch(/WorkerStartError: worker interpreter not found[\s\S]*at /);
@@ -85,7 +89,7 @@ describe("commands against a (fake) worker", () => {
   });
 
   it("evaluate maps NOT_FOUND to a one-line message", async () => {
-    const { code, stdout, stderr } = await run(["evaluate", "--model", "m-nope", "--dataset", "d"], env());
+    const { code, stdout, stderr } = await run(["--quiet", "evaluate", "--model", "m-nope", "--dataset", "d"], env());
     expect(stderr).toBe("error: model m-nope not found\n");
     expect(stdout).toBe("");
     expect(code).toBe(1);

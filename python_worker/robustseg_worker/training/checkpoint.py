@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import safetensors_io
+from .. import failpoints, safetensors_io
 from ..events import EpochSummary
 from ..store import CHECKPOINTS, ArtifactStore, Damaged, check_folder, write_folder
 from .trainer import TrainingState
@@ -92,6 +92,7 @@ class TrainingCheckpoints:
         if final.exists():  # written by an attempt that died before removing older ones
             shutil.rmtree(final)
         write_folder(tmp, final, self.model_id, fill)
+        failpoints.hit("checkpoint.saved")
         for older in self._epochs():
             if older != final:
                 shutil.rmtree(older, ignore_errors=True)

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .. import failpoints
 from ..device import autocast
 from ..errors import FailedPrecondition
 from ..evaluation import evaluate
@@ -121,6 +122,7 @@ def train(
                     f"try a lower config.learning_rate (now {config.learning_rate})"
                 )
             loss_sum += value * (stop - start)
+            failpoints.hit("train.step")
             yield TrainStep(epoch, step, steps, value)
 
         check_stop()
