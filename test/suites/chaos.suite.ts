@@ -62,7 +62,7 @@ interface KillRecord {
 function planPass(random: () => number, kinds: readonly string[], count: number): { stageIndex: number; kill: Kill }[] {
   const picks = Array.from({ length: count }, () => Math.floor(random() * kinds.length)).sort((a, b) => a - b);
   const seen = new Set<string>();
-  return picks.flatMap((stageIndex) => {
+  return picks.flatMap((stageIndex): { stageIndex: number; kill: Kill }[] => {
     const points = FAILPOINTS[kinds[stageIndex] as string] ?? [];
     if (points.length > 0 && (kinds[stageIndex] === "report" || random() < 0.45)) {
       const p = points[Math.floor(random() * points.length)] as (typeof points)[number];
