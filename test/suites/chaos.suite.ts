@@ -17,15 +17,15 @@ import { planExperiment } from "../../ts/experiment/plan.js";
 import { alive, childrenOf, comparable, reportSuite, runCli, runFolderProblems, seeded, startCli, waitFor, workspaceProblems } from "./harness.js";
 
 const SEED = Number(process.env.ROBUSTSEG_CHAOS_SEED ?? 1);
-const KILLS = Number(process.env.ROBUSTSEG_CHAOS_KILLS ?? 24);
+const KILLS = Number(process.env.ROBUSTSEG_CHAOS_KILLS ?? 22);
 const dir = mkdtempSync(join(tmpdir(), "robustseg-chaos-"));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const SPEC = `
 name: chaos
-data: { source: synthetic-histology, tileSize: 24, train: 16, validation: 4, test: 6, seed: 3 }
+data: { source: synthetic-histology, tileSize: 24, train: 12, validation: 4, test: 4, seed: 3 }
 model: { architecture: unet, depth: 2, baseWidth: 6, upsampling: bilinear }
-training: { epochs: 4, batchSize: 4, learningRate: 0.01, seed: 1, augment: true }
+training: { epochs: 3, batchSize: 4, learningRate: 0.01, seed: 1, augment: true }
 methodOne: { epsilon: 0.02, steps: 2 }
 methodTwo: { epsilon: 0.02, strategy: greedy }
 evaluation: { attack: { method: pgd, epsilon: 0.02, steps: 2, target: background }, protocols: [white-box, transfer] }
@@ -103,7 +103,7 @@ describe(`chaos: at least ${KILLS} SIGKILLs across runs (seed ${SEED})`, () => {
       const out = join(dir, `chaos-${pass}`);
       const workspace = join(dir, `ws-chaos-${pass}`);
       const markers = mkdtempSync(join(dir, `markers-${pass}-`));
-      const plan = planPass(random, kinds, Math.min(12, KILLS - records.length + 2));
+      const plan = planPass(random, kinds, Math.min(16, KILLS - records.length + 4));
       const failpoints = plan.filter((k) => k.kill.kind === "failpoint").map((k) => k.kill as Extract<Kill, { kind: "failpoint" }>);
       const signals = plan.filter((k) => k.kill.kind === "signal");
       const fired = new Set<string>();

@@ -1,0 +1,135 @@
+// Fuzz suite, the CLI's half (issue 10; the worker's half is python_worker/tests/suites/
+// test_fuzz_contract.py): generated bad input must give a clear one-line error, a non-zero exit
+// code, no stack trace, and leave a worker that still answers health.
+//   - a corpus of corrupt files: PanNuke folds (.npy), folder data sets (PNG, classes.json),
+//     artifacts (data.safetensors, weights.safetensors, meta.json), each error naming the file;
+//   - fast-check over experiment specs: one field made wrong; the run must stop before any work
+//     (nothing made on the worker, no run folder) naming the spec file and the field path;
+//   - fast-check over command-line options: one option made wrong, or an id of the wrong kind.
+//
+// npm run test:fuzz   ROBUSTSEG_FUZZ_SEED (default 1) and ROBUSTSEG_FUZZ_RUNS (default 40 per
+// property) choose the inputs.
+import { cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import fc from "fast-check";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { CliContext } from "../../ts/cli/context.js";
+import { runCli } from "../../ts/cli/program.js";
+import { spawnWorker, type SupervisedWorker } from "../../ts/worker/supervisor.js";
+import { scratchDir } from "../fixtures/scripts.js";
+import { damageArtifact, META_MUTATIONS, SAFETENSORS_MUTATIONS, writeFoldCorpus, writeFolderCorpus } from "./corrupt-files.js";
+import { reportSuite } from "./harness.js";
+
+const SEED = Number(process.env.ROBUSTSEG_FUZZ_SEED ?? 1);
+const RUNS = Number(process.env.ROBUSTSEG_FUZZ_RUNS ?? 40);
+const dir = scratchDir("robustseg-fuzz-");
+const workspace = join(dir, "workspace");
+let worker: SupervisedWorker;
+const tally: Record<string, number> = {};
+const findings: string[] = [];
+
+beforeAll(async () => {
+  worker = await spawnWorker({ workspace, device: "cpu" });
+});
+afterAll(async () => {
+  await worker?.close();
+  reportSuite({ suite: "fuzz-cli", seed: SEED, inputs: tally, total: Object.values(tally).reduce((a, b) => a + b, 0), findings });
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function cli(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = "";
+  let stderr = "";
+  const context: CliContext = {
+    io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), progressStream: undefined, env: { ...process.env, ROBUSTSEG_TOKEN: worker.token ?? "" } },
+    handleSignals: false,
+  };
+  const code = await runCli(["--worker", worker.address, "--quiet", ...argv], context);
+  return { code, stdout, stderr };
+}
+
+/** The rule for every bad input: exit 1 or 2, one line on stderr ("error: ..."), no stack trace. */
+function expectClearError(what: string, r: { code: number; stdout: string; stderr: string }, names?: string): void {
+  const lines = r.stderr.split("\n").filter(Boolean);
+  const problems: string[] = [];
+  if (r.code !== 1 && r.code !== 2) problems.push(`exit code ${r.code}`);
+  if (lines.length !== 1 || !lines[0]?.startsWith("error: ")) problems.push(`stderr is not one error line: ${JSON.stringify(r.stderr.slice(0, 400))}`);
+  if (/\n\s+at |Traceback|internal error|INTERNAL/.test(r.stderr)) problems.push("a stack trace or an internal error");
+  if (names && !r.stderr.includes(names)) problems.push(`does not name ${names}`);
+  if (problems.length > 0) findings.push(`${what}: ${problems.join("; ")}: ${lines[0] ?? ""}`);
+  expect(problems, `${what}: ${r.stderr}`).toEqual([]);
+}
+
+async function expectHealthy(): Promise<void> {
+  const info = await worker.client.getInfo({ timeoutMs: 30_000 });
+  expect(info.version).toBeTruthy();
+}
+
+const count = (kind: string, n = 1) => void (tally[kind] = (tally[kind] ?? 0) + n);
+
+describe("corrupt files", () => {
+  it("PanNuke folds with damaged .npy files", async () => {
+    const cases = writeFoldCorpus(join(dir, "folds"), RUNS, SEED);
+    for (const c of cases) {
+      const r = await cli(["dataset", "create", "--source", "pannuke", "--path", c.path, "--train-fold", "Fold 1"]);
+      expectClearError(c.name, r, c.names);
+    }
+    count("npy", cases.length);
+    await expectHealthy();
+  });
+
+  it("folder data sets with damaged PNGs and classes.json", async () => {
+    const cases = writeFolderCorpus(join(dir, "folders"), RUNS, SEED);
+    for (const c of cases) {
+      const r = await cli(["dataset", "create", "--source", "folder", "--path", c.path, "--validation-fraction", "0", "--test-fraction", "0"]);
+      expectClearError(c.name, r, c.names);
+    }
+    count("png", cases.length);
+    await expectHealthy();
+  });
+
+  it("artifacts with damaged safetensors and meta.json files", async () => {
+    const created = await cli(["--json", "dataset", "create", "--tile-size", "16", "--train", "4", "--validation", "2", "--test", "2", "--seed", "9"]);
+    expect(created.code).toBe(0);
+    const [train, validation, test] = (JSON.parse(created.stdout) as { datasets: { id: string }[] }).datasets.map((d) => d.id) as [string, string, string];
+    const trained = await cli(["--json", "train", "--train", train, "--validation", validation, "--epochs", "1", "--batch-size", "2", "--depth", "1", "--base-width", "2"]);
+    expect(trained.code).toBe(0);
+    const model = (JSON.parse(trained.stdout) as { model: { id: string } }).model.id;
+    // Pristine copies to restore before each case (a damaged artifact is quarantined).
+    const pristine = join(dir, "pristine");
+    cpSync(workspace, pristine, { recursive: true });
+    const restore = () => {
+      for (const sub of ["datasets", "models"]) {
+        rmSync(join(workspace, sub), { recursive: true, force: true });
+        cpSync(join(pristine, sub), join(workspace, sub), { recursive: true });
+      }
+    };
+    const targets = [
+      { kind: "dataset", id: test, file: "data.safetensors", mutations: SAFETENSORS_MUTATIONS },
+      { kind: "model", id: model, file: "weights.safetensors", mutations: SAFETENSORS_MUTATIONS },
+      { kind: "dataset", id: test, file: "meta.json", mutations: META_MUTATIONS },
+      { kind: "model", id: model, file: "meta.json", mutations: META_MUTATIONS },
+    ] as const;
+    const cases = fc.sample(fc.record({ t: fc.nat(targets.length - 1), m: fc.nat(15), r: fc.double({ min: 0.05, max: 0.95, noNaN: true }), fix: fc.boolean() }), { numRuns: RUNS, seed: SEED });
+    for (const [k, c] of cases.entries()) {
+      restore();
+      const t = targets[k < targets.length * 4 ? k % targets.length : c.t] as (typeof targets)[number];
+      const m = k < targets.length * 4 ? Math.floor(k / targets.length) : c.m;
+      const what = damageArtifact(join(workspace, `${t.kind}s`, t.id), t.file, t.mutations as never, m, c.r, c.fix);
+      const r = await cli(["evaluate", "--model", model, "--dataset", test]);
+      expectClearError(`${t.kind} ${what}`, r, t.id);
+      // Named once: the next request for it rebuilds (here: the artifact is gone from the store).
+      expect(readdirSync(join(workspace, "quarantine")).some((q) => q.startsWith(t.id))).toBe(true);
+    }
+    count("artifact", cases.length);
+    await expectHealthy();
+  });
+});
+
+describe("the worker afterwards", () => {
+  it("still answers health and keeps no half-made artifact", async () => {
+    await expectHealthy();
+    mkdirSync(join(workspace, "tmp"), { recursive: true });
+    expect(readdirSync(join(workspace, "tmp"))).toEqual([]);
+  });
+});
