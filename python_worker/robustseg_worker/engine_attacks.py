@@ -58,7 +58,10 @@ class AttackMixin:
 
     def cached_model(self, model_id: str, field: str = "model_id") -> tuple[torch.nn.Module, ModelInfo]:
         self.get_model(model_id, field)  # InvalidArgument when empty, NotFound when unknown
-        return self._models.get_or_load(model_id, lambda: self.load_model(model_id))
+        # Keyed by the file's identity too: a weights file changed on disk since it was loaded
+        # (and checked) is loaded, and so checked, again instead of served from memory.
+        key = (model_id, self._file_stamp("model", model_id, artifacts.MODEL_WEIGHTS))
+        return self._models.get_or_load(key, lambda: self.load_model(model_id))
 
     def cached_dataset(self, dataset_id: str, field: str = "dataset_id") -> tuple[torch.Tensor, torch.Tensor]:
         """(images float32 (N,3,H,W), labels int64 (N,H,W)) on the worker's device."""
@@ -69,11 +72,18 @@ class AttackMixin:
             return (torch.from_numpy(np.array(tiles.images, dtype=np.float32)).to(self.device),
                     torch.from_numpy(tiles.labels).to(self.device))
 
-        return self._datasets.get_or_load(dataset_id, load)
+        return self._datasets.get_or_load((dataset_id, self._file_stamp("dataset", dataset_id, artifacts.DATASET_TENSORS)), load)
+
+    def _file_stamp(self, kind: str, artifact_id: str, name: str) -> tuple[int, int, int]:
+        try:
+            st = (self.store.path(kind, artifact_id) / name).stat()
+        except FileNotFoundError:
+            return (-1, -1, -1)  # the load names the missing file
+        return (st.st_size, st.st_mtime_ns, st.st_ino)
 
     def dataset_bytes_to_load(self, info: DatasetInfo) -> int:
         """What cached_dataset would allocate for the dataset (0 when it is cached already)."""
-        if info.id in self._datasets:
+        if (info.id, self._file_stamp("dataset", info.id, artifacts.DATASET_TENSORS)) in self._datasets:
             return 0
         return resources.tensor_bytes(info.num_images, info.channels, info.height, info.width)
 

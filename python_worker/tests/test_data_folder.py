@@ -183,3 +183,9 @@ def test_engine_on_real_tiles(tmp_path):
     assert [(d.split, d.num_images) for d in result.datasets] == [("train", 3), ("test", 1)]
     assert all(d.class_names == CONSEP and d.source == "folder" and d.tag_name == "" for d in result.datasets)
     assert engine.load_dataset(result.datasets[0].id).labels.max() <= 4
+
+
+def test_class_names_from_classes_json_are_checked_naming_the_file(tmp_path):
+    """Found by the fuzz suite: an empty classes.json was reported as the request's class_names."""
+    write_set(tmp_path / "s", {"a": mask(), "b": mask()}, classes=[])
+    expect_error({"path": str(tmp_path / "s")}, str(tmp_path / "s" / "classes.json"), "needs at least 2 classes")

@@ -159,3 +159,15 @@ def test_unchanged_artifacts_load_as_before(made):
     assert info.id == model.id
     assert engine.load_dataset(test.id).images.shape == (8, 3, 16, 16)
     assert not (engine.store.root / "quarantine").exists() or not list((engine.store.root / "quarantine").iterdir())
+
+
+def test_a_model_changed_on_disk_after_it_was_cached_is_checked_again(made):
+    """Found by the fuzz suite: a model loaded once stayed in memory, so damaging its weights
+    later went unnoticed until the worker restarted."""
+    engine, _, _, test, model = made
+    list(engine.evaluate(model.id, test.id))  # loads and caches the model
+    weights = engine.store.path("model", model.id) / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    _rewrite_manifest(weights.parent, "weights.safetensors")
+    with pytest.raises(ArtifactCorrupt, match=rf"model {model.id}.*weights.safetensors"):
+        list(engine.evaluate(model.id, test.id))

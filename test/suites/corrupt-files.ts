@@ -154,7 +154,7 @@ const FOLDER_MUTATIONS: FolderMutation[] = [
   () => ({ files: { "images/a.png": Buffer.alloc(0) }, names: "a.png", what: "empty file" }),
   (r) => ({ files: { "masks/a.png": mask(16, 16, 3 + Math.floor(r * 250)) }, names: "a.png", what: "mask value beyond the classes" }),
   () => ({ files: { "masks/a.png": mask(12, 16) }, names: "a.png", what: "mask size differs from the image" }),
-  () => ({ files: { "masks/a.png": png(16, 16, 0, () => [1], 16) }, names: "a.png", what: "16-bit mask" }),
+  (r) => ({ files: { "masks/a.png": png(16, 16, 0, () => [256 + Math.floor(r * 60000)], 16) }, names: "a.png", what: "16-bit mask with values past 255" }),
   () => ({ files: { "masks/a.png": image() }, names: "a.png", what: "RGB mask" }),
   () => ({ files: { "masks/a.png": "DELETE" }, names: "a.png", what: "image without a mask" }),
   () => ({ files: { "images/a.png": "DELETE", "images/b.png": "DELETE" }, names: "images", what: "no images" }),

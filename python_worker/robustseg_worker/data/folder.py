@@ -70,13 +70,15 @@ def _class_names_from(folder: Path, field: str) -> list[str] | None:
     return value
 
 
-def _check_class_names(names: list[str], field: str) -> tuple[str, ...]:
+def _check_class_names(names: list[str], field: str, where: str = "") -> tuple[str, ...]:
+    """`where`: the file the names came from (classes.json), named in the error."""
+    prefix = f"{where}: " if where else ""
     if len(names) < 2:
-        raise InvalidArgument(field, f"needs at least 2 classes (background and one more), got {names}")
+        raise InvalidArgument(field, f"{prefix}needs at least 2 classes (background and one more), got {names}")
     if len(names) > MAX_CLASSES:
-        raise InvalidArgument(field, f"at most {MAX_CLASSES} classes, got {len(names)}")
+        raise InvalidArgument(field, f"{prefix}at most {MAX_CLASSES} classes, got {len(names)}")
     if len(set(names)) != len(names) or not all(isinstance(n, str) and n for n in names):
-        raise InvalidArgument(field, f"class names must be distinct non-empty strings, got {names}")
+        raise InvalidArgument(field, f"{prefix}class names must be distinct non-empty strings, got {names}")
     return tuple(names)
 
 
@@ -219,7 +221,7 @@ class Folder:
                 if other != found[0][1]:
                     raise InvalidArgument(f, f"{d / 'classes.json'} lists {other}, but "
                                              f"{found[0][2] / 'classes.json'} lists {found[0][1]}")
-            class_names = _check_class_names(found[0][1], f"{field_prefix}.class_names")
+            class_names = _check_class_names(found[0][1], found[0][0], str(found[0][2] / "classes.json"))
 
         plans = []
         for split in SPLITS:
