@@ -1,7 +1,7 @@
 // zod schemas for command-line option values (which arrive as strings, or as the numbers given
 // as commander defaults), with messages that say what was expected and what came.
 import { z } from "zod";
-import { parseWorkerAddress } from "../worker/channel.js";
+import { parseWorkerAddress } from "../client/channel.js";
 
 type Raw = string | number;
 const raw = z.union([z.string(), z.number()]);

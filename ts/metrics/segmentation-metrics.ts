@@ -101,3 +101,19 @@ export function segmentationMetrics(matrix: ConfusionMatrix, options: MetricsOpt
 function mean(values: number[]): number | null {
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
 }
+
+/**
+ * Share of foreground pixels predicted as background (background = class 0), from confusion rows
+ * (truth) of columns (prediction): the success of a background-targeted attack. null without
+ * foreground pixels.
+ */
+export function foregroundToBackground(confusion: readonly (readonly number[])[]): number | null {
+  let fg = 0;
+  let toBg = 0;
+  confusion.forEach((row, truth) => {
+    if (truth === 0) return;
+    fg += row.reduce((a, b) => a + b, 0);
+    toBg += row[0] ?? 0;
+  });
+  return fg === 0 ? null : toBg / fg;
+}
