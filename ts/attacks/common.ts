@@ -2,7 +2,7 @@
 // options several attacks take (one definition each, so --help reads the same everywhere).
 import { z } from "zod";
 import type { CliOptionSpec } from "../extensions/extension.js";
-import { nonNegativeInteger, positiveInteger, positiveNumber } from "../cli/option-schemas.js";
+import { nonNegativeInteger, positiveInteger, positiveNumber } from "../extensions/option-values.js";
 
 /** "untargeted", or the full-area target of one class (index or name). */
 export type AttackTarget = "untargeted" | { class: number | string };

@@ -6,7 +6,7 @@ import type { ModelSpec } from "../generated/robustseg/v1/model.js";
 import { type CliValues, cliOptions, defineExtension } from "../extensions/extension.js";
 import { specFieldOf } from "../extensions/field-paths.js";
 import { nonEmptyString, nonNegNum, posInt } from "../extensions/spec-values.js";
-import { positiveInteger } from "../cli/option-schemas.js";
+import { positiveInteger } from "../extensions/option-values.js";
 
 export const MONAI_ARCHITECTURES = ["BasicUNet", "UNet", "AttentionUnet", "SwinUNETR"] as const;
 

@@ -1,4 +1,4 @@
-// Every model backend the control plane knows, one module each (docs/ARCHITECTURE.md section 7):
+// Every model backend the control plane knows, one module each (docs/ARCHITECTURE.md section 8):
 // the spec's `model:` union by `backend` (no backend = unet, the original spec form), `train`'s
 // --backend and options, and the conversion to the contract's ModelSpec dispatch through here.
 import type { z } from "zod";

@@ -8,7 +8,7 @@ import type { ModelSpec } from "../generated/robustseg/v1/model.js";
 import { type CliValues, cliOptions, defineExtension } from "../extensions/extension.js";
 import { specFieldOf } from "../extensions/field-paths.js";
 import { nonEmptyString, pathString, posInt } from "../extensions/spec-values.js";
-import { positiveInteger } from "../cli/option-schemas.js";
+import { positiveInteger } from "../extensions/option-values.js";
 import type { ModelFile } from "./files.js";
 
 export const SMP_ARCHITECTURES = ["Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus", "Linknet", "PSPNet", "MAnet", "PAN", "Segformer"] as const;

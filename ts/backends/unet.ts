@@ -7,7 +7,7 @@ import { type ModelSpec, Upsampling } from "../generated/robustseg/v1/model.js";
 import { type CliValues, cliOptions, defineExtension } from "../extensions/extension.js";
 import { specFieldOf } from "../extensions/field-paths.js";
 import { posInt } from "../extensions/spec-values.js";
-import { choice, positiveInteger } from "../cli/option-schemas.js";
+import { choice, positiveInteger } from "../extensions/option-values.js";
 
 export const UPSAMPLING_NAMES = ["bilinear", "transposed"] as const;
 export type UpsamplingName = (typeof UPSAMPLING_NAMES)[number];

@@ -5,7 +5,7 @@ import { z } from "zod";
 import { Fit } from "../generated/robustseg/v1/data.js";
 import type { CliOptionSpec } from "../extensions/extension.js";
 import { posInt } from "../extensions/spec-values.js";
-import { choice, nonNegativeInteger, positiveInteger } from "../cli/option-schemas.js";
+import { choice, nonNegativeInteger, positiveInteger } from "../extensions/option-values.js";
 
 /** How tiles of another size are fitted to tileSize: crop (centre) or resize; unset = native size. */
 export const FITS = ["crop", "resize"] as const;

@@ -6,7 +6,7 @@ import { type DataSource, KandinskyLabeling } from "../generated/robustseg/v1/da
 import { type CliValues, cliOptions, defineExtension } from "../extensions/extension.js";
 import { specFieldOf } from "../extensions/field-paths.js";
 import { posInt } from "../extensions/spec-values.js";
-import { choice, positiveInteger } from "../cli/option-schemas.js";
+import { choice, positiveInteger } from "../extensions/option-values.js";
 import { GENERATED_DEFAULTS, GENERATED_RENAMES, generatedSpecFields, generatedSplits, SOURCE_OPTIONS, type SourceFolder } from "./common.js";
 
 export const KANDINSKY_LABELINGS = ["shape", "colour", "shape-and-colour"] as const;

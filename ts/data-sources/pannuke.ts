@@ -7,7 +7,7 @@ import type { DataSource } from "../generated/robustseg/v1/data.js";
 import { type CliValues, cliOptions, defineExtension, ExtensionOptionError } from "../extensions/extension.js";
 import { specFieldOf } from "../extensions/field-paths.js";
 import { posInt } from "../extensions/spec-values.js";
-import { positiveInteger } from "../cli/option-schemas.js";
+import { positiveInteger } from "../extensions/option-values.js";
 import { absolute, describeFit, fitSchema, type FitName, fitToProto, pathOptionValue, SOURCE_OPTIONS, type SourceFolder } from "./common.js";
 
 export interface PanNukeParams {

@@ -1,4 +1,4 @@
-// Every data source the control plane knows, one module each (docs/ARCHITECTURE.md section 7):
+// Every data source the control plane knows, one module each (docs/ARCHITECTURE.md section 8):
 // the spec's `data:` union by `source`, `dataset create`'s options and help, and the conversion
 // to the contract's DataSource dispatch through here.
 import type { z } from "zod";

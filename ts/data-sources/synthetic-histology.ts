@@ -1,5 +1,5 @@
 // synthetic-histology: H&E-like tiles with PanNuke's six classes (background about 80% of the
-// pixels), deterministic for a seed; the embedded default source (docs/ARCHITECTURE.md section 5).
+// pixels), deterministic for a seed; the embedded default source (docs/ARCHITECTURE.md section 6).
 import { z } from "zod";
 import type { DataSource } from "../generated/robustseg/v1/data.js";
 import { type CliValues, cliOptions, defineExtension } from "../extensions/extension.js";

@@ -2,7 +2,7 @@
 // worker returns the same id without recomputing when it exists) or a control-plane result cached
 // in the run folder by its inputs, so a rerun reuses everything and an interrupted run resumes at
 // the stage it was in. A worker that crashes during a stage is restarted and the stage retried a
-// bounded number of times (DESIGN section 10).
+// bounded number of times (docs/ARCHITECTURE.md section 12).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { WorkerError } from "../client/errors.js";

@@ -98,7 +98,7 @@ export const experimentSpecSchema = z.strictObject({
 export type ExperimentSpecInput = z.input<typeof experimentSpecSchema>;
 export type ExperimentSpec = z.output<typeof experimentSpecSchema>;
 
-/** docs/ARCHITECTURE.md section 8: synthetic 64×64, small U-Net, short training, reduced steps, greedy method two. */
+/** docs/ARCHITECTURE.md section 10: synthetic 64×64, small U-Net, short training, reduced steps, greedy method two. */
 export const DEMO_SPEC: ExperimentSpecInput = {
   name: "demo",
   data: { source: "synthetic-histology", tileSize: 64, train: 160, validation: 32, test: 48, seed: 0 },

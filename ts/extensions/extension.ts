@@ -2,7 +2,7 @@
 // (ts/data-sources/) or one attack (ts/attacks/) is ONE module holding its spec schema (zod), its
 // command-line options, its conversion to the contract message and its one-line description.
 // Registries collect the modules; the spec's unions, the CLI's options and help, and the
-// operations are built from the registries (docs/ARCHITECTURE.md section 7).
+// operations are built from the registries (docs/ARCHITECTURE.md section 8).
 //
 // The control plane checks structure and types only; ranges and meaning are checked once, in
 // the worker, which names the offending field (for a whole experiment: ValidatePlan).

@@ -1,4 +1,4 @@
-// Segmentation metrics from a confusion matrix accumulated over a whole dataset (DESIGN section 8):
+// Segmentation metrics from a confusion matrix accumulated over a whole dataset (docs/ARCHITECTURE.md section 11):
 // never per-image means.
 //
 // Undefined values are null (JSON-safe), never NaN:

@@ -1,4 +1,4 @@
-// Method two end to end (DESIGN section 7): choose a sign vector per image with a selection
+// Method two end to end (docs/ARCHITECTURE.md section 9): choose a sign vector per image with a selection
 // strategy over the worker's scorer, record every choice (JSONL + aggregate), then build the
 // dataset of x_{s*} on the worker. Choosing and building are separate steps so that the
 // experiment runner can cache the (control-plane) choice in its run folder.
