@@ -2,7 +2,7 @@
 // options several attacks take (one definition each, so --help reads the same everywhere).
 import { z } from "zod";
 import type { CliOptionSpec } from "../extensions/extension.js";
-import { nonNegativeInteger, positiveInteger, positiveNumber } from "../extensions/option-values.js";
+import { commaList, nonNegativeInteger, positiveInteger, positiveNumber } from "../extensions/option-values.js";
 
 /** "untargeted", or the full-area target of one class (index or name). */
 export type AttackTarget = "untargeted" | { class: number | string };
@@ -50,14 +50,7 @@ const targetValue = z.string().transform((v, ctx): AttackTarget => {
   }
 });
 
-const classOrderValue = z.string().transform((v, ctx): (number | string)[] => {
-  const items = v.split(",").map((s) => s.trim());
-  if (items.some((s) => s === "")) {
-    ctx.addIssue({ code: "custom", message: `must be class names or indices separated by commas, got ${v}` });
-    return z.NEVER;
-  }
-  return items.map((s) => (/^\d+$/.test(s) ? Number(s) : s));
-});
+const classOrderValue = commaList("class names or indices", (s): number | string => (/^\d+$/.test(s) ? Number(s) : s));
 
 export const BUDGETS = ["per-layer", "total"] as const;
 export type LayerBudgetName = (typeof BUDGETS)[number];

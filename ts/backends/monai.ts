@@ -6,7 +6,7 @@ import type { ModelSpec } from "../generated/robustseg/v1/model.js";
 import { type CliValues, cliOptions, defineExtension } from "../extensions/extension.js";
 import { specFieldOf } from "../extensions/field-paths.js";
 import { nonEmptyString, nonNegNum, posInt } from "../extensions/spec-values.js";
-import { positiveInteger } from "../extensions/option-values.js";
+import { commaList, finiteNumber, positiveInteger } from "../extensions/option-values.js";
 
 export const MONAI_ARCHITECTURES = ["BasicUNet", "UNet", "AttentionUnet", "SwinUNETR"] as const;
 
@@ -24,24 +24,7 @@ export interface MonaiParams {
   dropout?: number | undefined;
 }
 
-const intList = () =>
-  z.string().transform((v, ctx) => {
-    const items = v.split(",").map((s) => s.trim());
-    if (items.some((s) => !/^\d+$/.test(s) || Number(s) < 1)) {
-      ctx.addIssue({ code: "custom", message: `must be positive integers separated by commas, got ${v}` });
-      return z.NEVER;
-    }
-    return items.map(Number);
-  });
-const finiteNumber = () =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const n = Number(String(value).trim());
-    if (String(value).trim() === "" || !Number.isFinite(n) || n < 0) {
-      ctx.addIssue({ code: "custom", message: `must be a non-negative number, got ${value}` });
-      return z.NEVER;
-    }
-    return n;
-  });
+const intList = () => commaList("positive integers", (s) => (/^\d+$/.test(s) && Number(s) >= 1 ? Number(s) : undefined));
 
 const options = cliOptions({
   architecture: { flags: "--architecture <name>", description: `MONAI network (${MONAI_ARCHITECTURES.join(", ")}; default BasicUNet)`, value: z.string().trim().min(1, "must not be empty") },
@@ -49,7 +32,7 @@ const options = cliOptions({
   strides: { flags: "--strides <list>", description: "UNet/AttentionUnet: strides between levels, one fewer than channels (default 2)", value: intList() },
   numResUnits: { flags: "--num-res-units <n>", description: "UNet: residual units per block", value: positiveInteger() },
   featureSize: { flags: "--feature-size <n>", description: "SwinUNETR: embedding size, a multiple of 12", value: positiveInteger() },
-  dropout: { flags: "--dropout <p>", description: "dropout probability (default 0)", value: finiteNumber() },
+  dropout: { flags: "--dropout <p>", description: "dropout probability (default 0)", value: finiteNumber("nonNegative") },
 });
 
 const specSchema = z.strictObject({

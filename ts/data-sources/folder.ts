@@ -7,6 +7,7 @@ import type { DataSource } from "../generated/robustseg/v1/data.js";
 import { type CliValues, cliOptions, defineExtension, ExtensionOptionError } from "../extensions/extension.js";
 import { specFieldOf } from "../extensions/field-paths.js";
 import { fraction, nonNegInt, pathString, posInt } from "../extensions/spec-values.js";
+import { finiteNumber } from "../extensions/option-values.js";
 import { absolute, describeFit, fitSchema, type FitName, fitToProto, pathOptionValue, SOURCE_OPTIONS, type SourceFolder } from "./common.js";
 
 /** One default for the spec and the command line: 60/20/20 train/validation/test. */
@@ -62,20 +63,11 @@ const specSchema = z
     }
   });
 
-const fractionValue = () =>
-  z.union([z.string(), z.number()]).transform((value, ctx) => {
-    const n = Number(String(value).trim());
-    if (String(value).trim() === "" || !Number.isFinite(n)) {
-      ctx.addIssue({ code: "custom", message: `must be a number, got ${value}` });
-      return z.NEVER;
-    }
-    return n;
-  });
 const splitPath = (split: string) => ({ flags: `--${split}-path <dir>`, description: `the ${split} split's folder (instead of --path)`, value: pathOptionValue() });
 const options = cliOptions({
   path: { ...SOURCE_OPTIONS.path, description: "the folder (images/, masks/), split by the fractions" },
-  validationFraction: { flags: "--validation-fraction <f>", description: "share of the images drawn for validation", value: fractionValue(), default: FOLDER_FRACTIONS.validation },
-  testFraction: { flags: "--test-fraction <f>", description: "share of the images drawn for test", value: fractionValue(), default: FOLDER_FRACTIONS.test },
+  validationFraction: { flags: "--validation-fraction <f>", description: "share of the images drawn for validation", value: finiteNumber(), default: FOLDER_FRACTIONS.validation },
+  testFraction: { flags: "--test-fraction <f>", description: "share of the images drawn for test", value: finiteNumber(), default: FOLDER_FRACTIONS.test },
   seed: { ...SOURCE_OPTIONS.seed, description: "seed of the split" },
   trainPath: splitPath("train"),
   validationPath: splitPath("validation"),

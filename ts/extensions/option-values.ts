@@ -33,16 +33,33 @@ export function integer(options: { min?: number; max?: number } = {}) {
 export const positiveInteger = (max?: number) => integer(max === undefined ? { min: 1 } : { min: 1, max });
 export const nonNegativeInteger = (max?: number) => integer(max === undefined ? { min: 0 } : { min: 0, max });
 
-/** A finite number > 0. */
-export function positiveNumber() {
+/** A finite number, > 0 when `positive`, >= 0 when `nonNegative`. */
+export function finiteNumber(bound: "any" | "positive" | "nonNegative" = "any") {
+  const expected = { any: "a number", positive: "a positive number", nonNegative: "a non-negative number" }[bound];
   return raw.transform((value, ctx) => {
     const text = String(value).trim();
     const n = Number(text);
-    if (text === "" || !Number.isFinite(n) || n <= 0) {
-      ctx.addIssue({ code: "custom", message: `must be a positive number, got ${show(value)}` });
+    if (text === "" || !Number.isFinite(n) || (bound === "positive" && n <= 0) || (bound === "nonNegative" && n < 0)) {
+      ctx.addIssue({ code: "custom", message: `must be ${expected}, got ${show(value)}` });
       return z.NEVER;
     }
     return n;
+  });
+}
+
+/** A finite number > 0. */
+export const positiveNumber = () => finiteNumber("positive");
+
+/** Comma-separated items ("16,32,64"), each turned into a value by `item` (undefined = not one). */
+export function commaList<T>(what: string, item: (text: string) => T | undefined) {
+  return z.string().transform((value, ctx): T[] => {
+    const items = value.split(",").map((s) => s.trim());
+    const out = items.map(item);
+    if (items.some((s) => s === "") || out.some((v) => v === undefined)) {
+      ctx.addIssue({ code: "custom", message: `must be ${what} separated by commas, got ${value}` });
+      return z.NEVER;
+    }
+    return out as T[];
   });
 }
 

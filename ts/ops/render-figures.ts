@@ -12,6 +12,7 @@ import { type AttackParams, attackSpec, resolveClass } from "../attacks/registry
 import { writeJsonAtomic } from "../files/atomic.js";
 import {
   type FigureEntry,
+  type FigureIdentity,
   type FigureImage,
   type FigurePanel,
   FIGURES_DIR,
@@ -35,15 +36,7 @@ export const PANEL_LABELS: Record<string, string> = {
 };
 
 /** One figure to render: a model, a dataset and where the perturbed images come from. */
-export interface FigureRequest {
-  id: string;
-  paperFigure: string;
-  title: string;
-  caption: string;
-  model: string;
-  modelId: string;
-  dataset: string;
-  datasetId: string;
+export interface FigureRequest extends FigureIdentity {
   imageIndices: number[];
   perturbedDataset?: { role: string; id: string } | undefined;
   attack?: AttackParams | undefined;

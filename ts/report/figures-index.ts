@@ -25,7 +25,8 @@ export interface FigureImage {
   panels: FigurePanel[];
 }
 
-export interface FigureEntry {
+/** What a figure shows: its name, captions, the model and the dataset it was made from. */
+export interface FigureIdentity {
   id: string;
   /** The paper's figure number(s) this one corresponds to. */
   paperFigure: string;
@@ -35,6 +36,9 @@ export interface FigureEntry {
   modelId: string;
   dataset: string;
   datasetId: string;
+}
+
+export interface FigureEntry extends FigureIdentity {
   perturbedDataset: string | null;
   attack: AttackParams | null;
   attackModel: string | null;
