@@ -124,5 +124,3 @@ export function gradientAttack<const M extends string>(def: GradientAttackDefini
   };
   return defineExtension(module);
 }
-
-export type GradientAttackModule = ReturnType<typeof gradientAttack<string>>;

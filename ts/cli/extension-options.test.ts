@@ -1,13 +1,13 @@
 // Options built from the extension modules: every module's option keys are the keys commander
 // stores them under, the union is merged by flag, and the chosen module reads only its own.
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { describe, expect, it } from "vitest";
 import { ATTACKS } from "../attacks/registry.js";
 import { MODEL_BACKENDS, type ModelParams } from "../backends/registry.js";
 import { DATA_SOURCES, type DatasetSource } from "../data-sources/registry.js";
 import type { CliOptionSpecs, Extension } from "../extensions/extension.js";
 import { UsageError } from "./errors.js";
-import { addExtensionOptions, extensionFromCli, optionKey } from "./extension-options.js";
+import { addExtensionOptions, extensionFromCli } from "./extension-options.js";
 
 const REGISTRIES: [string, readonly Extension[]][] = [
   ["backends", MODEL_BACKENDS],
@@ -29,7 +29,7 @@ describe.each(REGISTRIES)("%s", (_name, extensions) => {
       expect(e.description.length).toBeGreaterThan(10);
       expect(e.description).not.toMatch(/\n/);
       for (const [key, spec] of Object.entries(e.cliOptions as CliOptionSpecs)) {
-        expect(optionKey(spec.flags)).toBe(key);
+        expect(new Option(spec.flags).attributeName()).toBe(key);
         expect(flags.get(key) ?? spec.flags).toBe(spec.flags);
         flags.set(key, spec.flags);
       }

@@ -119,8 +119,3 @@ export function extensionFromCli<P>(
 export function flagOfOption(extension: Extension, key: string): string {
   return (extension.cliOptions as CliOptionSpecs)[key]?.flags.split(/[ ,]/)[0] ?? `--${key}`;
 }
-
-/** The keys commander stores options under must be the keys modules declare them by (checked by a test). */
-export function optionKey(flags: string): string {
-  return new Option(flags).attributeName();
-}

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { camelPath, flagOfKey, specFieldOf, splitFieldMessage } from "./field-paths.js";
+import { camelPath, specFieldOf, splitFieldMessage } from "./field-paths.js";
 
 describe("contract field paths", () => {
   it("camel-case each part and keep indices", () => {
@@ -13,6 +13,5 @@ describe("contract field paths", () => {
   it("split the worker's 'FIELD: message' details", () => {
     expect(splitFieldMessage("models[0].smp.encoder: unknown encoder 'x': see info")).toEqual({ field: "models[0].smp.encoder", message: "unknown encoder 'x': see info" });
     expect(splitFieldMessage("no field here")).toBeUndefined();
-    expect(flagOfKey("baseWidth")).toBe("--base-width");
   });
 });

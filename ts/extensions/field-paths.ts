@@ -20,11 +20,6 @@ export function specFieldOf(protoPath: string, renames: Readonly<Record<string, 
   return [head, ...rest.map(camelPath)].join(".");
 }
 
-/** "--base-width" for "baseWidth". */
-export function flagOfKey(key: string): string {
-  return `--${key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`;
-}
-
 /** Splits a worker error detail "FIELD: message" (FIELD has no spaces) into its parts. */
 export function splitFieldMessage(details: string): { field: string; message: string } | undefined {
   const m = /^([A-Za-z0-9_.[\]]+): (.*)$/s.exec(details.trim());
