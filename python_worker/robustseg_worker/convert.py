@@ -177,7 +177,9 @@ def info(i: events.WorkerInfo) -> worker_service_pb2.GetInfoResponse:
 
 
 def validate_plan_request(request: worker_service_pb2.ValidatePlanRequest) -> engine_plan.PlanRequest:
-    source, source_params = (create_dataset_request(request) if request.HasField("source") else (None, {}))
+    source, source_params = create_dataset_request(request) if request.HasField("source") else (None, {})
+    if request.HasField("source") and source is None:
+        source = ""  # set without a member: the engine says which members there are
     return engine_plan.PlanRequest(
         source=source, source_params=source_params,
         models=[model_spec_params(m) for m in request.models],

@@ -20,7 +20,7 @@ from .errors import InvalidArgument
 class PlanRequest:
     """A ValidatePlanRequest as plain values (convert.validate_plan_request)."""
 
-    source: str | None = None  # the DataSource oneof member, None when unset
+    source: str | None = None  # the DataSource oneof member; None: no source; "": set without a member
     source_params: dict[str, Any] = field(default_factory=dict)
     models: list[tuple[str | None, dict[str, Any]]] = field(default_factory=list)  # (oneof member, fields)
     trainings: list[dict[str, Any]] = field(default_factory=list)
@@ -42,7 +42,10 @@ class PlanMixin:
     def validate_plan(self, request: PlanRequest) -> PlanChecked:
         class_names: list[str] = []
         tile = (0, 0)
-        if request.source:
+        if request.source is not None:
+            if not request.source:
+                raise InvalidArgument("source", "must set one of: " + ", ".join(
+                    sorted(data.get(n).request_field for n in data.names())))
             source = data.by_request_field(request.source)
             plans = source.plan(request.source_params, f"source.{request.source}", paths=self.data_paths)
             class_names = list(data.plan_class_names(source, plans[0]))
