@@ -25,7 +25,6 @@ _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.Cancelled, grpc.StatusCode.CANCELLED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
-    (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
     (MemoryError, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 

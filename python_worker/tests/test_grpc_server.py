@@ -83,7 +83,7 @@ def test_get_info(worker):
     info = stub.GetInfo(worker_service_pb2.GetInfoRequest(), timeout=5)
     assert info.version == "0.1.0" and info.device == "cpu" and info.device_type == "cpu"
     assert info.torch_version and info.torch_threads >= 1
-    assert list(info.backends) == ["unet"] and list(info.data_sources) == ["folder", "kandinsky", "pannuke", "synthetic-histology"]
+    assert list(info.backends) == ["monai", "smp", "unet"] and list(info.data_sources) == ["folder", "kandinsky", "pannuke", "synthetic-histology"]
     assert list(info.capabilities) == CAPABILITIES
     assert {"attack_dataset", "evaluate_under_attack", "score_candidates", "build_enhanced_dataset",
             "fgsm", "pgd", "segpgd", "cospgd", "layered_pgd"} <= set(info.capabilities)

@@ -162,7 +162,8 @@ class PanNuke:
                       "max_images_per_split": cap, "num_images": n,
                       "folds": [str(f.images_path.parent) for f in folds],
                       "fingerprint": digest([f.fingerprint for f in folds])}
-            plans.append(SplitPlan(split, n, recipe, tag_name="tissue", state=folds))
+            plans.append(SplitPlan(split, n, recipe, tag_name="tissue", state=folds,
+                                   tile_shape=(size, size) if size else (first.height, first.width)))
         if not plans:
             raise InvalidArgument(field_prefix, "every split is empty: give train_folds, validation_folds or "
                                                 "test_folds (folders with images.npy, masks.npy, types.npy)")
