@@ -9,7 +9,6 @@ opset: the model id already covers the code version).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -23,7 +22,7 @@ import torch
 
 from . import artifacts, export
 from .events import ExportChunk, ExportResult, Progress
-from .store import write_json
+from .store import file_sha256, write_json
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +36,6 @@ def _never_stop() -> None:
 
 def _file_name(model_id: str, fmt: str, opset: int) -> str:
     return f"{model_id}.opset{opset}.onnx" if fmt == "onnx" else f"{model_id}.{export.EXTENSIONS[fmt]}"
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 class ExportMixin:
@@ -77,7 +68,7 @@ class ExportMixin:
                 check_stop()
                 yield ExportChunk(offset, block)
                 offset += len(block)
-        if offset != size or _sha256(path) != details["sha256"]:
+        if offset != size or file_sha256(path) != details["sha256"]:
             raise RuntimeError(f"{path} changed while it was sent")
         yield ExportResult(file_name=name, workspace_path=str(path), size_bytes=size, sha256=details["sha256"],
                            format=fmt, opset=details["opset"], input_name=export.INPUT_NAME,
@@ -95,7 +86,7 @@ class ExportMixin:
             exported = export.export(model, fmt, tmp, opset, meta, export.example_input(rebuild))
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
-            details = {"model_id": model_id, "format": fmt, "opset": exported.opset, "sha256": _sha256(tmp),
+            details = {"model_id": model_id, "format": fmt, "opset": exported.opset, "sha256": file_sha256(tmp),
                        "dynamic_axes": exported.dynamic_axes, "metadata": exported.metadata}
             os.replace(tmp, path)
         finally:

@@ -55,6 +55,15 @@ def artifact_id(kind: str, recipe: dict[str, Any]) -> str:
     return f"{prefix}-{digest[:_ID_HEX]}"
 
 
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def is_valid_id(kind: str, artifact_id_: str) -> bool:
     _, prefix = _KINDS[kind]
     return re.fullmatch(rf"{prefix}-[0-9a-f]{{{_ID_HEX}}}", artifact_id_) is not None

@@ -5,7 +5,6 @@ a module with a one-line error that says which keys or shapes do not fit."""
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -15,6 +14,7 @@ from torch import nn
 from .. import safetensors_io
 from ..data.paths import DataPaths
 from ..errors import FailedPrecondition, InvalidArgument
+from ..store import file_sha256
 
 
 def resolve(value: object, field: str, paths: DataPaths | None) -> tuple[str, str]:
@@ -25,24 +25,18 @@ def resolve(value: object, field: str, paths: DataPaths | None) -> tuple[str, st
     if not real.is_file():
         raise InvalidArgument(field, f"{value}: " + ("not a file" if real.exists() else "no such file"))
     try:
-        return str(real), _sha256(real)
+        return str(real), file_sha256(real)
     except OSError as e:
         raise InvalidArgument(field, f"{value}: cannot be read ({e.strerror or e})") from e
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def read(path: str, sha256: str, field: str) -> dict[str, torch.Tensor]:
     """The file's tensors by name; the file must still be the one the spec was resolved with."""
     with open(path, "rb") as f:
         head = f.read(9)
-    now = _sha256(Path(path))
+    now = file_sha256(Path(path))
     if now != sha256:
         raise FailedPrecondition(f"{field}: {path} changed since the request was checked (sha256 {now[:12]}..., "
                                  f"expected {sha256[:12]}...)")
