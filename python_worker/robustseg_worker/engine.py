@@ -92,7 +92,7 @@ class Engine(AttackMixin, PlanMixin, ExportMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
                  max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None) -> None:
         self.store = ArtifactStore(workspace)
-        # Which files file-based data sources may read (DESIGN section 10); default: any
+        # Which files file-based data sources may read (docs/ARCHITECTURE.md section 12); default: any
         # readable path (a local worker). cli.py passes --data-root and the loopback rule.
         self.data_paths = data_paths or data.DataPaths.unrestricted()
         self.device = torch.device(device)

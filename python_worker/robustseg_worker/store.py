@@ -1,4 +1,4 @@
-"""Artifact store (DESIGN section 4): datasets and models live in the workspace as
+"""Artifact store (docs/ARCHITECTURE.md section 5): datasets and models live in the workspace as
 `datasets/<id>/` and `models/<id>/`, each a directory of tensors (safetensors) and a `meta.json`
 sidecar. Ids are derived from what made the artifact, so asking twice for the same thing finds
 the first result (also after a restart: that is how an interrupted experiment resumes).

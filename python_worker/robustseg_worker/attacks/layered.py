@@ -1,4 +1,4 @@
-"""Method one: layered PGD (paper Formula 2, DESIGN section 7).
+"""Method one: layered PGD (paper Formula 2, docs/ARCHITECTURE.md section 9).
 
     x⁽⁰⁾ = x;   for each class c in the configured order:   x⁽ᶜ⁺¹⁾ = PGD_targeted(x⁽ᶜ⁾, t_c, ε, K)
 

@@ -1,4 +1,4 @@
-"""FGSM and PGD in L∞ pixel space, untargeted and targeted (DESIGN section 7).
+"""FGSM and PGD in L∞ pixel space, untargeted and targeted (docs/ARCHITECTURE.md section 9).
 
     FGSM   untargeted  x + ε·sign(∇ₓ J(θ, x, y))        targeted  x − ε·sign(∇ₓ J(θ, x, t))
     PGD    x_{k+1} = Π(x_k ± α·sign(∇ₓ J(θ, x_k, ·)))   (+ untargeted on y, − targeted on t)

@@ -1,4 +1,4 @@
-"""Threat models, kept separate from the losses (DESIGN section 7).
+"""Threat models, kept separate from the losses (docs/ARCHITECTURE.md section 9).
 
 A threat model says *where* an attack may go (the set it projects onto, how one step moves, how a
 random start is drawn); the loss says *which way* is better. The split follows MadryLab
@@ -104,7 +104,7 @@ class LinfBall:
 
 
 class Budget(str, enum.Enum):
-    """How method one's layers share the ε budget (DESIGN section 7, paper Formula 2).
+    """How method one's layers share the ε budget (docs/ARCHITECTURE.md section 9, paper Formula 2).
 
     ``PER_LAYER`` (the default, as the paper describes): each layer projects onto the ball around
     its own start (the previous layer's output), so after C layers the total perturbation can

@@ -1,4 +1,4 @@
-"""Data sources (DESIGN section 5). Importing the package registers the built-in sources."""
+"""Data sources (docs/ARCHITECTURE.md section 6). Importing the package registers the built-in sources."""
 
 from . import folder, kandinsky, pannuke, synthetic_histology  # noqa: F401  (register themselves)
 from .paths import DataPaths

@@ -1,4 +1,4 @@
-"""`pannuke`: PanNuke folds in the Kaggle/Warwick layout (DESIGN section 5).
+"""`pannuke`: PanNuke folds in the Kaggle/Warwick layout (docs/ARCHITECTURE.md section 6).
 
 A fold is a folder holding, at any depth, `images.npy` (N,H,W,3) with values 0-255 (float64 in
 the release; any real dtype is accepted), `masks.npy` (N,H,W,6) where channels 0-4 hold

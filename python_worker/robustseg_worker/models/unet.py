@@ -1,4 +1,4 @@
-"""U-Net (Ronneberger et al. 2015) with BatchNorm and ReLU (DESIGN section 6).
+"""U-Net (Ronneberger et al. 2015) with BatchNorm and ReLU (docs/ARCHITECTURE.md section 7).
 
 Input normalisation, padding to a multiple of 2^depth and cropping back come from
 framing.FramedSegmenter, as for every backend: callers, and every attack, work in [0, 1] pixel
