@@ -13,11 +13,11 @@ export { type ExperimentSpec, loadSpec, parseSpec, PRESETS } from "./experiment/
 export type { ExperimentResults } from "./experiment/results.js";
 export { readImageFile } from "./imaging/image-files.js";
 export { encodeMaskPng } from "./imaging/png.js";
-export { type AttackParams, attackSpec } from "./ops/attacks.js";
+export { type AttackParams, attackSpec } from "./attacks/registry.js";
 export { predictFiles, type PredictFilesOutcome } from "./ops/predict-images.js";
 export { probeFiles, type ProbeFilesOutcome } from "./ops/probe-images.js";
 export { segmentationMetrics, type SegmentationMetrics } from "./metrics/segmentation-metrics.js";
-export { loadTlsFiles, type TlsFiles, type TlsOptions } from "./worker/channel.js";
+export { loadTlsFiles, type TlsFiles, type TlsOptions } from "./client/channel.js";
 export {
   connectWorker,
   openWorker,

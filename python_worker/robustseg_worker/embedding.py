@@ -42,7 +42,7 @@ def start_server(workspace: str | Path = "runs", listen: str = "127.0.0.1:0", *,
     chosen = select_device(device)
     if threads is not None:
         configure_threads(threads or None)
-    # DESIGN section 10: only the data roots; none given: any path when local (loopback).
+    # docs/ARCHITECTURE.md section 12: only the data roots; none given: any path when local (loopback).
     engine = Engine(workspace, chosen, max_message_mb * 2**20, data_paths=DataPaths(list(data_roots), allow_any=loopback),
                     memory_limit_bytes=int(max_memory_gb * 2**30) if max_memory_gb else None)
     if max_image_pixels:

@@ -22,6 +22,8 @@ import torch
 from . import __version__, artifacts, cancellation, data, figures, models, resources, training
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
+from .engine_export import ExportMixin
+from .engine_plan import PlanMixin
 from .engine_serving import ServingMixin
 from .device import describe
 from .errors import InvalidArgument
@@ -40,9 +42,9 @@ from .store import ArtifactStore, artifact_id
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
-                "score_candidates", "build_enhanced_dataset", "render_panels", *ATTACK_METHODS,
-                "predict", "probe", "model_aliases", "open_inference_protocol", "verify_store", "collect_garbage",
-                "resume_training"]
+                "score_candidates", "build_enhanced_dataset", "render_panels", "validate_plan", "export_model",
+                *ATTACK_METHODS, "predict", "probe", "model_aliases", "open_inference_protocol", "verify_store",
+                "collect_garbage", "resume_training"]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
 
@@ -63,7 +65,7 @@ class TrainRequest:
     config: dict[str, Any] = field(default_factory=dict)
 
 
-class Engine(AttackMixin, ServingMixin):
+class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
                  max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None,
                  memory_limit_bytes: int | None = None) -> None:
@@ -71,7 +73,7 @@ class Engine(AttackMixin, ServingMixin):
         # Work whose memory estimate exceeds this (or 80% of the device's free memory) is
         # refused before it starts (resources.py); None: only the free memory counts.
         self.memory_limit_bytes = memory_limit_bytes
-        # Which files file-based data sources may read (DESIGN section 10); default: any
+        # Which files file-based data sources may read (docs/ARCHITECTURE.md section 12); default: any
         # readable path (a local worker). cli.py passes --data-root and the loopback rule.
         self.data_paths = data_paths or data.DataPaths.unrestricted()
         self.device = torch.device(device)
@@ -89,6 +91,7 @@ class Engine(AttackMixin, ServingMixin):
             torch_version=torch.__version__,
             torch_threads=torch.get_num_threads(),
             backends=models.names(),
+            backend_details=models.all_details(),
             data_sources=data.names(),
             capabilities=list(CAPABILITIES),
             workspace=str(self.store.root),
@@ -202,13 +205,15 @@ class Engine(AttackMixin, ServingMixin):
               check_stop: Callable[[], None] = _never_stop) -> Iterator[Any]:
         """Events: Progress, TrainStep, EpochSummary, then ModelTrained. The same request again
         returns the stored model (reused=True) without training."""
-        if not request.architecture:
-            raise InvalidArgument("model", "must set one of: " + ", ".join(
-                models.get(n).request_field for n in models.names()))
-        backend = models.by_request_field(request.architecture)
-        spec = backend.resolve_spec(request.spec, f"model.{request.architecture}")
+        backend = models.by_request_field(request.architecture, "model")
+        spec = backend.resolve_spec(request.spec, f"model.{request.architecture}", self.data_paths)
         config = training.TrainingConfig.from_params(request.config, "config")
+        models.check_training_batch(backend, spec, config.batch_size, "config.batch_size")
         train_infos = self._training_datasets(request.train_dataset_ids)
+        num_train = sum(i.num_images for i in train_infos)
+        if num_train < backend.min_training_batch(spec):
+            raise InvalidArgument("train_dataset_ids", f"{num_train} training image(s): this {backend.name} model "
+                                  f"trains on batches of at least {backend.min_training_batch(spec)}")
         validation_info = self._validation_dataset(request.validation_dataset_id, train_infos[0])
 
         recipe = {

@@ -1,5 +1,5 @@
-"""The --listen address: parsing and the rules beyond loopback (DESIGN section 10: a token, and
-TLS unless --insecure). Free of torch and grpc so the command line can refuse a bad address at
+"""The --listen address: parsing and the rules beyond loopback (docs/ARCHITECTURE.md section 12:
+a token, and TLS unless --insecure). Free of torch and grpc so the command line can refuse a bad address at
 once."""
 
 from __future__ import annotations

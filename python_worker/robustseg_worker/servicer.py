@@ -108,6 +108,15 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return convert.collect_garbage_response(maintenance.collect_garbage(
             self.engine.store, list(request.keep_ids), request.dry_run, min_age))
 
+    def ValidatePlan(self, request, context):
+        return convert.validate_plan_response(self.engine.validate_plan(convert.validate_plan_request(request)))
+
+    def ExportModel(self, request, context):
+        yield from _stream(
+            self.engine.export_model(request.model_id, convert.export_format(request.format), request.opset,
+                                     self._stopper(context)),
+            convert.export_model_event)
+
     # --- embedding (predict.proto) ------------------------------------------------------------
 
     def Predict(self, request_iterator, context):

@@ -5,7 +5,7 @@ import { ZodError } from "zod";
 import { ProtocolError, WorkerError } from "../client/errors.js";
 import { ConfusionMatrixError } from "../metrics/confusion-matrix.js";
 import { SpecError } from "../experiment/spec.js";
-import { isTlsFailure, TlsConfigError } from "../worker/channel.js";
+import { isTlsFailure, TlsConfigError } from "../client/channel.js";
 import { WorkerExitedError, WorkerStartError } from "../worker/errors.js";
 
 export const EXIT_FAILURE = 1;

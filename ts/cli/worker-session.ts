@@ -3,7 +3,7 @@
 // also on Ctrl-C (first: cancel the call and shut down; second: kill the worker at once).
 import type { WorkerClient } from "../client/worker-client.js";
 import type { Reporter } from "../ops/reporter.js";
-import { loadTlsFiles } from "../worker/channel.js";
+import { loadTlsFiles } from "../client/channel.js";
 import { openWorker, type WorkerConnection } from "../worker/index.js";
 import type { CliContext } from "./context.js";
 import { EXIT_INTERRUPTED, InterruptedError } from "./errors.js";

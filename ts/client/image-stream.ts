@@ -12,7 +12,7 @@ import type {
   PredictSummary,
   ProbeSummary,
 } from "../generated/robustseg/v1/predict.js";
-import { MAX_MESSAGE_BYTES } from "../worker/channel.js";
+import { MAX_MESSAGE_BYTES } from "./channel.js";
 import { ProtocolError } from "./errors.js";
 import { type EventOf, iterateStream, type StreamEvent } from "./streams.js";
 

@@ -24,14 +24,22 @@ import type {
 import type {
   EvaluateEvent,
   EvaluateRequest,
+  ExportModelEvent,
+  ExportModelRequest,
   GetModelResponse,
   ModelInfo,
   TrainEvent,
   TrainRequest,
 } from "../generated/robustseg/v1/model.js";
 import type { CollectGarbageRequest, CollectGarbageResponse, VerifyStoreEvent, VerifyStoreRequest } from "../generated/robustseg/v1/store.js";
-import { type GetInfoResponse, type ShutdownResponse, WorkerServiceClient } from "../generated/robustseg/v1/worker_service.js";
-import { callMetadata, channelCredentials, channelOptions, type TlsOptions } from "../worker/channel.js";
+import {
+  type GetInfoResponse,
+  type ShutdownResponse,
+  type ValidatePlanRequest,
+  type ValidatePlanResponse,
+  WorkerServiceClient,
+} from "../generated/robustseg/v1/worker_service.js";
+import { callMetadata, channelCredentials, channelOptions, type TlsOptions } from "./channel.js";
 import { ProtocolError, toWorkerError } from "./errors.js";
 import { drainToResult, type DrainHandlers, type EventOf, iterateStream, type ResultOf } from "./streams.js";
 import {
@@ -102,6 +110,11 @@ export class WorkerClient {
     return this.unary<RenderPanelsResponse>("RenderPanels", control, (md, opts, cb) => this.raw.renderPanels(request, md, opts, cb));
   }
 
+  /** Checks a whole plan (data source, model specs, training configs, attacks) before any work. */
+  validatePlan(request: ValidatePlanRequest, control: CallControl = {}): Promise<ValidatePlanResponse> {
+    return this.unary<ValidatePlanResponse>("ValidatePlan", control, (md, opts, cb) => this.raw.validatePlan(request, md, opts, cb));
+  }
+
   /** Points `alias` at a model id (an empty id removes the alias); returns the id it pointed to before. */
   async setModelAlias(alias: string, modelId: string, control: CallControl = {}): Promise<SetModelAliasResponse> {
     return this.unary<SetModelAliasResponse>("SetModelAlias", control, (md, opts, cb) => this.raw.setModelAlias({ alias, modelId }, md, opts, cb));
@@ -147,6 +160,11 @@ export class WorkerClient {
       "BuildEnhancedDataset",
       control.signal,
     );
+  }
+
+  /** The exported file in chunks, then its result (size, sha256, names). */
+  exportModel(request: ExportModelRequest, control: CallControl = {}): AsyncGenerator<EventOf<ExportModelEvent>> {
+    return iterateStream(this.raw.exportModel(request, this.metadata(), this.callOptions(control)), "ExportModel", control.signal);
   }
 
   // ---- embedding: images in, segmentations out (bidirectional streams) ----

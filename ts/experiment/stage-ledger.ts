@@ -4,7 +4,7 @@
 // so attempts cut short by a killed CLI or worker count too.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeJsonAtomic } from "../ops/enhance-dataset.js";
+import { writeJsonAtomic } from "../files/atomic.js";
 
 export const LEDGER_FILE = "stages.json";
 

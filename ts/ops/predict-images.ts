@@ -9,7 +9,7 @@ import type { Tiling } from "../generated/robustseg/v1/predict.js";
 import { imageName, readImageFile } from "../imaging/image-files.js";
 import { writeNpyFloat32 } from "../imaging/npy.js";
 import { encodeMaskPng } from "../imaging/png.js";
-import { writeJsonAtomic } from "./enhance-dataset.js";
+import { writeJsonAtomic } from "../files/atomic.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
 export const PREDICTIONS_FILE = "predictions.json";

@@ -1,5 +1,5 @@
 // Opening a worker the way the global options say: connect to --worker, or spawn one.
-import type { TlsOptions } from "./channel.js";
+import type { TlsOptions } from "../client/channel.js";
 import type { WorkerConnection } from "./connection.js";
 import { connectWorker } from "./remote.js";
 import { spawnWorker, type WorkerDevice } from "./supervisor.js";

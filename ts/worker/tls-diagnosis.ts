@@ -2,8 +2,8 @@
 // TLS handshake with the same settings (node:tls) tells why: an unknown CA, a certificate for
 // another name, or the worker's alert that it requires a client certificate.
 import { connect } from "node:tls";
-import type { TlsOptions } from "./channel.js";
-import { parseWorkerAddress } from "./channel.js";
+import type { TlsOptions } from "../client/channel.js";
+import { parseWorkerAddress } from "../client/channel.js";
 
 /** The handshake's failure in words, or undefined when a TLS session comes up and stays up. */
 export function diagnoseTls(address: string, tls: TlsOptions, timeoutMs = 3000): Promise<string | undefined> {

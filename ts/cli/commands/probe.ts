@@ -2,9 +2,9 @@
 import { Command } from "commander";
 import { z } from "zod";
 import { listImageFiles } from "../../imaging/image-files.js";
-import { describeAttack } from "../../ops/attacks.js";
+import { ATTACK_METHODS, describeAttack } from "../../attacks/registry.js";
 import { probeFiles, type ProbeFilesOutcome } from "../../ops/probe-images.js";
-import { ATTACK_METHOD_CHOICES, addAttackOptions, attackOptionsSchema, attackParamsFrom } from "../attack-options.js";
+import { addAttackOptions, attackList, attackParamsFromCommand } from "../attack-options.js";
 import type { CliContext } from "../context.js";
 import { count, fixed, percent, seconds } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
@@ -19,8 +19,7 @@ export const probeOptionsSchema = z.object({
   model: artifactId("model"),
   input: z.string({ error: "required (an image file or a folder of them)" }).trim().min(1, "must not be empty"),
   out: z.string().trim().min(1, "must not be empty").optional(),
-  attack: choice(ATTACK_METHOD_CHOICES),
-  ...attackOptionsSchema,
+  attack: choice(ATTACK_METHODS),
   ...tilingOptionsSchema,
 });
 
@@ -30,17 +29,18 @@ export function probeCommand(context: CliContext): Command {
     .description(
       "For each image: the clean prediction, an attack against the model (the clean prediction stands in for labels), the prediction on the " +
         "attacked image, the share of foreground pixels turned to background, and the IoU between the two predictions. With --out: " +
-        "NAME.clean.png and NAME.attacked.png (palette masks), NAME.adversarial.png/.npy (the attacked image) and probe.json.",
+        "NAME.clean.png and NAME.attacked.png (palette masks), NAME.adversarial.png/.npy (the attacked image) and probe.json. Attacks:\n" +
+        attackList(),
     )
     .option("--model <id-or-alias>", "model id or alias, required")
     .option("--input <file-or-folder>", "a PNG/.npy image or a folder of them, required")
     .option("--out <dir>", "write masks and attacked images here")
-    .addOption(option("--attack <method>", `attack: ${ATTACK_METHOD_CHOICES.join(", ")}`, "pgd"));
+    .addOption(option("--attack <method>", `attack: ${ATTACK_METHODS.join(", ")}`, "pgd"));
   return addTilingOptions(addAttackOptions(command)).action(async (_options, cmd: Command) => {
     const options = parseOptions(probeOptionsSchema, cmd.opts(), cmd);
+    const attack = attackParamsFromCommand(cmd, options.attack, "--attack");
     const globals = parseGlobalOptions(cmd, context.io.env);
     const files = listImageFiles(options.input);
-    const attack = attackParamsFrom(options.attack, options);
     const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
       probeFiles(client, { model: options.model, files, attack, outDir: options.out, tiling: tilingFrom(options) }, { signal, reporter }),
     );

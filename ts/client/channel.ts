@@ -63,7 +63,7 @@ export function channelOptions(tls?: TlsOptions): ChannelOptions {
   return options;
 }
 
-/** Plain TCP (a worker on loopback, DESIGN section 10), or TLS when `tls` is given. */
+/** Plain TCP (a worker on loopback, docs/ARCHITECTURE.md section 12), or TLS when `tls` is given. */
 export function channelCredentials(tls?: TlsOptions): ChannelCredentials {
   if (!tls) return credentials.createInsecure();
   return credentials.createSsl(tls.ca ?? null, tls.key ?? null, tls.cert ?? null);
