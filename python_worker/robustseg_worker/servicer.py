@@ -112,10 +112,10 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         return convert.validate_plan_response(self.engine.validate_plan(convert.validate_plan_request(request)))
 
     def ExportModel(self, request, context):
+        stop = self._stopper(context)
         yield from _stream(
-            self.engine.export_model(request.model_id, convert.export_format(request.format), request.opset,
-                                     self._stopper(context)),
-            convert.export_model_event)
+            self.engine.export_model(request.model_id, convert.export_format(request.format), request.opset, stop),
+            convert.export_model_event, stop)
 
     # --- embedding (predict.proto) ------------------------------------------------------------
 

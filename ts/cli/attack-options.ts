@@ -4,6 +4,7 @@ import type { Command } from "commander";
 import { type AttackModule, type AttackParams, ATTACKS, attackModule } from "../attacks/registry.js";
 import type { Extension } from "../extensions/extension.js";
 import { addExtensionOptions, extensionFromCli } from "./extension-options.js";
+import type { FieldRoute } from "./worker-fields.js";
 
 /** One line per attack, for a command's description. */
 export function attackList(attacks: readonly AttackModule[] = ATTACKS): string {
@@ -18,4 +19,10 @@ export function addAttackOptions(command: Command, attacks: readonly Extension[]
 /** The chosen attack's parameters from the command's options (`selector` names the option that chose it). */
 export function attackParamsFromCommand(command: Command, method: string, selector: string, attacks: readonly Extension[] = ATTACKS, omit: readonly string[] = []): AttackParams {
   return extensionFromCli<AttackParams>(command, attackModule(method), attacks, selector, omit);
+}
+
+/** Where the chosen attack's fields sit in a request (for naming its flags in the worker's errors). */
+export function attackFieldRoutes(method: string): FieldRoute[] {
+  const module = attackModule(method);
+  return [{ prefix: "attack.gradient", module }, { prefix: "attack.layered_pgd", module }];
 }

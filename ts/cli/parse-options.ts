@@ -14,12 +14,17 @@ export function parseOptions<S extends z.ZodType>(schema: S, values: unknown, co
   throw new UsageError(`${flagOf(command, String(key))}: ${message}`);
 }
 
-/** The long flag of the option stored under `key`, searching the command and its parents. */
+/**
+ * The long flag of the option stored under `key`, searching the command and its parents; for a
+ * positional argument (its name camel-cased), the argument as usage shows it ("<dataset-id>").
+ */
 export function flagOf(command: Command, key: string): string {
   for (let c: Command | null = command; c; c = c.parent) {
     const option = c.options.find((o) => o.attributeName() === key);
     if (option) return option.long ?? option.flags;
   }
+  const argument = command.registeredArguments.find((a) => a.name().replace(/-([a-z0-9])/g, (_, ch: string) => ch.toUpperCase()) === key);
+  if (argument) return argument.required ? `<${argument.name()}>` : `[${argument.name()}]`;
   return `--${key.replace(/[A-Z]/g, (ch) => `-${ch.toLowerCase()}`)}`;
 }
 

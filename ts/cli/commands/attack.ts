@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { z } from "zod";
 import { ATTACK_METHODS, describeAttack } from "../../attacks/registry.js";
 import { attackDataset, type AttackDatasetOutcome } from "../../ops/attack-dataset.js";
-import { addAttackOptions, attackList, attackParamsFromCommand } from "../attack-options.js";
+import { addAttackOptions, attackFieldRoutes, attackList, attackParamsFromCommand } from "../attack-options.js";
 import type { CliContext } from "../context.js";
 import { count, percent } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
@@ -11,6 +11,7 @@ import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderKeyValues, renderSections, renderTable } from "../table.js";
+import { cliErrorOf } from "../worker-fields.js";
 import { withWorker } from "../worker-session.js";
 
 export const attackOptionsCommandSchema = z.object({
@@ -38,7 +39,9 @@ export function attackCommand(context: CliContext): Command {
     const globals = parseGlobalOptions(cmd, context.io.env);
     const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
       attackDataset(client, { modelId: o.model, datasetId: o.dataset, attack, batchSize: o.batchSize }, { signal, reporter }),
-    );
+    ).catch((error: unknown) => {
+      throw cliErrorOf(error, { exact: { batch_size: "--batch-size", model_id: "--model", dataset_id: "--dataset" }, routes: attackFieldRoutes(o.method) }, cmd);
+    });
     printResult(context.io, globals, result, renderAttack);
   });
 }

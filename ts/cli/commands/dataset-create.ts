@@ -22,6 +22,7 @@ import { artifactId, choice } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderKeyValues, renderSections, renderTable } from "../table.js";
+import { cliErrorOf } from "../worker-fields.js";
 import { withWorker } from "../worker-session.js";
 
 export const datasetCreateOptionsSchema = z.object({ source: choice(DATA_SOURCE_NAMES) });
@@ -67,7 +68,9 @@ export function datasetCreateCommand(context: CliContext): Command {
     const roots = [...globals.dataRoot, ...sourceFolders(source).map((f) => f.folder)];
     const result = await withWorker(context, { ...globals, dataRoot: roots }, ({ client, signal, reporter }) =>
       createDataset(client, source, { signal, reporter }),
-    );
+    ).catch((error: unknown) => {
+      throw cliErrorOf(error, { routes: [{ prefix: `source.${module.protoCase}`, module }] }, cmd);
+    });
     printResult(context.io, globals, result, renderDatasetCreate);
   });
 }
@@ -82,7 +85,7 @@ export function datasetShowCommand(context: CliContext): Command {
     )
     .argument("<dataset-id>", "dataset id (from dataset create, attack, enhance or a run's results.json)")
     .action(async (id: string, _options, command: Command) => {
-      const datasetId = parseOptions(z.object({ id: artifactId("dataset") }), { id }, command).id;
+      const datasetId = parseOptions(z.object({ datasetId: artifactId("dataset") }), { datasetId: id }, command).datasetId;
       const globals = parseGlobalOptions(command, context.io.env);
       const result = await withWorker(context, globals, async ({ client, signal }): Promise<DatasetShowResult> => {
         const info = await client.getDataset(datasetId, { signal, timeoutMs: 30_000 });

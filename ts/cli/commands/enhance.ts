@@ -11,6 +11,7 @@ import { artifactId, positiveNumber } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderKeyValues, renderSections } from "../table.js";
+import { cliErrorOf } from "../worker-fields.js";
 import { withWorker } from "../worker-session.js";
 
 export const strategyOption = () =>
@@ -56,7 +57,9 @@ export function enhanceCommand(context: CliContext): Command {
           { modelId: o.model, datasetId: o.dataset, strategy: o.strategy, epsilon: o.epsilon, project: o.project, outDir: o.out },
           { signal, reporter },
         ),
-      );
+      ).catch((error: unknown) => {
+        throw cliErrorOf(error, { exact: { epsilon: "--epsilon", model_id: "--model", dataset_id: "--dataset" } }, command);
+      });
       printResult(context.io, globals, result, renderEnhance);
     });
 }

@@ -7,7 +7,8 @@ import { count, fixed, percent } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { foregroundToBackground } from "../../metrics/segmentation-metrics.js";
 import { ATTACK_METHODS, ATTACKS, type AttackParams, attackSpec, describeAttack } from "../../attacks/registry.js";
-import { addAttackOptions, attackList, attackParamsFromCommand } from "../attack-options.js";
+import { addAttackOptions, attackFieldRoutes, attackList, attackParamsFromCommand } from "../attack-options.js";
+import { cliErrorOf } from "../worker-fields.js";
 import { UsageError } from "../errors.js";
 import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
@@ -73,6 +74,11 @@ export function evaluateCommand(context: CliContext): Command {
         attackModelId: attack ? (options.attackModel ?? options.model) : null,
         foregroundToBackground: foregroundToBackground(out.confusion),
       };
+    }).catch((error: unknown) => {
+      throw cliErrorOf(error, {
+        exact: { batch_size: "--batch-size", model_id: "--model", dataset_id: "--dataset", attack_model_id: "--attack-model" },
+        routes: options.attack ? attackFieldRoutes(options.attack) : [],
+      }, cmd);
     });
     printResult(context.io, globals, result, renderEvaluate);
   });

@@ -15,7 +15,7 @@ import { addTilingOptions, tilingFrom, tilingOptionsSchema } from "../tiling-opt
 import { withWorker } from "../worker-session.js";
 
 export const predictOptionsSchema = z.object({
-  model: artifactId("model"),
+  model: artifactId("model", { aliases: true }),
   input: z.string({ error: "required (an image file or a folder of them)" }).trim().min(1, "must not be empty"),
   out: z.string().trim().min(1, "must not be empty").optional(),
   probabilities: z.boolean().default(false),

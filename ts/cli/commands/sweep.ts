@@ -6,11 +6,12 @@ import { GRADIENT_ATTACKS, GRADIENT_METHODS, type GradientAttackParams } from ".
 import { parseEpsilons, runSweep, SWEEP_TABLE_HEAD, type SweepOutcome, sweepTableRows } from "../../ops/sweep.js";
 import type { CliContext } from "../context.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { addAttackOptions, attackList, attackParamsFromCommand } from "../attack-options.js";
+import { addAttackOptions, attackFieldRoutes, attackList, attackParamsFromCommand } from "../attack-options.js";
 import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderSections, renderTable } from "../table.js";
+import { cliErrorOf } from "../worker-fields.js";
 import { withWorker } from "../worker-session.js";
 
 export const sweepOptionsSchema = z.object({
@@ -62,7 +63,12 @@ export function sweepCommand(context: CliContext): Command {
           },
           { signal, reporter },
         ),
-      );
+      ).catch((error: unknown) => {
+        throw cliErrorOf(error, {
+          exact: { "attack.gradient.epsilon": "--epsilons", batch_size: "--batch-size", model_id: "--model", dataset_id: "--dataset", attack_model_id: "--attack-model" },
+          routes: attackFieldRoutes(o.attack),
+        }, cmd);
+      });
       printResult(context.io, globals, result, renderSweep);
     });
 }

@@ -4,12 +4,10 @@ import { dirname } from "node:path";
 import { Command } from "commander";
 import { z } from "zod";
 import { BACKEND_NAMES, backendModule, DEFAULT_BACKEND, MODEL_BACKENDS, type ModelParams, modelFiles } from "../../backends/registry.js";
-import { WorkerError } from "../../client/errors.js";
-import { splitFieldMessage } from "../../extensions/field-paths.js";
 import { type TrainOutcome, trainModel } from "../../ops/train-model.js";
 import type { CliContext } from "../context.js";
 import { UsageError } from "../errors.js";
-import { addExtensionOptions, extensionFromCli, flagOfOption } from "../extension-options.js";
+import { addExtensionOptions, extensionFromCli } from "../extension-options.js";
 import { count, fixed } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { artifactId, choice, nonNegativeInteger, positiveInteger, positiveNumber } from "../option-schemas.js";
@@ -17,6 +15,7 @@ import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderEpochs } from "../render-metrics.js";
 import { renderSections } from "../table.js";
+import { cliErrorOf, type FieldFlags } from "../worker-fields.js";
 import { withWorker } from "../worker-session.js";
 
 /** Training defaults of the command line (a spec's are in ts/experiment/spec.ts). */
@@ -42,25 +41,31 @@ export function modelParamsFromCommand(command: Command, backend: string): Model
   return extensionFromCli<ModelParams>(command, module, MODEL_BACKENDS, "--backend");
 }
 
-const CONFIG_FLAGS: Record<string, string> = { epochs: "--epochs", batch_size: "--batch-size", learning_rate: "--lr", seed: "--seed", augment: "--no-augment" };
+/** The fields of a Train request this command sets, as its flags (ts/cli/worker-fields.ts). */
+export function trainFieldFlags(backend: string): FieldFlags {
+  const module = backendModule(backend);
+  return {
+    exact: {
+      model: "--backend",
+      "config.epochs": "--epochs",
+      "config.batch_size": "--batch-size",
+      "config.learning_rate": "--lr",
+      "config.seed": "--seed",
+      "config.augment": "--no-augment",
+      train_dataset_ids: "--train",
+      validation_dataset_id: "--validation",
+    },
+    routes: module ? [{ prefix: `model.${module.protoCase}`, module }] : [],
+  };
+}
 
 /**
  * The worker's INVALID_ARGUMENT about the model or the training config ("model.smp.encoder: ...")
- * as a usage error naming the option as typed ("--encoder: ..."); anything else unchanged.
+ * as a usage error naming the option as typed ("--encoder: ...") with this command's default;
+ * anything else unchanged.
  */
-export function optionErrorOf(error: unknown, backend: string): unknown {
-  if (!(error instanceof WorkerError) || error.codeName !== "INVALID_ARGUMENT") return error;
-  const parts = splitFieldMessage(error.details);
-  const module = backendModule(backend);
-  if (!parts || !module) return error;
-  const [head, member, ...rest] = parts.field.split(".");
-  if (head === "model" && member === module.protoCase) {
-    const key = module.specField(rest.join(".")).replace(/\[\d+\]$/, "");
-    if (key in module.cliOptions) return new UsageError(`${flagOfOption(module, key)}: ${parts.message}`);
-  }
-  if (head === "model" && member === undefined) return new UsageError(`--backend: ${parts.message}`);
-  if (head === "config" && member && CONFIG_FLAGS[member]) return new UsageError(`${CONFIG_FLAGS[member]}: ${parts.message}`);
-  return error;
+export function optionErrorOf(error: unknown, backend: string, command?: Command): unknown {
+  return cliErrorOf(error, trainFieldFlags(backend), command);
 }
 
 function backendList(): string {
@@ -104,7 +109,7 @@ export function trainCommand(context: CliContext): Command {
         },
         { signal, reporter },
       ).catch((error: unknown) => {
-        throw optionErrorOf(error, options.backend);
+        throw optionErrorOf(error, options.backend, cmd);
       }),
     );
     printResult(context.io, globals, result, renderTrain);
