@@ -115,7 +115,7 @@ describe("bad input: one line on stderr, non-zero exit code", () => {
   };
 
   it("negative epochs", async () => {
-    const { code, stdout, stderr } = await viaWorker(["train", "--train", "ds-a", "--validation", "ds-b", "--epochs", "-1"]);
+    const { code, stdout, stderr } = await viaWorker(["train", "--train", "ds-0123456789abcdef", "--validation", "ds-fedcba9876543210", "--epochs", "-1"]);
     oneLine(stderr);
     expect(stderr).toBe("error: --epochs: must be a positive integer, got -1");
     expect(stdout).toBe("");

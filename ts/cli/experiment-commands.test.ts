@@ -21,12 +21,12 @@ describe("experiment commands: usage errors", () => {
     [["run", "--preset", "paper"], "error: data.path: required (the folder of the PanNuke folds; --data-path)"],
     [["run", "--preset", "paper", "--data-path", "/data/pannuke"], "error: data.trainFolds[0]: no such folder: /data/pannuke/Fold 1"],
     [["run", bad, "--preset", "demo"], `error: ${bad}: training.epochs: must be a positive integer`],
-    [["attack", "--model", "m", "--dataset", "d", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, layered-pgd, got deepfool"],
-    [["attack", "--model", "m", "--dataset", "d", "--epsilon", "0"], "error: --epsilon: must be a positive number, got 0"],
-    [["enhance", "--model", "m", "--dataset", "d", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy or beam:K, got random"],
-    [["evaluate", "--model", "m", "--dataset", "d", "--attack-model", "m2"], "error: --attack-model: needs --attack"],
-    [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "exhaustive"], "error: --strategies: needs at least one strategy besides exhaustive"],
-    [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "greedy,beam:x"], "error: --strategies: unknown strategy beam:x: expected greedy, greedy(N) or beam:K"],
+    [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, layered-pgd, got deepfool"],
+    [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--epsilon", "0"], "error: --epsilon: must be a positive number, got 0"],
+    [["enhance", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy or beam:K, got random"],
+    [["evaluate", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--attack-model", "m-fedcba9876543210"], "error: --attack-model: needs --attack"],
+    [["compare-selection", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategies", "exhaustive"], "error: --strategies: needs at least one strategy besides exhaustive"],
+    [["compare-selection", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategies", "greedy,beam:x"], "error: --strategies: unknown strategy beam:x: expected greedy, greedy(N) or beam:K"],
   ])("%j", async (argv, message) => {
     const { code, stdout, stderr } = await run(argv);
     expect(stderr).toBe(`${message}\n`);

@@ -1,7 +1,8 @@
 // zod schemas for command-line option values: the generic ones (integers, numbers, choices) live
-// with the extension modules that declare options too; these two are the commands' own.
+// with the extension modules that declare options too; these are the commands' own.
 import { z } from "zod";
 import { parseWorkerAddress } from "../client/channel.js";
+import { outputFolderProblem } from "../files/paths.js";
 import { show } from "../extensions/option-values.js";
 
 export { choice, integer, nonNegativeInteger, positiveInteger, positiveNumber } from "../extensions/option-values.js";
@@ -38,4 +39,16 @@ export function hostPort() {
     }
     return value.trim();
   });
+}
+
+/** A folder the command writes (--out): an existing folder or one that can be made; checked before any work. */
+export function outputFolder() {
+  return z
+    .string()
+    .trim()
+    .min(1, "must not be empty")
+    .superRefine((value, ctx) => {
+      const problem = outputFolderProblem(value);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    });
 }

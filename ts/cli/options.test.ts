@@ -48,14 +48,14 @@ describe("option value schemas", () => {
 });
 
 describe("command option schemas", () => {
-  const trainDefaults = { train: ["ds-a"], validation: "ds-b", backend: "unet", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, augment: true };
+  const trainDefaults = { train: ["ds-0123456789abcdef"], validation: "ds-fedcba9876543210", backend: "unet", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, augment: true };
 
   it("turn train options into typed values", () => {
     expect(trainOptionsSchema.parse({ ...trainDefaults, epochs: "2", lr: "1e-3", backend: "smp" })).toMatchObject({
       epochs: 2,
       lr: 0.001,
       backend: "smp",
-      train: ["ds-a"],
+      train: ["ds-0123456789abcdef"],
     });
   });
 
@@ -65,7 +65,8 @@ describe("command option schemas", () => {
     [{ backend: "keras" }, "backend: must be one of unet, smp, monai, got keras"],
     [{ train: undefined }, "train: required (one or more dataset ids)"],
     [{ validation: undefined }, "validation: required (a dataset id)"],
-    [{ validation: "bad id!" }, "validation: must be a dataset id, got bad id!"],
+    [{ validation: "bad id!" }, "validation: must be a dataset id (ds- and 16 hex digits), got bad id!"],
+    [{ validation: "m-0123456789abcdef" }, "validation: m-0123456789abcdef is a model id; give a dataset id (ds-…)"],
   ])("reject train options %j", (change, expected) => {
     expect(message(trainOptionsSchema.safeParse({ ...trainDefaults, ...change }))).toBe(expected);
   });
@@ -77,8 +78,8 @@ describe("command option schemas", () => {
   });
 
   it("require evaluate's model and dataset", () => {
-    expect(message(evaluateOptionsSchema.safeParse({ dataset: "d", batchSize: 0 }))).toBe("model: required (a model id)");
-    expect(evaluateOptionsSchema.parse({ model: " m-1 ", dataset: "d", batchSize: "4" })).toEqual({ model: "m-1", dataset: "d", batchSize: 4 });
+    expect(message(evaluateOptionsSchema.safeParse({ dataset: "ds-0123456789abcdef", batchSize: 0 }))).toBe("model: required (a model id)");
+    expect(evaluateOptionsSchema.parse({ model: " m-0123456789abcdef ", dataset: "ds-0123456789abcdef", batchSize: "4" })).toEqual({ model: "m-0123456789abcdef", dataset: "ds-0123456789abcdef", batchSize: 4 });
   });
 
   it("check the global options", () => {

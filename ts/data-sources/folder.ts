@@ -66,8 +66,9 @@ const specSchema = z
 const splitPath = (split: string) => ({ flags: `--${split}-path <dir>`, description: `the ${split} split's folder (instead of --path)`, value: pathOptionValue() });
 const options = cliOptions({
   path: { ...SOURCE_OPTIONS.path, description: "the folder (images/, masks/), split by the fractions" },
-  validationFraction: { flags: "--validation-fraction <f>", description: "share of the images drawn for validation", value: finiteNumber(), default: FOLDER_FRACTIONS.validation },
-  testFraction: { flags: "--test-fraction <f>", description: "share of the images drawn for test", value: finiteNumber(), default: FOLDER_FRACTIONS.test },
+  // No commander default: a fraction given with per-split folders must be seen to be refused.
+  validationFraction: { flags: "--validation-fraction <f>", description: `share of the images drawn for validation, with --path (default ${FOLDER_FRACTIONS.validation})`, value: finiteNumber() },
+  testFraction: { flags: "--test-fraction <f>", description: `share of the images drawn for test, with --path (default ${FOLDER_FRACTIONS.test})`, value: finiteNumber() },
   seed: { ...SOURCE_OPTIONS.seed, description: "seed of the split" },
   trainPath: splitPath("train"),
   validationPath: splitPath("validation"),
@@ -111,6 +112,9 @@ export const folder = defineExtension({
     const perSplit = values.trainPath || values.validationPath || values.testPath;
     if (values.path && perSplit) throw new ExtensionOptionError("path", "give either --path (split by fractions) or --train-path/--validation-path/--test-path");
     if (!values.path && !perSplit) throw new ExtensionOptionError("path", "required (a folder with images/ and masks/), or --train-path/--validation-path/--test-path");
+    for (const key of ["validationFraction", "testFraction"] as const) {
+      if (perSplit && values[key] !== undefined) throw new ExtensionOptionError(key, "applies to --path (one folder split by fractions), not to --train-path/--validation-path/--test-path");
+    }
     const common = { seed: values.seed ?? 0, classNames: values.classNames, tileSize: values.tileSize, fit: values.fit };
     return values.path
       ? {

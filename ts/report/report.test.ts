@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -62,5 +62,43 @@ describe("the report from a hand-made run folder", () => {
 
   it("refuses a folder without results.json", async () => {
     await expect(writeReport(join(dir, "nothing"))).rejects.toThrow(/no results\.json/);
+  });
+});
+
+describe("a damaged results.json is named with the field, not a JSON or property error", () => {
+  const good = JSON.parse(readFileSync(join(dir, "run", "results.json"), "utf8")) as Record<string, unknown>;
+  const damaged = (name: string, text: string) => {
+    const runDir = join(dir, `damaged-${name}`);
+    writeFixtureRunFolder(runDir);
+    writeFileSync(join(runDir, "results.json"), text);
+    return runDir;
+  };
+  const withField = (field: string, value: unknown) => JSON.stringify({ ...good, [field]: value });
+
+  it.each([
+    ["empty", "", "results.json: empty; rerun `robustseg run`"],
+    ["truncated", JSON.stringify(good).slice(0, 200), "results.json: not valid JSON ("],
+    ["null", "null", "results.json: not a results document (a JSON object)"],
+    ["schema", withField("schema", "other/v9"), 'results.json: schema "other/v9" is not robustseg.results/v1'],
+    ["null-models", withField("models", null), "results.json: models: must be a list, got null"],
+    ["spec-list", withField("spec", []), "results.json: spec: must be an object, got a list"],
+    ["null-metrics", withField("evaluations", [{ ...(good.evaluations as object[])[0], metrics: null }]), "results.json: evaluations[0].metrics: missing"],
+    ["null-history", withField("models", [null]), "results.json: models[0].history: missing"],
+  ])("%s → one line naming the file and field", async (name, text, expected) => {
+    const runDir = damaged(name, text);
+    const error = await writeReport(runDir).then(
+      () => undefined,
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(Error);
+    expect(error?.message).toContain(`${join(runDir, expected.split(":")[0] as string)}:`);
+    expect(error?.message).toContain(expected.slice(expected.indexOf(":") + 2));
+    expect(error?.message).not.toMatch(/\n|Unexpected end of JSON input|Cannot read properties/);
+  });
+
+  it("a damaged selection-comparison.json is named too", async () => {
+    const runDir = damaged("selection", JSON.stringify(good));
+    writeFileSync(join(runDir, "selection-comparison.json"), "{");
+    await expect(writeReport(runDir)).rejects.toThrow(`${join(runDir, "selection-comparison.json")}: not valid JSON`);
   });
 });

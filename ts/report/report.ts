@@ -5,7 +5,7 @@ import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeAttack } from "../attacks/registry.js";
-import { type EvaluationResult, type ExperimentResults, modelColumnTitle } from "../experiment/results.js";
+import { type EvaluationResult, type ExperimentResults, modelColumnTitle, RESULTS_SCHEMA } from "../experiment/results.js";
 import { type Chart, choicesSpec, type ChoiceRow, type HistoryRow, renderVegaLiteSvg, selectionComparisonSpec, type StrategyRow, sweepSpec, type SweepRow, validationLossSpec } from "./charts.js";
 import { type FiguresIndex, readFiguresIndex } from "./figures-index.js";
 
@@ -40,16 +40,56 @@ export interface ReportInputs {
   selectionComparison: unknown;
 }
 
+/** A JSON file of the run folder, or an error naming it (a file cut short by a killed run, not JSON at all). */
+async function readJsonFile(file: string): Promise<unknown> {
+  const text = await readFile(file, "utf8");
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const why = text.trim() === "" ? "empty" : `not valid JSON (${(error as Error).message})`;
+    throw new Error(`${file}: ${why}; rerun \`robustseg run\` with the same spec to write it again`);
+  }
+}
+
+// The parts of results.json the report reads, each checked so a damaged file is named, not a
+// "Cannot read properties of null" from deep inside a table.
+const RESULTS_SHAPE: [string, "array" | "object"][] = [
+  ["spec", "object"],
+  ["environment", "object"],
+  ["classNames", "array"],
+  ["datasets", "array"],
+  ["models", "array"],
+  ["evaluations", "array"],
+  ["stages", "array"],
+];
+
+function checkResults(value: unknown, file: string): ExperimentResults {
+  if (value === null || typeof value !== "object" || Array.isArray(value)) throw new Error(`${file}: not a results document (a JSON object)`);
+  const r = value as Record<string, unknown>;
+  if (r.schema !== RESULTS_SCHEMA) throw new Error(`${file}: schema ${JSON.stringify(r.schema)} is not ${RESULTS_SCHEMA}`);
+  for (const [field, kind] of RESULTS_SHAPE) {
+    const v = r[field];
+    const ok = kind === "array" ? Array.isArray(v) : v !== null && typeof v === "object" && !Array.isArray(v);
+    if (!ok) throw new Error(`${file}: ${field}: must be ${kind === "array" ? "a list" : "an object"}, got ${v === null ? "null" : Array.isArray(v) ? "a list" : typeof v}`);
+  }
+  for (const [field, item] of [["models", "history"], ["evaluations", "metrics"]] as const) {
+    (r[field] as unknown[]).forEach((entry, i) => {
+      const e = entry as Record<string, unknown> | null;
+      if (e === null || typeof e !== "object" || e[item] === null || e[item] === undefined) throw new Error(`${file}: ${field}[${i}].${item}: missing`);
+    });
+  }
+  return value as ExperimentResults;
+}
+
 export async function readReportInputs(runDirIn: string): Promise<ReportInputs> {
   const runDir = resolve(runDirIn);
   const resultsFile = join(runDir, "results.json");
   if (!existsSync(resultsFile)) throw new Error(`${runDirIn}: no results.json (is it a run folder of \`robustseg run\`?)`);
-  const results = JSON.parse(await readFile(resultsFile, "utf8")) as ExperimentResults;
-  if (results.schema !== "robustseg.results/v1") throw new Error(`${resultsFile}: schema ${JSON.stringify(results.schema)} is not robustseg.results/v1`);
+  const results = checkResults(await readJsonFile(resultsFile), resultsFile);
   const figures = await readFiguresIndex(runDir);
   let selectionComparison: unknown;
   const sc = join(runDir, SELECTION_COMPARISON_FILE);
-  if (existsSync(sc)) selectionComparison = JSON.parse(await readFile(sc, "utf8"));
+  if (existsSync(sc)) selectionComparison = await readJsonFile(sc);
   return { runDir, results, figures, selectionComparison };
 }
 

@@ -1,7 +1,6 @@
 // `robustseg dataset create`: a dataset (one artifact per split) on the worker, from any source:
 // synthetic-histology, kandinsky, pannuke (fold folders), folder (images/ + masks/ PNGs).
 // `robustseg dataset show ID`: one dataset's metadata, class pixel shares, tags and provenance.
-import { statSync } from "node:fs";
 import { Command } from "commander";
 import { z } from "zod";
 import {
@@ -12,6 +11,7 @@ import {
   describeSource,
   sourceFolders,
 } from "../../data-sources/registry.js";
+import { inputFolderProblem } from "../../files/paths.js";
 import { createDataset, type CreateDatasetOutcome, type DatasetSummary, summariseDataset } from "../../ops/create-dataset.js";
 import type { CliContext } from "../context.js";
 import { UsageError } from "../errors.js";
@@ -31,13 +31,8 @@ export const datasetCreateOptionsSchema = z.object({ source: choice(DATA_SOURCE_
 function checkFolders(source: DatasetSource): void {
   const module = dataSourceModule(source.source);
   for (const { option: key, folder } of sourceFolders(source)) {
-    let ok = false;
-    try {
-      ok = statSync(folder).isDirectory();
-    } catch {
-      ok = false;
-    }
-    if (!ok) throw new UsageError(`${module ? flagOfOption(module, key) : key}: no such folder: ${folder}`);
+    const problem = inputFolderProblem(folder);
+    if (problem) throw new UsageError(`${module ? flagOfOption(module, key) : key}: ${problem}`);
   }
 }
 

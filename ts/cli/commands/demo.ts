@@ -3,6 +3,7 @@
 import { Command } from "commander";
 import { z } from "zod";
 import { DEMO_SPEC, loadSpec } from "../../experiment/spec.js";
+import { outputFolder } from "../option-schemas.js";
 import type { CliContext } from "../context.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { parseOptions } from "../parse-options.js";
@@ -20,7 +21,7 @@ export function demoCommand(context: CliContext): Command {
     )
     .option("--out <dir>", "run folder (default runs/demo)")
     .action(async (_options, command: Command) => {
-      const options = parseOptions(z.object({ out: z.string().trim().min(1, "must not be empty").optional() }), command.opts(), command);
+      const options = parseOptions(z.object({ out: outputFolder().optional() }), command.opts(), command);
       const globals = parseGlobalOptions(command, context.io.env);
       const spec = await loadSpec({ preset: "demo" });
       await runAndPrint(context, globals, spec, options.out);

@@ -7,7 +7,7 @@ import { parseStrategy } from "../../selection/strategies.js";
 import type { CliContext } from "../context.js";
 import { count } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { artifactId, positiveNumber } from "../option-schemas.js";
+import { artifactId, outputFolder, positiveNumber } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderKeyValues, renderSections } from "../table.js";
@@ -30,7 +30,7 @@ export const enhanceOptionsSchema = z.object({
   strategy: strategyOption(),
   epsilon: positiveNumber(),
   project: z.boolean().default(false),
-  out: z.string().trim().min(1, "must not be empty"),
+  out: outputFolder(),
 });
 
 export function enhanceCommand(context: CliContext): Command {

@@ -7,7 +7,7 @@ import { predictFiles, type PredictFilesOutcome } from "../../ops/predict-images
 import type { CliContext } from "../context.js";
 import { count, percent, seconds } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { artifactId } from "../option-schemas.js";
+import { artifactId, outputFolder } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { parseOptions } from "../parse-options.js";
 import { renderSections, renderTable } from "../table.js";
@@ -17,7 +17,7 @@ import { withWorker } from "../worker-session.js";
 export const predictOptionsSchema = z.object({
   model: artifactId("model", { aliases: true }),
   input: z.string({ error: "required (an image file or a folder of them)" }).trim().min(1, "must not be empty"),
-  out: z.string().trim().min(1, "must not be empty").optional(),
+  out: outputFolder().optional(),
   probabilities: z.boolean().default(false),
   ...tilingOptionsSchema,
 });

@@ -8,7 +8,7 @@ import { addAttackOptions, attackList, attackParamsFromCommand } from "../attack
 import type { CliContext } from "../context.js";
 import { count, fixed, percent, seconds } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { artifactId, choice } from "../option-schemas.js";
+import { artifactId, choice, outputFolder } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderSections, renderTable } from "../table.js";
@@ -18,7 +18,7 @@ import { withWorker } from "../worker-session.js";
 export const probeOptionsSchema = z.object({
   model: artifactId("model", { aliases: true }),
   input: z.string({ error: "required (an image file or a folder of them)" }).trim().min(1, "must not be empty"),
-  out: z.string().trim().min(1, "must not be empty").optional(),
+  out: outputFolder().optional(),
   attack: choice(ATTACK_METHODS),
   ...tilingOptionsSchema,
 });

@@ -8,12 +8,14 @@ import type { ExperimentResults } from "../../experiment/results.js";
 import { RESULTS_FILE, runExperiment, TABLES_FILE } from "../../experiment/runner.js";
 import { type ExperimentSpec, loadSpec, PRESETS, type PresetName, specDataRoots } from "../../experiment/spec.js";
 import { renderPaperTables, renderSweepTables } from "../../experiment/tables.js";
+import { outputFolderProblem } from "../../files/paths.js";
 import { CHOICES_FILE } from "../../ops/enhance-dataset.js";
 import { repoRoot } from "../../worker/paths.js";
 import type { CliContext } from "../context.js";
+import { UsageError } from "../errors.js";
 import { seconds } from "../format.js";
 import { type GlobalOptions, parseGlobalOptions } from "../global-options.js";
-import { choice } from "../option-schemas.js";
+import { choice, outputFolder } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { parseOptions } from "../parse-options.js";
 import { withWorker } from "../worker-session.js";
@@ -24,7 +26,7 @@ const PRESET_NAMES = Object.keys(PRESETS) as [PresetName, ...PresetName[]];
 export const runOptionsSchema = z.object({
   preset: choice(PRESET_NAMES).optional(),
   name: z.string().trim().min(1, "must not be empty").optional(),
-  out: z.string().trim().min(1, "must not be empty").optional(),
+  out: outputFolder().optional(),
   dataPath: z.string().trim().min(1, "must not be empty").optional(),
 });
 
@@ -45,6 +47,9 @@ export async function runAndPrint(
   specFile?: string,
 ): Promise<ExperimentResults> {
   const runDir = outDir ?? join("runs", spec.name);
+  // --out was checked with the options; the default folder is checked here, before any work.
+  const problem = outDir === undefined ? outputFolderProblem(runDir) : undefined;
+  if (problem) throw new UsageError(`--out: the default run folder ${runDir}: ${problem}`);
   // A spawned worker may read the spec's data folders (and any --data-root given).
   const withRoots: GlobalOptions = { ...globals, dataRoot: [...globals.dataRoot, ...specDataRoots(spec)] };
   const results = await withWorker(context, withRoots, (session) =>
