@@ -6,7 +6,7 @@
 // and reuse flags), and neither the run folder nor the workspace may hold a partial or orphaned
 // file or process.
 //
-// npm run test:chaos   ROBUSTSEG_CHAOS_SEED (default 1) and ROBUSTSEG_CHAOS_KILLS (default 24)
+// npm run test:chaos   ROBUSTSEG_CHAOS_SEED (default 1) and ROBUSTSEG_CHAOS_KILLS (default 22)
 // choose the schedule; every kill is logged with the stage it hit.
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -58,9 +58,32 @@ interface KillRecord {
   resumedBy: "cli-restart" | "worker-restart";
 }
 
+// Every first pass dies at least once at each of these (one per name: a process reads one count
+// per fail point): artifact writes before and after sealing, a training checkpoint and step, the
+// method-one attack, the method-two record, the run cache, a sweep, the figures, results.json and
+// the report. SIGKILLs at random moments come on top.
+const REQUIRED: readonly (readonly [kind: string, point: string, hit: number, process: "worker" | "cli"])[] = [
+  ["data", "store.write.filled", 1, "worker"],
+  ["data", "store.write.sealed", 2, "worker"],
+  ["train", "train.step", 6, "worker"],
+  ["train", "checkpoint.saved", 2, "worker"],
+  ["method-one", "attack.batch", 1, "worker"],
+  ["method-two", "record.write", 1, "cli"],
+  ["method-two", "cache.write", 1, "cli"],
+  ["sweep", "sweep.write", 1, "cli"],
+  ["figures", "figures.write", 3, "cli"],
+  ["report", "results.write", 1, "cli"],
+  ["report", "report.write", 1, "cli"],
+];
+
 /** One pass's kills: stages drawn in plan order, a fail point of the stage's kind or a SIGKILL. */
-function planPass(random: () => number, kinds: readonly string[], count: number): { stageIndex: number; kill: Kill }[] {
+function planPass(random: () => number, kinds: readonly string[], count: number, required = false): { stageIndex: number; kill: Kill }[] {
   const picks = Array.from({ length: count }, () => Math.floor(random() * kinds.length)).sort((a, b) => a - b);
+  if (required) {
+    const fixed = REQUIRED.map(([kind, point, hit, process]) => ({ stageIndex: kinds.indexOf(kind), kill: { kind: "failpoint" as const, point, hit, process } }));
+    const signals = picks.map((stageIndex) => ({ stageIndex, kill: { kind: "signal" as const, target: random() < 0.5 ? ("cli" as const) : ("worker" as const), delayMs: Math.floor(random() * 1200) } }));
+    return [...fixed, ...signals].sort((a, b) => a.stageIndex - b.stageIndex);
+  }
   const seen = new Set<string>();
   return picks.flatMap((stageIndex): { stageIndex: number; kill: Kill }[] => {
     const points = FAILPOINTS[kinds[stageIndex] as string] ?? [];
@@ -77,6 +100,7 @@ function planPass(random: () => number, kinds: readonly string[], count: number)
 
 describe(`chaos: at least ${KILLS} SIGKILLs across runs (seed ${SEED})`, () => {
   it("every kill is resumed and each run ends equal to an uninterrupted one, with nothing partial left", async () => {
+    const started = performance.now();
     const specFile = join(dir, "spec.yaml");
     writeFileSync(specFile, SPEC);
     const spec = await loadSpec({ file: specFile });
@@ -103,7 +127,9 @@ describe(`chaos: at least ${KILLS} SIGKILLs across runs (seed ${SEED})`, () => {
       const out = join(dir, `chaos-${pass}`);
       const workspace = join(dir, `ws-chaos-${pass}`);
       const markers = mkdtempSync(join(dir, `markers-${pass}-`));
-      const plan = planPass(random, kinds, Math.min(16, KILLS - records.length + 4));
+      // The first pass carries the required fail points and more SIGKILLs than are needed (some
+      // land after their stage has finished and move on); later passes make up any shortfall.
+      const plan = pass === 1 ? planPass(random, kinds, KILLS - REQUIRED.length + 6, true) : planPass(random, kinds, Math.min(16, KILLS - records.length + 4));
       const failpoints = plan.filter((k) => k.kill.kind === "failpoint").map((k) => k.kill as Extract<Kill, { kind: "failpoint" }>);
       const signals = plan.filter((k) => k.kill.kind === "signal");
       const fired = new Set<string>();
@@ -177,6 +203,9 @@ describe(`chaos: at least ${KILLS} SIGKILLs across runs (seed ${SEED})`, () => {
     console.log(records.map((r, i) => `${i + 1}. pass ${r.pass}: ${describeKill(r.kill)} in ${r.stage}, ${r.resumedBy}`).join("\n"));
     for (const pid of workerPids) expect(alive(pid)).toBe(false);
     expect(records.length).toBeGreaterThanOrEqual(KILLS);
+    // Each required fail point fired (a pass that ends without one would have shown it above).
+    const fired = new Set(records.filter((r) => r.kill.kind === "failpoint").map((r) => (r.kill as { point: string }).point));
+    expect(REQUIRED.map(([, point]) => point).filter((p) => !fired.has(p))).toEqual([]);
     reportSuite({
       suite: "chaos",
       seed: SEED,
@@ -186,6 +215,7 @@ describe(`chaos: at least ${KILLS} SIGKILLs across runs (seed ${SEED})`, () => {
       cliKills: records.filter((r) => r.resumedBy === "cli-restart").length,
       workerKills: records.filter((r) => r.resumedBy === "worker-restart").length,
       failpoints: records.filter((r) => r.kill.kind === "failpoint").map((r) => (r.kill as { point: string }).point),
+      seconds: Math.round((performance.now() - started) / 1000),
       stagesHit: [...new Set(records.map((r) => r.stage.replace(/^\[\d+\/\d+\] /, "")))],
     });
   });

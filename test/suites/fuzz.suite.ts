@@ -9,7 +9,7 @@
 //
 // npm run test:fuzz   ROBUSTSEG_FUZZ_SEED (default 1) and ROBUSTSEG_FUZZ_RUNS (default 40 per
 // property) choose the inputs.
-import { cpSync, mkdirSync, readdirSync, rmSync } from "node:fs";
+import { cpSync, existsSync, mkdirSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -130,6 +130,125 @@ describe("corrupt files", () => {
       problems.push(...found);
     }
     count("artifact", cases.length);
+    expect(problems).toEqual([]);
+    await expectHealthy();
+  });
+});
+
+// ---- fast-check over experiment specs and command-line options ----
+
+/** A small valid spec; each case makes one field wrong. */
+const VALID_SPEC = {
+  name: "fuzz",
+  data: { source: "synthetic-histology", tileSize: 16, train: 4, validation: 2, test: 2, seed: 1 },
+  model: { depth: 1, baseWidth: 2 },
+  training: { epochs: 1, batchSize: 2, learningRate: 0.01, seed: 0 },
+  methodOne: { epsilon: 0.02, steps: 1 },
+  methodTwo: { epsilon: 0.02, strategy: "greedy" },
+  evaluation: { attack: { method: "pgd", epsilon: 0.02, steps: 1, target: "background" } },
+};
+
+const word = fc.stringMatching(/^[a-z][a-z0-9]{2,10}$/);
+const notPositiveInt = fc.oneof(fc.integer({ min: -1000, max: 0 }), fc.double({ min: 0.1, max: 99.9, noNaN: true }).filter((x) => !Number.isInteger(x)), word);
+const notPositiveNumber = fc.oneof(fc.double({ min: -10, max: 0, noNaN: true }), word, fc.constant(null));
+
+/** [field path, bad values]: what a spec field must not be. */
+const SPEC_FIELDS: [string, fc.Arbitrary<unknown>][] = [
+  ["data.source", word.filter((w) => !["kandinsky", "pannuke", "folder"].includes(w))],
+  ["data.tileSize", fc.oneof(fc.integer({ min: -64, max: 7 }), word)],
+  ["data.train", fc.oneof(fc.integer({ min: -100, max: 0 }), word)],
+  ["model.depth", fc.oneof(fc.integer({ min: -5, max: 0 }), fc.integer({ min: 8, max: 40 }), word)],
+  ["model.baseWidth", notPositiveInt],
+  ["training.epochs", notPositiveInt],
+  ["training.batchSize", notPositiveInt],
+  ["training.learningRate", notPositiveNumber],
+  ["methodOne.epsilon", notPositiveNumber],
+  ["methodOne.steps", notPositiveInt],
+  ["methodTwo.strategy", word.filter((w) => !["greedy", "exhaustive"].includes(w))],
+  ["evaluation.attack.method", word.filter((w) => !["fgsm", "pgd", "segpgd", "cospgd"].includes(w))],
+  ["evaluation.attack.target", word.filter((w) => !["background", "untargeted", "neoplastic", "inflammatory", "connective", "dead", "epithelial"].includes(w))],
+  ["evaluation.attack.epsilon", notPositiveNumber],
+];
+
+function withField(spec: Record<string, unknown>, path: string, value: unknown): Record<string, unknown> {
+  const copy = structuredClone(spec);
+  const keys = path.split(".");
+  let at = copy;
+  for (const k of keys.slice(0, -1)) at = at[k] as Record<string, unknown>;
+  at[keys.at(-1) as string] = value;
+  return copy;
+}
+
+describe("fast-check over specs and options", () => {
+  it("a spec with one field wrong stops before any work, naming the spec file and the field path", async () => {
+    const cases = fc.sample(
+      fc.oneof(
+        { weight: 6, arbitrary: fc.nat(SPEC_FIELDS.length - 1).chain((i) => (SPEC_FIELDS[i]?.[1] as fc.Arbitrary<unknown>).map((v) => ({ field: SPEC_FIELDS[i]?.[0] as string, value: v as unknown, names: SPEC_FIELDS[i]?.[0] as string }))) },
+        // A key no block has: named under its block.
+        { weight: 1, arbitrary: word.map((w) => ({ field: `training.${w}x`, value: 1 as unknown, names: `training: unknown field ${w}x` })) },
+      ),
+      { numRuns: RUNS, seed: SEED },
+    );
+    const made = () => (existsSync(join(workspace, "datasets")) ? readdirSync(join(workspace, "datasets")).length : 0);
+    const before = made();
+    const problems: string[] = [];
+    for (const [k, c] of cases.entries()) {
+      const file = join(dir, "specs", `spec-${k}.json`);
+      mkdirSync(join(dir, "specs"), { recursive: true });
+      writeFileSync(file, JSON.stringify(withField(VALID_SPEC, c.field, c.value)));
+      const out = join(dir, "specs", `run-${k}`);
+      const r = await cli(["run", file, "--out", out]);
+      const what = `spec ${c.field} = ${JSON.stringify(c.value)}`;
+      const found = clearErrorProblems(what, r, `${file}: ${c.names}`);
+      if (existsSync(out)) {
+        found.push(`${what}: a run folder was made`);
+        findings.push(`${what}: a run folder was made`);
+      }
+      problems.push(...found);
+    }
+    count("spec", cases.length);
+    expect(problems).toEqual([]);
+    expect(made()).toBe(before); // nothing made on the worker
+    await expectHealthy();
+  });
+
+  it("a command with one option wrong, or an id of the wrong kind, is refused naming the option", async () => {
+    const M = "m-0123456789abcdef";
+    const D = "ds-0123456789abcdef";
+    const bases: Record<string, string[]> = {
+      train: ["train", "--train", D, "--validation", D],
+      evaluate: ["evaluate", "--model", M, "--dataset", D],
+      attack: ["attack", "--model", M, "--dataset", D],
+      create: ["dataset", "create"],
+    };
+    const asText = (a: fc.Arbitrary<unknown>) => a.map((v) => (v === null ? "" : String(v)));
+    const OPTIONS: [string, string, fc.Arbitrary<string>][] = [
+      ["train", "--epochs", asText(notPositiveInt)],
+      ["train", "--batch-size", asText(notPositiveInt)],
+      ["train", "--lr", asText(notPositiveNumber)],
+      ["train", "--backend", word.filter((w) => !["unet", "smp", "monai"].includes(w))],
+      ["train", "--train", fc.constantFrom(M, "ds-xyz", "m-", "../ds-0123456789abcdef")],
+      ["evaluate", "--batch-size", asText(notPositiveInt)],
+      ["evaluate", "--model", fc.constantFrom(D, "model", "m-012345")],
+      ["evaluate", "--dataset", fc.constantFrom(M, "ds-0123456789abcdeg", "/etc/passwd")],
+      ["evaluate", "--attack", word.filter((w) => !["fgsm", "pgd", "segpgd", "cospgd"].includes(w))],
+      ["attack", "--epsilon", asText(notPositiveNumber)],
+      ["attack", "--steps", asText(notPositiveInt)],
+      ["attack", "--method", word.filter((w) => !["fgsm", "pgd", "segpgd", "cospgd"].includes(w))],
+      ["create", "--tile-size", asText(fc.oneof(fc.integer({ min: -64, max: 0 }), word))],
+      ["create", "--source", word.filter((w) => !["kandinsky", "pannuke", "folder"].includes(w))],
+    ];
+    const cases = fc.sample(fc.nat(OPTIONS.length - 1).chain((i) => (OPTIONS[i]?.[2] as fc.Arbitrary<string>).map((v) => ({ i, v }))), { numRuns: RUNS, seed: SEED });
+    const problems: string[] = [];
+    for (const { i, v } of cases) {
+      const [command, flag] = OPTIONS[i] as [string, string, unknown];
+      const base = bases[command] as string[];
+      const at = base.indexOf(flag);
+      const argv = at >= 0 ? base.map((x, j) => (j === at + 1 ? v : x)) : [...base, flag, v];
+      const found = clearErrorProblems(`${command} ${flag} ${JSON.stringify(v)}`, await cli(argv), `${flag}`);
+      problems.push(...found);
+    }
+    count("option", cases.length);
     expect(problems).toEqual([]);
     await expectHealthy();
   });
