@@ -26,6 +26,6 @@ export class RunCache {
   }
 
   async set(key: string, inputs: unknown, value: unknown): Promise<void> {
-    await writeJsonAtomic(this.file(key), { key, inputs, value });
+    await writeJsonAtomic(this.file(key), { key, inputs, value }, "cache.write");
   }
 }

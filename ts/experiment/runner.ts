@@ -3,7 +3,7 @@
 // in the run folder by its inputs, so a rerun reuses everything and an interrupted run resumes at
 // the stage it was in. A worker that crashes during a stage is restarted and the stage retried a
 // bounded number of times (docs/ARCHITECTURE.md section 12).
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { WorkerError } from "../client/errors.js";
 import type { WorkerClient } from "../client/worker-client.js";
@@ -19,7 +19,7 @@ import {
   chooseMethodTwoSigns,
   type MethodTwoChoice,
 } from "../ops/enhance-dataset.js";
-import { writeJsonAtomic } from "../files/atomic.js";
+import { writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
 import { evaluateModel, type EvaluateOutcome } from "../ops/evaluate-model.js";
 import { type Reporter, silentReporter } from "../ops/reporter.js";
 import { trainModel } from "../ops/train-model.js";
@@ -294,7 +294,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           points: out.points,
           file: `sweeps/${stage.id}.json`,
         };
-        await writeJsonAtomic(join(runDir, result.file), result);
+        await writeJsonAtomic(join(runDir, result.file), result, "sweep.write");
         sweeps.push(result);
         return out.points.every((p) => p.cached);
       }
@@ -401,7 +401,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
     stages: timings,
     totalSeconds: (performance.now() - t0) / 1000,
   };
-  await writeJsonAtomic(join(runDir, RESULTS_FILE), results);
-  await writeFile(join(runDir, TABLES_FILE), renderTablesMarkdown(results), "utf8");
+  await writeJsonAtomic(join(runDir, RESULTS_FILE), results, "results.write");
+  await writeFileAtomic(join(runDir, TABLES_FILE), renderTablesMarkdown(results));
   return results;
 }

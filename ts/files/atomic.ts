@@ -3,18 +3,23 @@
 import { randomBytes } from "node:crypto";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import { failpoint } from "../chaos/failpoints.js";
 
 /** A temporary path in the target's folder (rename is atomic only within one file system). */
 export function temporaryPathFor(file: string): string {
   return join(dirname(file), `.${basename(file)}.tmp-${process.pid}-${randomBytes(4).toString("hex")}`);
 }
 
-/** `data` written to `file` atomically; the folder is created when missing. */
-export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+/**
+ * `data` written to `file` atomically; the folder is created when missing. `point`: the chaos
+ * suite's fail point between the written temporary file and the rename (ts/chaos/failpoints.ts).
+ */
+export async function writeFileAtomic(file: string, data: string | Uint8Array, point?: string): Promise<void> {
   await mkdir(dirname(file), { recursive: true });
   const tmp = temporaryPathFor(file);
   try {
     await writeFile(tmp, data);
+    if (point) failpoint(point);
     await rename(tmp, file);
   } catch (error) {
     await rm(tmp, { force: true });
@@ -23,6 +28,6 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 }
 
 /** JSON (indented, newline-terminated) written atomically. */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`);
+export async function writeJsonAtomic(file: string, value: unknown, point?: string): Promise<void> {
+  await writeFileAtomic(file, `${JSON.stringify(value, null, 2)}\n`, point);
 }

@@ -3,13 +3,13 @@
 // Cached by a key of their inputs: a rerun with the same artifacts reuses the files without
 // asking the worker.
 import { existsSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { createHash } from "node:crypto";
 import type { WorkerClient } from "../client/worker-client.js";
 import type { AttackSpec } from "../generated/robustseg/v1/attack.js";
 import { type AttackParams, attackSpec, resolveClass } from "../attacks/registry.js";
-import { writeJsonAtomic } from "../files/atomic.js";
+import { writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
 import {
   type FigureEntry,
   type FigureIdentity,
@@ -101,7 +101,7 @@ export async function renderFigures(
         const panels: FigurePanel[] = [];
         for (const p of set.panels) {
           const file = `${FIGURES_DIR}/${r.id}-${set.imageIndex}-${p.kind.replaceAll("_", "-")}.png`;
-          await writeFile(join(runDir, file), p.png);
+          await writeFileAtomic(join(runDir, file), p.png, "figures.write");
           panels.push({ kind: p.kind, file, width: p.width, height: p.height, caption: PANEL_LABELS[p.kind] ?? p.kind });
         }
         images.push({ imageIndex: set.imageIndex, linf: set.linf, panels });

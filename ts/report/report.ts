@@ -2,9 +2,10 @@
 // figures/*.png, optional selection-comparison.json): no worker, nothing recomputed. report.html
 // is one self-contained file: CSS, SVG charts and PNG panels (data: URIs) inlined, no scripts.
 import { existsSync } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeAttack } from "../attacks/registry.js";
+import { writeFileAtomic } from "../files/atomic.js";
 import { type EvaluationResult, type ExperimentResults, modelColumnTitle, RESULTS_SCHEMA } from "../experiment/results.js";
 import { type Chart, choicesSpec, type ChoiceRow, type HistoryRow, renderVegaLiteSvg, selectionComparisonSpec, type StrategyRow, sweepSpec, type SweepRow, validationLossSpec } from "./charts.js";
 import { type FiguresIndex, readFiguresIndex } from "./figures-index.js";
@@ -442,7 +443,7 @@ export async function writeReport(runDir: string): Promise<{ html: string; markd
   const charts = await buildCharts(inputs);
   const html = join(inputs.runDir, REPORT_HTML);
   const markdown = join(inputs.runDir, REPORT_MD);
-  await writeFile(html, await renderReportHtml(inputs, charts), "utf8");
-  await writeFile(markdown, renderReportMarkdown(inputs), "utf8");
+  await writeFileAtomic(html, await renderReportHtml(inputs, charts), "report.write");
+  await writeFileAtomic(markdown, renderReportMarkdown(inputs));
   return { html, markdown, charts: charts.map((c) => c.id), figures: inputs.figures?.figures.length ?? 0 };
 }

@@ -170,7 +170,7 @@ export async function appendSelectionRecords(file: string, records: readonly Sel
 
 /** Writes a whole JSONL file atomically (temporary file, then rename). */
 export async function writeSelectionRecords(file: string, records: readonly SelectionRecord[]): Promise<void> {
-  await writeFileAtomic(file, formatSelectionRecords(records));
+  await writeFileAtomic(file, formatSelectionRecords(records), "record.write");
 }
 
 export async function readSelectionRecords(file: string, options: ReadOptions = {}): Promise<SelectionRecord[]> {
