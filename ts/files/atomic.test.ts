@@ -1,0 +1,33 @@
+// Atomic writes and the chaos suite's fail point in them: a process killed between the written
+// temporary file and the rename leaves the old file whole (a resumed run reads old or new, never half).
+import { spawnSync } from "node:child_process";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { scratchDir } from "../../test/fixtures/scripts.js";
+import { writeJsonAtomic } from "./atomic.js";
+
+const dir = scratchDir("robustseg-atomic-");
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe("writeJsonAtomic", () => {
+  it("replaces the file whole", async () => {
+    const file = join(dir, "a.json");
+    await writeJsonAtomic(file, { n: 1 });
+    await writeJsonAtomic(file, { n: 2 }, "results.write");
+    expect(JSON.parse(readFileSync(file, "utf8"))).toEqual({ n: 2 });
+  });
+
+  it("killed at its fail point, leaves the previous file as it was", () => {
+    const file = join(dir, "results.json");
+    writeFileSync(file, '{"n": 1}\n');
+    const module = join(import.meta.dirname, "atomic.ts");
+    const code = `const { writeJsonAtomic } = await import(${JSON.stringify(module)}); await writeJsonAtomic(${JSON.stringify(file)}, { n: 2 }, "results.write");`;
+    const child = spawnSync(process.execPath, ["--import", "tsx", "--input-type=module", "-e", code], {
+      env: { ...process.env, ROBUSTSEG_FAILPOINTS: "results.write@1" },
+      encoding: "utf8",
+    });
+    expect(child.signal).toBe("SIGKILL");
+    expect(readFileSync(file, "utf8")).toBe('{"n": 1}\n');
+  });
+});
