@@ -19,7 +19,7 @@ import {
   chooseMethodTwoSigns,
   type MethodTwoChoice,
 } from "../ops/enhance-dataset.js";
-import { writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
+import { removeStaleTemporaries, writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
 import { evaluateModel, type EvaluateOutcome } from "../ops/evaluate-model.js";
 import { type Reporter, silentReporter } from "../ops/reporter.js";
 import { trainModel } from "../ops/train-model.js";
@@ -103,6 +103,8 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
   // in one line naming the spec's field.
   await validateExperimentPlan(worker.client, spec, { file: options.specFile, signal });
   await mkdir(runDir, { recursive: true });
+  // A run killed mid-write left a temporary beside its target: gone now (the write is redone).
+  await removeStaleTemporaries(runDir);
   await writeJsonAtomic(join(runDir, SPEC_FILE), specForJson(spec));
 
   const datasets = new Map<DatasetRole, DatasetResult>();

@@ -1,11 +1,11 @@
 // Atomic writes and the chaos suite's fail point in them: a process killed between the written
 // temporary file and the rename leaves the old file whole (a resumed run reads old or new, never half).
 import { spawnSync } from "node:child_process";
-import { readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { scratchDir } from "../../test/fixtures/scripts.js";
-import { writeJsonAtomic } from "./atomic.js";
+import { removeStaleTemporaries, writeJsonAtomic } from "./atomic.js";
 
 const dir = scratchDir("robustseg-atomic-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -29,5 +29,16 @@ describe("writeJsonAtomic", () => {
     });
     expect(child.signal).toBe("SIGKILL");
     expect(readFileSync(file, "utf8")).toBe('{"n": 1}\n');
+    // Its temporary is an orphan; the next run removes it, and keeps those of live writers.
+    const orphan = join(dir, `.results.json.tmp-${child.pid}-`);
+    const left = readdirSync(dir).filter((n) => join(dir, n).startsWith(orphan));
+    expect(left).toHaveLength(1);
+    mkdirSync(join(dir, "figures"), { recursive: true });
+    const live = join(dir, "figures", `.a.png.tmp-${process.pid}-0123abcd`);
+    writeFileSync(live, "x");
+    return removeStaleTemporaries(dir).then((removed) => {
+      expect(removed).toEqual([join(dir, left[0] as string)]);
+      expect(existsSync(live)).toBe(true);
+    });
   });
 });
