@@ -7,6 +7,7 @@ import { createHash } from "node:crypto";
 import { basename, join } from "node:path";
 import { deflateSync } from "node:zlib";
 import fc from "fast-check";
+import { pngChunk } from "../fixtures/report-run-folder.js";
 
 // ---- .npy ----
 
@@ -95,27 +96,6 @@ export function writeFoldCorpus(root: string, count: number, seed: number): (Cor
 
 // ---- PNG ----
 
-const CRC_TABLE = Array.from({ length: 256 }, (_, k) => {
-  let c = k;
-  for (let i = 0; i < 8; i++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(data: Buffer): number {
-  let c = 0xffffffff;
-  for (const byte of data) c = (CRC_TABLE[(c ^ byte) & 0xff] as number) ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function chunk(type: string, data: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, "latin1"), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
 /** An 8-bit PNG: colorType 0 (gray) or 2 (RGB), `pixel(x, y)` giving the channel values. */
 export function png(width: number, height: number, colorType: 0 | 2, pixel: (x: number, y: number) => number[], bitDepth = 8): Buffer {
   const channels = colorType === 2 ? 3 : 1;
@@ -136,7 +116,7 @@ export function png(width: number, height: number, colorType: 0 | 2, pixel: (x: 
   ihdr.writeUInt32BE(height, 4);
   ihdr[8] = bitDepth;
   ihdr[9] = colorType;
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk("IHDR", ihdr), chunk("IDAT", deflateSync(Buffer.concat(rows))), chunk("IEND", Buffer.alloc(0))]);
+  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk("IHDR", ihdr), pngChunk("IDAT", deflateSync(Buffer.concat(rows))), pngChunk("IEND", Buffer.alloc(0))]);
 }
 
 const image = (w = 16, h = 16) => png(w, h, 2, (x, y) => [(x * 13) % 256, (y * 7) % 256, 128]);

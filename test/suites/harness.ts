@@ -4,6 +4,9 @@
 import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
+import { alive } from "../fixtures/scripts.js";
+
+export { alive };
 
 export const repo = join(import.meta.dirname, "..", "..");
 export const cliPath = join(repo, "bin", "robustseg.mjs");
@@ -60,20 +63,6 @@ export function childrenOf(pid: number): number[] {
     }
   }
   return out;
-}
-
-export function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
-  } catch {
-    return false;
-  }
 }
 
 export async function waitFor(check: () => boolean, ms: number, pollMs = 100): Promise<boolean> {
