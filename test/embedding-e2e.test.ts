@@ -108,7 +108,7 @@ describe("robustseg predict / probe / model alias", () => {
     const wrong = await viaWorker(["predict", "--model", testDatasetId, "--input", join(dir, "a.png")]);
     // Refused by the CLI before the worker is asked (the worker's own check: test_serving.py).
     expect(wrong.code).toBe(2);
-    expect(wrong.stderr).toBe(`error: --model: ${testDatasetId} is a dataset id; give a model id (m-…)\n`);
+    expect(wrong.stderr).toBe(`error: --model: ${testDatasetId} is a dataset id; give a model id (m-…)`); // execa strips the newline
     const removed = await viaWorker(["model", "alias", "--remove", "nuclei", "--json"]);
     expect(JSON.parse(removed.stdout).aliases).toEqual([]);
   });
