@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, artifacts, data, figures, models, training
+from . import __version__, artifacts, data, figures, models, training, worst_case
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
 from .device import describe
@@ -39,9 +39,11 @@ from .store import ArtifactStore, artifact_id
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
-                "score_candidates", "build_enhanced_dataset", "render_panels", *ATTACK_METHODS]
+                "score_candidates", "build_enhanced_dataset", "render_panels", "evaluate_worst_case",
+                "adversarial_training", *ATTACK_METHODS]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
+MAX_ENSEMBLE_MEMBERS = 32
 # Leave this share of free memory untouched when deciding whether work fits.
 _MEMORY_HEADROOM = 0.8
 
@@ -266,8 +268,10 @@ class Engine(AttackMixin):
         model = training.build_seeded(
             lambda: backend.build(spec, num_classes, int(train_images.shape[1]), mean, std), config.seed
         ).to(self.device)
+        transform = config.adversarial.transform(config.seed) if config.adversarial else None
         outcome = yield from training.train(
-            model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop
+            model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop,
+            batch_transform=transform,
         )
         info = ModelInfo(
             id=model_id, backend=backend.name, spec=spec, num_classes=num_classes,
@@ -302,18 +306,22 @@ class Engine(AttackMixin):
 
     # --- evaluation --------------------------------------------------------------------------
 
-    def evaluate(self, model_id: str, dataset_id: str, batch_size: int = 0,
-                 check_stop: Callable[[], None] = _never_stop, attack: dict[str, Any] | None = None,
-                 attack_model_id: str = "") -> Iterator[Progress | EvaluationResult]:
-        """Clean evaluation, or (with `attack`) evaluation of `model_id` on x_adv computed per
-        batch against `attack_model_id` (empty: `model_id` itself, white-box; another id:
-        transfer). Progress: stage "evaluate", images done/total."""
+    @staticmethod
+    def _check_evaluation_args(model_id: str, dataset_id: str, batch_size: Any) -> None:
         for field_name, value in (("model_id", model_id), ("dataset_id", dataset_id)):
             if not value:
                 raise InvalidArgument(field_name, "required")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 <= batch_size <= MAX_EVALUATION_BATCH:
             raise InvalidArgument("batch_size", f"must be between 0 (default {DEFAULT_EVALUATION_BATCH}) "
                                   f"and {MAX_EVALUATION_BATCH}, got {batch_size!r}")
+
+    def evaluate(self, model_id: str, dataset_id: str, batch_size: int = 0,
+                 check_stop: Callable[[], None] = _never_stop, attack: dict[str, Any] | None = None,
+                 attack_model_id: str = "") -> Iterator[Progress | EvaluationResult]:
+        """Clean evaluation, or (with `attack`) evaluation of `model_id` on x_adv computed per
+        batch against `attack_model_id` (empty: `model_id` itself, white-box; another id:
+        transfer). Progress: stage "evaluate", images done/total."""
+        self._check_evaluation_args(model_id, dataset_id, batch_size)
         model_info, _ = self._pair(model_id, dataset_id)
         perturb = None
         if attack is not None:
@@ -332,6 +340,33 @@ class Engine(AttackMixin):
                                            batch_size or DEFAULT_EVALUATION_BATCH, check_stop, perturb=perturb)
         if not math.isfinite(result.mean_loss):
             log.warning("evaluation of %s on %s: loss is %s", model_id, dataset_id, result.mean_loss)
+        yield result
+
+    def evaluate_worst_case(self, model_id: str, dataset_id: str, members: list[dict[str, Any]],
+                            batch_size: int = 0, check_stop: Callable[[], None] = _never_stop,
+                            attack_model_id: str = "") -> Iterator[Progress | worst_case.WorstCaseResult]:
+        """Every member attack per batch (against `attack_model_id`, empty = white-box), the model
+        evaluated on each, and per image the member of lowest foreground accuracy: worst_case.py.
+        Progress: stage "worst-case", images x members done/total."""
+        self._check_evaluation_args(model_id, dataset_id, batch_size)
+        if not members:
+            raise InvalidArgument("members", "at least one attack is required")
+        if len(members) > MAX_ENSEMBLE_MEMBERS:
+            raise InvalidArgument("members", f"at most {MAX_ENSEMBLE_MEMBERS} attacks, got {len(members)}")
+        model_info, _ = self._pair(model_id, dataset_id)
+        attacker_id = attack_model_id or model_id
+        attacker_info, _ = self._pair(attacker_id, dataset_id, "attack_model_id" if attack_model_id else "model_id")
+        specs = [resolve_attack(m, attacker_info.num_classes, f"members[{i}]") for i, m in enumerate(members)]
+        attacker, _ = self.cached_model(attacker_id)
+        model, _ = self.cached_model(model_id)
+        images, labels = self.cached_dataset(dataset_id)
+
+        def perturb_with(spec):
+            return lambda x, y, first_index: spec.run(attacker, x, y, first_index, check_stop)
+
+        result = yield from worst_case.evaluate_worst_case(
+            model, images, labels, model_info.num_classes, batch_size or DEFAULT_EVALUATION_BATCH,
+            [perturb_with(s) for s in specs], check_stop)
         yield result
 
     # --- figures -----------------------------------------------------------------------------

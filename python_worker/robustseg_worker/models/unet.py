@@ -2,6 +2,11 @@
 
 Input normalisation is part of the model (fixed per-channel mean/std buffers), so callers, and
 every attack, work in [0, 1] pixel space where epsilon is a fraction of the pixel range.
+An optional input quantisation (``input_bits``: bit-depth reduction, one of the "feature
+squeezing" defences of Xu et al., NDSS 2018) rounds pixels to 2^bits levels before anything else.
+Rounding has a zero gradient almost everywhere, so gradient attacks see no signal: it is the
+textbook case of gradient masking (Athalye et al., ICML 2018), there to show that the trust
+checks catch it, not to defend anything.
 Tiles whose sides are not a multiple of 2^depth are padded (reflect) up to one before the
 encoder and the logits are cropped back, so skip connections always line up and any tile size
 works with either upsampling mode.
@@ -63,9 +68,13 @@ class UNet(nn.Module):
         upsampling: str = "bilinear",
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        input_bits: int = 0,
     ) -> None:
         super().__init__()
         self.depth = depth
+        if not 0 <= input_bits <= 16:
+            raise ValueError("input_bits must be between 0 (off) and 16")
+        self.input_levels = 2**input_bits - 1 if input_bits else 0
         mean = torch.tensor(mean if mean is not None else [0.5] * in_channels, dtype=torch.float32)
         std = torch.tensor(std if std is not None else [0.5] * in_channels, dtype=torch.float32)
         if mean.shape != (in_channels,) or std.shape != (in_channels,) or (std <= 0).any():
@@ -86,6 +95,8 @@ class UNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, C, H, W) pixels in [0, 1] -> logits (N, num_classes, H, W)."""
         h, w = x.shape[-2:]
+        if self.input_levels:
+            x = torch.round(x * self.input_levels) / self.input_levels
         x = (x - self.input_mean) / self.input_std
         multiple = 2**self.depth
         pad_h, pad_w = -h % multiple, -w % multiple
