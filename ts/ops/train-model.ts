@@ -4,6 +4,7 @@ import type { WorkerClient } from "../client/worker-client.js";
 import type { EpochSummary, ModelInfo, ModelSpec, TrainRequest } from "../generated/robustseg/v1/model.js";
 import { confusionFromMessage } from "../metrics/confusion-matrix.js";
 import { segmentationMetrics } from "../metrics/segmentation-metrics.js";
+import { type AdversarialTrainingParams, adversarialTrainingToProto } from "./adversarial-training.js";
 import { upsamplingName, upsamplingToProto, type UpsamplingName } from "./names.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
@@ -15,6 +16,8 @@ export interface UNetParams {
   depth: number;
   baseWidth: number;
   upsampling: UpsamplingName;
+  /** Round inputs to 2^bits levels first (0/absent = off): a gradient-masking model for checks. */
+  inputBits?: number | undefined;
 }
 
 export interface TrainingParams {
@@ -23,6 +26,8 @@ export interface TrainingParams {
   learningRate: number;
   seed: number;
   augment: boolean;
+  /** PGD-AT / SegPGD-AT; absent = clean training. */
+  adversarial?: AdversarialTrainingParams | undefined;
 }
 
 export interface TrainParams {
@@ -68,7 +73,7 @@ export function modelSpec(model: ModelParams): ModelSpec {
       return {
         architecture: {
           $case: "unet",
-          value: { depth: model.depth, baseWidth: model.baseWidth, upsampling: upsamplingToProto(model.upsampling) },
+          value: { depth: model.depth, baseWidth: model.baseWidth, upsampling: upsamplingToProto(model.upsampling), inputBits: model.inputBits ?? 0 },
         },
       };
   }
@@ -79,7 +84,14 @@ export function trainRequest(params: TrainParams): TrainRequest {
     model: modelSpec(params.model),
     trainDatasetIds: [...params.trainDatasetIds],
     validationDatasetId: params.validationDatasetId,
-    config: { ...params.training },
+    config: {
+      epochs: params.training.epochs,
+      batchSize: params.training.batchSize,
+      learningRate: params.training.learningRate,
+      seed: params.training.seed,
+      augment: params.training.augment,
+      adversarial: params.training.adversarial ? adversarialTrainingToProto(params.training.adversarial) : undefined,
+    },
   };
 }
 
