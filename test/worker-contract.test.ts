@@ -171,7 +171,7 @@ describe("datasets", () => {
       expect(model).toMatchObject({ backend: "unet", numClasses: 6, classNames: CLASS_NAMES, bestEpoch: 1 });
       expect(model?.numParameters).toBeGreaterThan(0);
       expect(model?.history).toHaveLength(1);
-      expect(model?.spec?.architecture).toEqual({ $case: "unet", value: { depth: 2, baseWidth: 4, upsampling: Upsampling.UPSAMPLING_BILINEAR } });
+      expect(model?.spec?.architecture).toEqual({ $case: "unet", value: { depth: 2, baseWidth: 4, upsampling: Upsampling.UPSAMPLING_BILINEAR, inputBits: 0 } });
       modelId = model?.id ?? "";
       expect(modelId).toMatch(/\S/);
     });
