@@ -6,12 +6,11 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliContext } from "../ts/cli/context.js";
-import { runCli } from "../ts/cli/program.js";
 import type { CreateDatasetOutcome } from "../ts/ops/create-dataset.js";
 import type { ExperimentResults } from "../ts/experiment/results.js";
 import type { SweepOutcome } from "../ts/ops/sweep.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
+import { runCliCaptured, runCliJson } from "./fixtures/cli.js";
 import { scratchDir } from "./fixtures/scripts.js";
 
 const REAL = resolve(__dirname, "../../shared/data/real");
@@ -26,28 +25,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(argv: string[], own = false) {
-  let stdout = "";
-  let stderr = "";
-  const context: CliContext = {
-    io: {
-      stdout: (t) => void (stdout += t),
-      stderr: (t) => void (stderr += t),
-      progressStream: undefined,
-      env: { ...process.env, ROBUSTSEG_TOKEN: worker.token ?? "" },
-    },
-    handleSignals: false,
-  };
-  const code = await runCli(own ? argv : ["--worker", worker.address, ...argv], context);
-  return { code, stdout, stderr };
-}
-
-async function json<T>(argv: string[], own = false): Promise<T> {
-  const { code, stdout, stderr } = await cli([...argv, "--json"], own);
-  expect(stderr).toBe("");
-  expect(code).toBe(0);
-  return JSON.parse(stdout) as T;
-}
+const cli = (argv: string[], own = false) => runCliCaptured(argv, own ? {} : { worker });
+const json = <T>(argv: string[], own = false) => runCliJson<T>(argv, own ? {} : { worker });
 
 // ---- .npy by hand: header + raw little-endian data ----
 function npy(descr: string, shape: number[], data: Buffer): Buffer {

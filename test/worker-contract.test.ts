@@ -12,7 +12,7 @@ import { Split } from "../ts/generated/robustseg/v1/common.js";
 import type { CreateDatasetEvent, CreateDatasetRequest, DatasetInfo } from "../ts/generated/robustseg/v1/data.js";
 import { type TrainEvent, type TrainRequest, Upsampling } from "../ts/generated/robustseg/v1/model.js";
 import type { GetInfoResponse } from "../ts/generated/robustseg/v1/worker_service.js";
-import { callMetadata, channelCredentials, channelOptions, MAX_MESSAGE_BYTES } from "../ts/worker/channel.js";
+import { callMetadata, channelCredentials, channelOptions, MAX_MESSAGE_BYTES } from "../ts/client/channel.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
 import { scratchDir } from "./fixtures/scripts.js";
 

@@ -15,13 +15,21 @@ import type {
   EvaluateRequest,
   EvaluateWorstCaseEvent,
   EvaluateWorstCaseRequest,
+  ExportModelEvent,
+  ExportModelRequest,
   GetModelResponse,
   ModelInfo,
   TrainEvent,
   TrainRequest,
 } from "../generated/robustseg/v1/model.js";
-import { type GetInfoResponse, type ShutdownResponse, WorkerServiceClient } from "../generated/robustseg/v1/worker_service.js";
-import { callMetadata, channelCredentials, channelOptions } from "../worker/channel.js";
+import {
+  type GetInfoResponse,
+  type ShutdownResponse,
+  type ValidatePlanRequest,
+  type ValidatePlanResponse,
+  WorkerServiceClient,
+} from "../generated/robustseg/v1/worker_service.js";
+import { callMetadata, channelCredentials, channelOptions } from "./channel.js";
 import { ProtocolError, toWorkerError } from "./errors.js";
 import { drainToResult, type DrainHandlers, type EventOf, iterateStream, type ResultOf } from "./streams.js";
 
@@ -81,6 +89,11 @@ export class WorkerClient {
     return this.unary<RenderPanelsResponse>("RenderPanels", control, (md, opts, cb) => this.raw.renderPanels(request, md, opts, cb));
   }
 
+  /** Checks a whole plan (data source, model specs, training configs, attacks) before any work. */
+  validatePlan(request: ValidatePlanRequest, control: CallControl = {}): Promise<ValidatePlanResponse> {
+    return this.unary<ValidatePlanResponse>("ValidatePlan", control, (md, opts, cb) => this.raw.validatePlan(request, md, opts, cb));
+  }
+
   async shutdown(control: CallControl = {}): Promise<void> {
     await this.unary<ShutdownResponse>("Shutdown", control, (md, opts, cb) => this.raw.shutdown({}, md, opts, cb));
   }
@@ -113,6 +126,11 @@ export class WorkerClient {
       "BuildEnhancedDataset",
       control.signal,
     );
+  }
+
+  /** The exported file in chunks, then its result (size, sha256, names). */
+  exportModel(request: ExportModelRequest, control: CallControl = {}): AsyncGenerator<EventOf<ExportModelEvent>> {
+    return iterateStream(this.raw.exportModel(request, this.metadata(), this.callOptions(control)), "ExportModel", control.signal);
   }
 
   // ---- server streams drained to their result ----

@@ -1,24 +1,12 @@
 // Training a model on the worker; per-epoch validation metrics computed here from the
 // validation confusion matrices the worker streams back.
 import type { WorkerClient } from "../client/worker-client.js";
-import type { EpochSummary, ModelInfo, ModelSpec, TrainRequest } from "../generated/robustseg/v1/model.js";
+import type { EpochSummary, ModelInfo, TrainingConfig, TrainRequest } from "../generated/robustseg/v1/model.js";
 import { confusionFromMessage } from "../metrics/confusion-matrix.js";
 import { segmentationMetrics } from "../metrics/segmentation-metrics.js";
 import { type AdversarialTrainingParams, adversarialTrainingToProto } from "./adversarial-training.js";
-import { upsamplingName, upsamplingToProto, type UpsamplingName } from "./names.js";
+import { describeModel, type ModelParams, modelParamsOf, modelSpec } from "../backends/registry.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
-
-/** Model architectures, one member per backend (more come later). */
-export type ModelParams = UNetParams;
-
-export interface UNetParams {
-  architecture: "unet";
-  depth: number;
-  baseWidth: number;
-  upsampling: UpsamplingName;
-  /** Round inputs to 2^bits levels first (0/absent = off): a gradient-masking model for checks. */
-  inputBits?: number | undefined;
-}
 
 export interface TrainingParams {
   epochs: number;
@@ -51,7 +39,10 @@ export interface EpochRow {
 export interface ModelSummary {
   id: string;
   backend: string;
-  architecture: { name: string; depth?: number; baseWidth?: number; upsampling?: string };
+  /** The model's spec as the worker stored it (defaults filled); null for a backend this CLI does not know. */
+  spec: ModelParams | null;
+  /** One line: "U-Net depth 3, base width 16, bilinear up-sampling". */
+  description: string;
   numClasses: number;
   classNames: string[];
   numParameters: number;
@@ -67,16 +58,16 @@ export interface TrainOutcome {
   model: ModelSummary;
 }
 
-export function modelSpec(model: ModelParams): ModelSpec {
-  switch (model.architecture) {
-    case "unet":
-      return {
-        architecture: {
-          $case: "unet",
-          value: { depth: model.depth, baseWidth: model.baseWidth, upsampling: upsamplingToProto(model.upsampling), inputBits: model.inputBits ?? 0 },
-        },
-      };
-  }
+/** The contract's TrainingConfig. */
+export function trainingConfig(t: TrainingParams): TrainingConfig {
+  return {
+    epochs: t.epochs,
+    batchSize: t.batchSize,
+    learningRate: t.learningRate,
+    seed: t.seed,
+    augment: t.augment,
+    adversarial: t.adversarial ? adversarialTrainingToProto(t.adversarial) : undefined,
+  };
 }
 
 export function trainRequest(params: TrainParams): TrainRequest {
@@ -84,14 +75,7 @@ export function trainRequest(params: TrainParams): TrainRequest {
     model: modelSpec(params.model),
     trainDatasetIds: [...params.trainDatasetIds],
     validationDatasetId: params.validationDatasetId,
-    config: {
-      epochs: params.training.epochs,
-      batchSize: params.training.batchSize,
-      learningRate: params.training.learningRate,
-      seed: params.training.seed,
-      augment: params.training.augment,
-      adversarial: params.training.adversarial ? adversarialTrainingToProto(params.training.adversarial) : undefined,
-    },
+    config: trainingConfig(params.training),
   };
 }
 
@@ -111,14 +95,12 @@ export function epochRow(summary: EpochSummary): EpochRow {
 }
 
 export function summariseModel(info: ModelInfo): ModelSummary {
-  const arch = info.spec?.architecture;
+  const spec = modelParamsOf(info.spec);
   return {
     id: info.id,
     backend: info.backend,
-    architecture:
-      arch?.$case === "unet"
-        ? { name: "unet", depth: arch.value.depth, baseWidth: arch.value.baseWidth, upsampling: upsamplingName(arch.value.upsampling) }
-        : { name: info.backend || "unknown" },
+    spec,
+    description: spec ? describeModel(spec) : `${info.backend || "unknown"} backend`,
     numClasses: info.numClasses,
     classNames: [...info.classNames],
     numParameters: info.numParameters,

@@ -1,7 +1,7 @@
 // The standard grpc.health.v1 check: one probe, and a wait for SERVING with exponential backoff.
 import { type ServiceError, status } from "@grpc/grpc-js";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../generated/grpc/health/v1/health.js";
-import { callMetadata, channelCredentials, channelOptions } from "./channel.js";
+import { callMetadata, channelCredentials, channelOptions } from "../client/channel.js";
 import { sleep } from "./timers.js";
 
 export type ServingStatus = keyof typeof HealthCheckResponse_ServingStatus;

@@ -1,6 +1,6 @@
 // Connecting to a worker that is already running (`--worker HOST:PORT`), checking health first.
 import { WorkerClient } from "../client/worker-client.js";
-import { parseWorkerAddress } from "./channel.js";
+import { parseWorkerAddress } from "../client/channel.js";
 import type { WorkerConnection } from "./connection.js";
 import { WorkerStartError } from "./errors.js";
 import { HealthRefusedError, HealthTimeoutError, waitForServing } from "./health.js";

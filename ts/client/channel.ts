@@ -10,7 +10,7 @@ export const channelOptions: ChannelOptions = {
   "grpc.max_receive_message_length": MAX_MESSAGE_BYTES,
 };
 
-/** Plain TCP: the worker listens on loopback unless told otherwise (DESIGN section 10). */
+/** Plain TCP: the worker listens on loopback unless told otherwise (docs/ARCHITECTURE.md section 12). */
 export function channelCredentials(): ChannelCredentials {
   return credentials.createInsecure();
 }
