@@ -48,11 +48,11 @@ export function worstCaseMembersTable(labels: readonly string[], rows: readonly 
   ].join("\n");
 }
 
-/** The trust checks: one row per flagged check, or a line saying none was flagged. */
-export function trustTable(results: readonly (TrustCheckResult & { seed?: number | undefined })[]): string {
+/** The trust checks: one row per flagged check, or a line saying none was flagged; `total` counts the checks that ran (default: all given). */
+export function trustTable(results: readonly (TrustCheckResult & { seed?: number | undefined })[], total = results.length): string {
   const flagged = results.filter((r) => r.flagged);
-  if (results.length === 0) return "No trust checks ran (they need ε-sweeps, the transfer protocol, or the extra evaluations of `trust`).";
-  const head = `${results.length} checks, ${flagged.length} flagged.`;
+  if (total === 0) return "No trust checks ran (they need ε-sweeps, the transfer protocol, or the extra evaluations of `trust`).";
+  const head = `${total} checks, ${flagged.length} flagged.`;
   if (flagged.length === 0) return `${head} None of the signs of gradient masking or a weak attack showed.`;
   return [head, "", "| model | check | seed | what was measured |", "|---|---|---:|---|", ...flagged.map((r) => `| ${r.model} | ${r.check} | ${r.seed ?? ""} | ${r.message.replace(/\|/g, "\\|")} |`)].join("\n");
 }

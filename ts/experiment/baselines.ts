@@ -6,6 +6,7 @@
 //   segpgd-at  SegPGD-AT (Gu et al., ECCV 2022): the same with the SegPGD loss.
 // `cleanFraction` keeps that share of each batch clean (0.5: half clean, half adversarial).
 import { z } from "zod";
+import { bool, epsilon, posInt, posNum } from "../extensions/spec-values.js";
 import { type AdversarialTrainingParams, describeAdversarialTraining } from "../ops/adversarial-training.js";
 
 export const BASELINE_METHODS = ["pgd-at", "segpgd-at"] as const;
@@ -15,17 +16,14 @@ export const BASELINE_MODEL_NAMES = { "pgd-at": "PGD-AT", "segpgd-at": "SegPGD-A
 export type BaselineModelName = (typeof BASELINE_MODEL_NAMES)[BaselineMethod];
 export const ALL_BASELINE_MODEL_NAMES = BASELINE_METHODS.map((m) => BASELINE_MODEL_NAMES[m]);
 
-const posInt = () => z.int({ error: "must be a positive integer" }).min(1, "must be a positive integer");
-const posNum = () => z.number({ error: "must be a positive number" }).positive("must be a positive number");
-
 const baselineSchema = z.strictObject({
   method: z.enum(BASELINE_METHODS, { error: `must be one of ${BASELINE_METHODS.join(", ")}` }),
   /** The training attack's L∞ radius. */
-  epsilon: posNum().max(1, "must be at most 1 (a fraction of the pixel range)").default(0.01),
+  epsilon: epsilon().default(0.01),
   steps: posInt().default(3),
   /** Default 2.5·ε/steps. */
   stepSize: posNum().optional(),
-  randomStart: z.boolean({ error: "must be true or false" }).default(true),
+  randomStart: bool().default(true),
   cleanFraction: z.number({ error: "must be a number in [0, 1)" }).min(0, "must be in [0, 1)").lt(1, "must be in [0, 1)").default(0),
   /** Default: the spec's training.epochs (E, as M1). */
   epochs: posInt().optional(),

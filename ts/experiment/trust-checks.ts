@@ -151,3 +151,40 @@ export function runTrustChecks(input: TrustInput, options: Partial<TrustOptions>
 export function trustFlags(results: readonly TrustCheckResult[]): TrustCheckResult[] {
   return results.filter((r) => r.flagged);
 }
+
+/** A run's numbers as the checks read them (structural, so results.json of any seed works). */
+export interface RunNumbers {
+  evaluations: readonly { model: string; protocol: string; attackModel: string | null; metrics: { foregroundAccuracy: number | null } }[];
+  sweeps: readonly { id: string; model: string; protocol: string; attack: { method: string; steps?: number | undefined }; points: readonly { epsilon: number; foregroundAccuracy: number | null }[] }[];
+  trustEvaluations: readonly { model: string; check: "large-epsilon" | "more-steps"; attack: { epsilon: number; steps?: number | undefined }; metrics: { foregroundAccuracy: number | null } }[];
+  /** The evaluation attack's steps (the more-steps check compares with them). */
+  evaluationSteps: number | undefined;
+}
+
+/** The checks' input from a run: every sweep, white-box against transfer per model, and the trust evaluations. */
+export function trustInputOf(run: RunNumbers): TrustInput {
+  const fg = (model: string, protocol: string) => run.evaluations.find((e) => e.model === model && e.protocol === protocol);
+  const models = [...new Set(run.evaluations.map((e) => e.model))];
+  const transfer: TransferPair[] = [];
+  for (const m of models) {
+    const wb = fg(m, "white-box");
+    const tr = fg(m, "transfer");
+    if (wb && tr) transfer.push({ model: m, attackModel: tr.attackModel ?? "?", whiteBox: wb.metrics.foregroundAccuracy, transfer: tr.metrics.foregroundAccuracy });
+  }
+  const steps: StepsPair[] = [];
+  for (const t of run.trustEvaluations.filter((x) => x.check === "more-steps")) {
+    const wb = fg(t.model, "white-box");
+    if (!wb || run.evaluationSteps === undefined || t.attack.steps === undefined) continue;
+    steps.push({ model: t.model, steps: run.evaluationSteps, foregroundAccuracy: wb.metrics.foregroundAccuracy, moreSteps: t.attack.steps, moreStepsForegroundAccuracy: t.metrics.foregroundAccuracy });
+  }
+  return {
+    sweeps: run.sweeps.map((s) => ({
+      model: s.model,
+      label: `${s.id} (${s.attack.method.toUpperCase()}${s.attack.steps ? ` ${s.attack.steps} steps` : ""}, ${s.protocol})`,
+      points: s.points,
+    })),
+    transfer,
+    steps,
+    largeEpsilon: run.trustEvaluations.filter((t) => t.check === "large-epsilon").map((t) => ({ model: t.model, epsilon: t.attack.epsilon, foregroundAccuracy: t.metrics.foregroundAccuracy })),
+  };
+}
