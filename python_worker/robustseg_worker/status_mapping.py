@@ -26,6 +26,8 @@ _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (errors.Cancelled, grpc.StatusCode.CANCELLED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
     (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
+    # What the generated base servicer raises for an RPC this worker does not serve.
+    (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
     (MemoryError, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 

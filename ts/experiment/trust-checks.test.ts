@@ -22,6 +22,11 @@ describe("ε-sweep check", () => {
     expect(results[2]?.message).toBe("M3 PGD: foreground accuracy does not fall from ε = 0 (0.800) to ε = 0.02 (0.798)");
   });
 
+  it("does not call a curve flat that starts with nothing left to take", () => {
+    expect(runTrustChecks({ sweeps: [curve("M1", [0.05, 0.05, 0.05, 0.05])] })[0]?.flagged).toBe(false);
+    expect(runTrustChecks({ sweeps: [curve("M1", [0.05, 0.09, 0.05, 0.05])] })[0]?.flagged).toBe(true); // a rise still is
+  });
+
   it("sorts points by ε, skips undefined accuracies and single-ε curves", () => {
     const shuffled = { model: "M1", label: "x", points: [{ epsilon: 0.02, foregroundAccuracy: 0.3 }, { epsilon: 0, foregroundAccuracy: 0.8 }, { epsilon: 0.01, foregroundAccuracy: null }] };
     expect(runTrustChecks({ sweeps: [shuffled] })[0]?.flagged).toBe(false);

@@ -4,7 +4,8 @@
 //
 //   epsilon-sweep             accuracy must fall as ε grows: flagged when it rises between two
 //                             consecutive ε of a sweep, or does not fall from the smallest to the
-//                             largest ε at all;
+//                             largest ε at all (unless it starts at or below the large-ε ceiling:
+//                             there is nothing left to take);
 //   transfer-beats-white-box  an attack computed against another model must not hurt more than
 //                             the one computed against the model itself;
 //   more-steps                more attack steps must not leave more accuracy;
@@ -73,7 +74,7 @@ export interface TrustCheckResult {
 
 const f = (v: number) => v.toFixed(3);
 
-function sweepCheck(curve: SweepCurve, tol: number): TrustCheckResult | null {
+function sweepCheck(curve: SweepCurve, tol: number, ceiling: number): TrustCheckResult | null {
   const points = [...curve.points]
     .filter((p): p is { epsilon: number; foregroundAccuracy: number } => typeof p.foregroundAccuracy === "number")
     .sort((a, b) => a.epsilon - b.epsilon);
@@ -92,7 +93,7 @@ function sweepCheck(curve: SweepCurve, tol: number): TrustCheckResult | null {
       };
     }
   }
-  if (last.foregroundAccuracy >= first.foregroundAccuracy - tol) {
+  if (last.foregroundAccuracy >= first.foregroundAccuracy - tol && first.foregroundAccuracy > ceiling) {
     return {
       ...base,
       flagged: true,
@@ -107,7 +108,7 @@ export function runTrustChecks(input: TrustInput, options: Partial<TrustOptions>
   const { tolerance: tol, largeEpsilonMaxAccuracy: ceiling } = { ...DEFAULT_TRUST_OPTIONS, ...options };
   const out: TrustCheckResult[] = [];
   for (const curve of input.sweeps ?? []) {
-    const r = sweepCheck(curve, tol);
+    const r = sweepCheck(curve, tol, ceiling);
     if (r) out.push(r);
   }
   for (const p of input.transfer ?? []) {
