@@ -98,7 +98,7 @@ describe("a series over two seeds with a baseline and the worst case", () => {
       if (r.model === "M1") expect(r.differenceToReference).toBeNull();
       else expect(r.differenceToReference?.pixelAccuracy.n).toBe(2);
     }
-    expect(results.models.find((m) => m.name === "PGD-AT")?.adversarialTraining).toBe("PGD-AT ε = 0.01, 1 steps, random start");
+    expect(results.models.find((m) => m.name === "PGD-AT")?.adversarialTraining).toBe("PGD-AT ε = 0.01, 1 step, random start");
     expect(series?.aggregate.worstCase[0]?.labels).toEqual(["APGD masked CE", "APGD JS divergence", "PGD (evaluation attack)"]);
     // Per seed, per model: the per-image worst case leaves at most the foreground pixels any member leaves.
     for (const run of series?.runs ?? []) {

@@ -30,5 +30,5 @@ export function adversarialTrainingToProto(p: AdversarialTrainingParams): Advers
 export function describeAdversarialTraining(p: AdversarialTrainingParams): string {
   const name = p.method === "pgd" ? "PGD-AT" : "SegPGD-AT";
   const clean = p.cleanFraction > 0 ? `, ${Math.round(100 * p.cleanFraction)}% of each batch clean` : "";
-  return `${name} ε = ${p.epsilon}, ${p.steps} steps${p.randomStart ? ", random start" : ""}${clean}`;
+  return `${name} ε = ${p.epsilon}, ${p.steps} step${p.steps === 1 ? "" : "s"}${p.randomStart ? ", random start" : ""}${clean}`;
 }

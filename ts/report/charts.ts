@@ -118,7 +118,7 @@ export function sweepSpec(rows: SweepRow[], title?: string): TopLevelSpec {
     mark: { type: "errorbar", ticks: true },
     encoding: {
       x: { field: "epsilon", type: "quantitative" },
-      y: { field: "low", type: "quantitative", scale: { domain: [0, 1] } },
+      y: { field: "low", type: "quantitative", title: "score", scale: { domain: [0, 1] } },
       y2: { field: "high" },
       color: { field: "series", type: "nominal" },
     },
@@ -126,10 +126,15 @@ export function sweepSpec(rows: SweepRow[], title?: string): TopLevelSpec {
   const withIntervals = rows.some((r) => r.low !== undefined && r.high !== undefined);
   return {
     ...(title ? { title } : {}),
-    data: { values: rows.map((r) => ({ ...r, low: r.low ?? null, high: r.high ?? null })) },
+    data: { values: rows.map(clippedInterval) },
     facet: { column: { field: "metric", type: "nominal", title: null, sort: ["pixel accuracy", "foreground accuracy", "mIoU"] } },
     spec: withIntervals ? { width: 210, height: 200, layer: [line, bars] } : { width: 210, height: 200, ...line },
   } as TopLevelSpec;
+}
+
+/** An interval for a share drawn within [0, 1] (a few seeds give t-intervals wider than the scale). */
+function clippedInterval<R extends { low?: number | undefined; high?: number | undefined }>(r: R): R & { low: number | null; high: number | null } {
+  return { ...r, low: r.low === undefined ? null : Math.max(0, r.low), high: r.high === undefined ? null : Math.min(1, r.high) };
 }
 
 export interface ProtocolBarRow {
@@ -158,13 +163,13 @@ export function protocolBarsSpec(rows: ProtocolBarRow[], protocols: string[]): T
     mark: { type: "errorbar", ticks: true, color: "#333" },
     encoding: {
       x: { field: "model", type: "nominal", sort: models },
-      y: { field: "low", type: "quantitative", scale: { domain: [0, 1] } },
+      y: { field: "low", type: "quantitative", title: "foreground accuracy", scale: { domain: [0, 1] } },
       y2: { field: "high" },
     },
   };
   const withIntervals = rows.some((r) => r.low !== undefined && r.high !== undefined);
   return {
-    data: { values: rows.map((r) => ({ ...r, low: r.low ?? null, high: r.high ?? null })) },
+    data: { values: rows.map(clippedInterval) },
     facet: { column: { field: "protocol", type: "nominal", title: null, sort: protocols } },
     spec: withIntervals ? { width: 150, height: 200, layer: [bar, bars] } : { width: 150, height: 200, ...bar },
   } as TopLevelSpec;

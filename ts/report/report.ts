@@ -169,7 +169,7 @@ export async function buildCharts(inputs: ReportInputs): Promise<Chart[]> {
       id: "foreground-accuracy",
       title: "Foreground accuracy per model and protocol",
       caption: r.series
-        ? `Mean over ${r.series.seeds.length} seeds; error bars: the 95% t-interval of the mean.`
+        ? `Mean over ${r.series.seeds.length} seeds; error bars: the 95% t-interval of the mean (drawn within [0, 1]).`
         : "One seed: no error bars (run with several seeds for intervals).",
       svg: await renderVegaLiteSvg(protocolBarsSpec(bars, [...protocols])),
     });
