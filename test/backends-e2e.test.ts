@@ -137,6 +137,17 @@ describe("run and train accept and refuse the same model specs", () => {
   });
 });
 
+describe("the example specs", () => {
+  const examples = join(import.meta.dirname, "..", "examples");
+  it.each(readdirSync(examples).filter((f) => f.endsWith(".yaml")))("%s passes the spec schema and the worker's plan check", async (name) => {
+    const file = join(examples, name);
+    const spec = await loadSpec({ file });
+    const check = await validateExperimentPlan(worker.client, spec, { file });
+    expect(check?.classNames[0]).toBe("background");
+    expect(check?.model?.backend).toBe(spec.model.backend);
+  });
+});
+
 describe("robustseg export", () => {
   let modelId: string;
 

@@ -95,14 +95,16 @@ describe("dataset create / show from files", () => {
   });
 
   it("loads CoNSeP (5 classes) resized to 64 through a spawned worker limited to that folder", async () => {
-    const out = await json<CreateDatasetOutcome>(
-      [
-        "--workspace", join(dir, "own-workspace"), "--device", "cpu",
-        "dataset", "create", "--source", "folder", "--path", join(REAL, "consep"),
-        "--class-names", "background,other,inflammatory,epithelial,spindle", "--tile-size", "64", "--fit", "resize",
-      ],
-      true,
-    );
+    const args = [
+      "--workspace", join(dir, "own-workspace"), "--device", "cpu",
+      "dataset", "create", "--source", "folder", "--path", join(REAL, "consep"),
+      "--class-names", "background,other,inflammatory,epithelial,spindle", "--tile-size", "64", "--fit", "resize",
+    ];
+    // The split's defaults are a spec's (validation 0.2, test 0.2): three splits of the 4 tiles.
+    const split = await json<CreateDatasetOutcome>(args, true);
+    expect(split.datasets.map((d) => d.split)).toEqual(["train", "validation", "test"]);
+    expect(split.datasets.reduce((n, d) => n + d.numImages, 0)).toBe(4);
+    const out = await json<CreateDatasetOutcome>([...args, "--validation-fraction", "0", "--test-fraction", "0"], true);
     expect(out.datasets).toHaveLength(1);
     const d = out.datasets[0]!;
     expect([d.split, d.numImages, d.height, d.width, d.classNames.length]).toEqual(["train", 4, 64, 64, 5]);

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         device = select_device(args.device)
         threads = configure_threads(args.threads or None)
-        # DESIGN section 10: only the data roots; none given: any path when local (loopback).
+        # docs/ARCHITECTURE.md section 12: only the data roots; none given: any path when local (loopback).
         data_paths = DataPaths(args.data_root, allow_any=loopback)
         engine = Engine(args.workspace, device, args.max_message_mb * 2**20, data_paths=data_paths)
         server = WorkerServer(engine, args.listen, token=args.token, max_message_bytes=args.max_message_mb * 2**20)

@@ -1,4 +1,4 @@
-"""The --listen address: parsing and the loopback-or-token rule (DESIGN section 10). Free of
+"""The --listen address: parsing and the loopback-or-token rule (docs/ARCHITECTURE.md section 12). Free of
 torch and grpc so the command line can refuse a bad address at once."""
 
 from __future__ import annotations

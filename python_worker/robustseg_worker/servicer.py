@@ -98,6 +98,15 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
             attack_model_id=request.attack_model_id, perturbed_dataset_id=request.perturbed_dataset_id,
             perturbation_gain=request.perturbation_gain, scale=request.scale, check_stop=self._stopper(context)))
 
+    def ValidatePlan(self, request, context):
+        return convert.validate_plan_response(self.engine.validate_plan(convert.validate_plan_request(request)))
+
+    def ExportModel(self, request, context):
+        yield from _stream(
+            self.engine.export_model(request.model_id, convert.export_format(request.format), request.opset,
+                                     self._stopper(context)),
+            convert.export_model_event)
+
     def Shutdown(self, request, context):
         # Answer first: the server stops (gracefully) once this response is on its way.
         self._request_shutdown("Shutdown RPC")

@@ -1,6 +1,6 @@
 // smp: segmentation_models_pytorch (the worker pins 0.6.x): its architectures (Unet,
-// UnetPlusPlus, FPN, DeepLabV3Plus, Linknet, PSPNet, MAnet, PAN, Segformer) with any encoder it
-// offers, randomly initialised unless a weights file from a data root is given. Nothing is ever
+// UnetPlusPlus, FPN, DeepLabV3Plus, DeepLabV3, Linknet, PSPNet, MAnet, PAN, UPerNet, Segformer)
+// with any encoder it offers (or a timm model as tu-<name>), randomly initialised unless a weights file from a data root is given. Nothing is ever
 // downloaded: named pretrained weights ("imagenet") are refused by the worker.
 import { resolve } from "node:path";
 import { z } from "zod";
@@ -11,7 +11,7 @@ import { nonEmptyString, pathString, posInt } from "../extensions/spec-values.js
 import { positiveInteger } from "../extensions/option-values.js";
 import type { ModelFile } from "./files.js";
 
-export const SMP_ARCHITECTURES = ["Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus", "Linknet", "PSPNet", "MAnet", "PAN", "Segformer"] as const;
+export const SMP_ARCHITECTURES = ["Unet", "UnetPlusPlus", "FPN", "DeepLabV3Plus", "DeepLabV3", "Linknet", "PSPNet", "MAnet", "PAN", "UPerNet", "Segformer"] as const;
 
 export interface SmpParams {
   backend: "smp";

@@ -132,3 +132,11 @@ describe("validateExperimentPlan", () => {
     await expect(validateExperimentPlan(old, spec())).resolves.toBeUndefined();
   });
 });
+
+describe("a backend the worker cannot build", () => {
+  it("is a SpecError naming the model block", async () => {
+    const client = planClient(() => new WorkerError(status.FAILED_PRECONDITION, "models[0].monai: this worker cannot build it: pip install monai==1.6.1", "ValidatePlan"));
+    const error = await validateExperimentPlan(client, spec({ model: { backend: "monai" } }), { file: "m.yaml" }).catch((e: unknown) => e);
+    expect((error as SpecError).message).toBe("m.yaml: model: this worker cannot build it: pip install monai==1.6.1");
+  });
+});

@@ -116,7 +116,10 @@ export interface PlanCheck {
 }
 
 function specErrorOf(error: unknown, spec: ExperimentSpec, attacks: readonly PlannedAttack[], file: string | undefined): unknown {
-  if (!(error instanceof WorkerError) || error.codeName !== "INVALID_ARGUMENT") return error;
+  // INVALID_ARGUMENT: a field the worker refuses; FAILED_PRECONDITION with a field: one this
+  // worker cannot serve (a backend whose package is not installed there).
+  if (!(error instanceof WorkerError) || (error.codeName !== "INVALID_ARGUMENT" && error.codeName !== "FAILED_PRECONDITION")) return error;
+  if (error.codeName === "FAILED_PRECONDITION" && !splitFieldMessage(error.details)) return error;
   const parts = splitFieldMessage(error.details);
   if (!parts) return new SpecError("", error.details, file);
   return new SpecError(specFieldOfPlanField(parts.field, spec, attacks), parts.message, file);
