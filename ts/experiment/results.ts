@@ -213,6 +213,15 @@ export interface AggregateWorstCaseRow {
   chosen: number[];
 }
 
+/** Foreground accuracy lost under an attack protocol (clean − attacked), per model over seeds. */
+export interface AggregateDropRow {
+  model: ModelName;
+  protocol: EvaluationProtocol;
+  drop: IntervalSummary;
+  /** This model's drop minus M1's, paired by seed (null for M1): negative = loses less than M1. */
+  differenceToReference: IntervalSummary | null;
+}
+
 export interface SeriesResults {
   seeds: number[];
   varyData: boolean;
@@ -223,6 +232,8 @@ export interface SeriesResults {
     /** Per sweep and ε, the same for each point. */
     sweeps: AggregateSweepPoint[];
     worstCase: AggregateWorstCaseRow[];
+    /** Foreground accuracy lost under each attack protocol, and its paired difference to M1's. */
+    drops: AggregateDropRow[];
     /** Every flagged trust check of every seed. */
     trustFlags: (TrustCheckResult & { seed: number })[];
     trustChecks: number;

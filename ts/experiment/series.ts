@@ -7,11 +7,11 @@
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
 import { writeJsonAtomic } from "../files/atomic.js";
-import { summarize } from "../metrics/intervals.js";
+import { pairedDifference, summarize } from "../metrics/intervals.js";
 import type { Reporter } from "../ops/reporter.js";
 import { silentReporter } from "../ops/reporter.js";
 import type { ModelName } from "./plan.js";
-import type { AggregateWorstCaseRow, EvaluationResult, ExperimentResults, SeedRunResult, SeriesResults } from "./results.js";
+import type { AggregateDropRow, AggregateWorstCaseRow, EvaluationResult, ExperimentResults, SeedRunResult, SeriesResults } from "./results.js";
 import { type ExperimentWorker, RESULTS_FILE, runExperiment, type RunExperimentOptions, SPEC_FILE, TABLES_FILE } from "./runner.js";
 import { aggregateSeeds, aggregateSweepPoints, type MetricValues } from "./seed-aggregate.js";
 import { runSeedSeries, specForSeed } from "./seeds.js";
@@ -101,7 +101,31 @@ export function aggregateSeries(runs: readonly SeedRunResult[]): SeriesResults["
   }
   const trustFlags = runs.flatMap((r) => (r.trust?.checks ?? []).filter((c) => c.flagged).map((c) => ({ ...c, seed: r.seed })));
   const trustChecks = runs.reduce((a, r) => a + (r.trust?.checks.length ?? 0), 0);
-  return { evaluations, sweeps, worstCase, trustFlags, trustChecks };
+  return { evaluations, sweeps, worstCase, drops: aggregateDrops(runs), trustFlags, trustChecks };
+}
+
+/** Per model and attack protocol: clean minus attacked foreground accuracy over seeds, and the paired difference to M1's drop. */
+export function aggregateDrops(runs: readonly SeedRunResult[], reference = "M1"): AggregateDropRow[] {
+  const fg = (run: SeedRunResult, model: string, protocol: string) => run.evaluations.find((e) => e.model === model && e.protocol === protocol)?.metrics.foregroundAccuracy ?? null;
+  const drop = (run: SeedRunResult, model: string, protocol: string) => {
+    const clean = fg(run, model, "clean");
+    const attacked = fg(run, model, protocol);
+    return clean === null || attacked === null ? null : clean - attacked;
+  };
+  const rows: AggregateDropRow[] = [];
+  const first = runs[0];
+  for (const protocol of ["white-box", "transfer", "worst-case"] as const) {
+    for (const e of first?.evaluations.filter((x) => x.protocol === protocol) ?? []) {
+      const drops = runs.map((r) => drop(r, e.model, protocol));
+      rows.push({
+        model: e.model,
+        protocol,
+        drop: summarize(drops),
+        differenceToReference: e.model === reference ? null : pairedDifference(drops, runs.map((r) => drop(r, reference, protocol))),
+      });
+    }
+  }
+  return rows;
 }
 
 /**

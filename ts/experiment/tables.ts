@@ -5,9 +5,9 @@
 // each model's paired difference to M1 with its 95% interval, and each seed's figures.
 import { formatSelectionAggregate } from "../selection/record.js";
 import { describeAttack } from "../attacks/registry.js";
-import { formatMeanSd } from "../metrics/intervals.js";
+import { formatDifference, formatMeanSd } from "../metrics/intervals.js";
 import { SWEEP_TABLE_HEAD, sweepTableRows } from "../ops/sweep.js";
-import { aggregateTable, trustTable, worstCaseMembersTable } from "./aggregate-tables.js";
+import { aggregateTable, spreadVerdict, trustTable, worstCaseMembersTable } from "./aggregate-tables.js";
 import type { EvaluationProtocol } from "./plan.js";
 import { type EvaluationResult, type ExperimentResults, modelColumnTitle, type ModelResult } from "./results.js";
 
@@ -143,6 +143,20 @@ export function renderPaperTables(results: Pick<ExperimentResults, "evaluations"
   return parts.join("\n");
 }
 
+/** Foreground accuracy lost under each attack protocol (clean − attacked), over seeds, with each model's paired difference to M1's loss. */
+export function renderDrops(results: Pick<ExperimentResults, "series" | "models">): string {
+  const rows = results.series?.aggregate.drops ?? [];
+  if (rows.length === 0) return "";
+  return [
+    "| model | protocol | foreground accuracy lost (clean − attacked) | minus M1's loss (95% CI) |",
+    "|---|---|---:|---:|",
+    ...rows.map((r) => {
+      const d = r.differenceToReference;
+      return `| ${r.model} | ${r.protocol} | ${formatMeanSd(r.drop, 4)} | ${d ? `${formatDifference(d)}${spreadVerdict(d) ? ` (${spreadVerdict(d)})` : ""}` : "—"} |`;
+    }),
+  ].join("\n");
+}
+
 /** Foreground accuracy of every seed, per model and protocol. */
 function perSeedTable(results: ExperimentResults): string {
   const series = results.series;
@@ -186,6 +200,8 @@ export function renderTablesMarkdown(results: ExperimentResults): string {
       members,
     );
   }
+  const drops = renderDrops(results);
+  if (drops) parts.push("", "## Foreground accuracy lost under attack", "", "Clean minus attacked foreground accuracy per seed, mean ± sd; a negative difference to M1 means the model loses less than M1.", "", drops);
   parts.push("", "## Trust checks", "", "Signs of gradient masking or a weak attack (Carlini et al. 2019): accuracy rising with ε, a transfer attack beating the white-box one, more steps leaving more accuracy, a large ε leaving more than 10% foreground accuracy.", "", renderTrust(results));
   if (results.series) parts.push("", "## Foreground accuracy per seed", "", perSeedTable(results), "", `Each seed's full tables: \`${results.series.runs.map((r) => r.runDir).join("`, `")}\` (tables.md, results.json, report.html).`);
   parts.push("", "## Per-class IoU / Dice" + (results.series ? ` (seed ${results.series.seeds[0]})` : ""));

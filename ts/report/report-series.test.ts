@@ -64,6 +64,10 @@ describe("the report of a series", () => {
       ["PGD-AT", [6, 6]],
     ]);
     expect(agg?.trustFlags.map((f) => [f.model, f.seed])).toEqual([["M2", 1]]);
+    // Each model's loss under each attack protocol, paired with M1's (none for M1 itself).
+    const drop = (model: string, protocol: string) => agg?.drops.find((d) => d.model === model && d.protocol === protocol);
+    expect(drop("M1", "white-box")?.differenceToReference).toBeNull();
+    expect(drop("PGD-AT", "worst-case")?.drop.n).toBe(3);
     expect(agg?.trustChecks).toBe(3);
   });
 
@@ -82,6 +86,7 @@ describe("the report of a series", () => {
     expect(html).toContain("<h3>The worst case's members</h3>");
     expect(html).toContain('<p class="flag">3 checks, 1 flagged.</p>');
     expect(html).toContain("seeds/seed-2/report.html");
+    expect(html).toContain("<h3>Foreground accuracy lost under attack</h3>");
     // The foreground-accuracy chart draws error bars (Vega-Lite errorbar → rule marks).
     const chart = html.slice(html.indexOf('id="chart-foreground-accuracy"'));
     expect(chart.slice(0, chart.indexOf("</figure>"))).toMatch(/class="mark-rule/);

@@ -23,6 +23,7 @@ import {
 import {
   aggregateSweepRows,
   aggregateTableHtml,
+  dropsHtml,
   PROTOCOL_TITLE,
   PROTOCOLS,
   protocolBarRows,
@@ -358,7 +359,7 @@ export async function renderReportHtml(inputs: ReportInputs, charts?: Chart[]): 
     if (rows.length === 0) continue;
     tables.push(`<h3>${esc(PROTOCOL_TITLE[p])}</h3>${r.series ? aggregateTableHtml(r, p, modelColumnTitle(r)) : evalTable(r, rows, modelColumnTitle(r))}`);
   }
-  tables.push(worstCaseHtml(r));
+  tables.push(worstCaseHtml(r), dropsHtml(r));
   const perClass: string[] = [];
   for (const p of PROTOCOLS) {
     const rows = byProtocol(p);

@@ -5,7 +5,7 @@
 import { formatDifference, formatMeanSd, type IntervalSummary } from "../metrics/intervals.js";
 import { spreadVerdict } from "../experiment/aggregate-tables.js";
 import type { ExperimentResults } from "../experiment/results.js";
-import { renderTrust, renderWorstCaseMembers } from "../experiment/tables.js";
+import { renderDrops, renderTrust, renderWorstCaseMembers } from "../experiment/tables.js";
 import type { ProtocolBarRow, SweepRow } from "./charts.js";
 
 export const PROTOCOLS = ["clean", "white-box", "transfer", "worst-case"] as const;
@@ -72,6 +72,13 @@ export function worstCaseHtml(r: ExperimentResults): string {
   return `<h3>The worst case's members</h3><p class="muted">Foreground accuracy under each member of the ensemble alone (in brackets: images whose worst case it was${
     r.series ? ", summed over seeds" : ""
   }), beside the per-image worst case.</p>${markdownTableHtml(md)}`;
+}
+
+/** Foreground accuracy lost under each attack protocol over seeds (HTML), or nothing for one run. */
+export function dropsHtml(r: ExperimentResults): string {
+  const md = renderDrops(r);
+  if (!md) return "";
+  return `<h3>Foreground accuracy lost under attack</h3><p class="muted">Clean minus attacked foreground accuracy per seed, mean ± sd; a negative difference to M1 means the model loses less than M1 (paired by seed, 95% t-interval).</p>${markdownTableHtml(md)}`;
 }
 
 /** The trust checks (HTML): flagged checks in a table, or a line saying none showed. */
