@@ -39,7 +39,7 @@ here as options of :class:`ApgdSpec`:
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import torch
@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from ._common import OnStep, ShouldStop, check_stop, eval_mode, grad_enabled, prepare
 from .losses import LOSSES, PixelLoss
 from .sea_losses import SEA_LOSSES
-from .threat import LinfBall, RandomSource
+from .threat import LinfBall, RandomSource, uniform_noise
 
 __all__ = ["APGD_LOSSES", "ApgdResult", "ApgdSpec", "apgd", "apgd_checkpoints", "apgd_random_start", "radius_stages"]
 
@@ -152,14 +152,7 @@ def apgd_random_start(x: Tensor, eps: float, noise: Tensor | None = None, genera
     :meth:`LinfBall.random_start` (one per image: :func:`~.threat.image_generators`); ``noise`` (a
     U(−1, 1) draw of x's shape) replaces the draw."""
     if noise is None:
-        if isinstance(generator, Sequence):
-            if len(generator) != x.shape[0]:
-                raise ValueError(f"generator: one per image needed ({x.shape[0]}), got {len(generator)}")
-            noise = torch.stack([torch.rand(tuple(x.shape[1:]), generator=g, dtype=torch.float32) for g in generator])
-            noise = noise.to(device=x.device, dtype=x.dtype)
-        else:
-            noise = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        noise = noise.mul_(2.0).sub_(1.0)
+        noise = uniform_noise(x, generator)
     scale = noise.abs().flatten(1).amax(dim=1).view(-1, *([1] * (x.dim() - 1))) + 1e-12
     return (x + eps * noise.to(device=x.device, dtype=x.dtype) / scale).clamp(0.0, 1.0)
 
