@@ -62,7 +62,7 @@ function trainRequest(train: DatasetInfo, validation: DatasetInfo, epochs = 1): 
 
 describe("health", () => {
   it("reports SERVING", async () => {
-    const health = new HealthClient(worker.address, channelCredentials(), channelOptions);
+    const health = new HealthClient(worker.address, channelCredentials(), channelOptions());
     try {
       const response = await call<{ status: HealthCheckResponse_ServingStatus }>((cb) => health.check({ service: "" }, metadata, cb));
       expect(response.status).toBe(HealthCheckResponse_ServingStatus.SERVING);

@@ -24,6 +24,7 @@ from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
 from .engine_export import ExportMixin
 from .engine_plan import PlanMixin
+from .engine_serving import ServingMixin
 from .device import describe
 from .errors import InvalidArgument, ResourceExhausted
 from .evaluation import evaluate as evaluate_model
@@ -42,7 +43,8 @@ log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
                 "score_candidates", "build_enhanced_dataset", "render_panels", "validate_plan", "export_model",
-                "evaluate_worst_case", "adversarial_training", *ATTACK_METHODS]
+                "evaluate_worst_case", "adversarial_training",
+                *ATTACK_METHODS, "predict", "probe", "model_aliases", "open_inference_protocol"]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
 MAX_ENSEMBLE_MEMBERS = 32
@@ -89,7 +91,7 @@ def _require_memory(device: torch.device, needed: int, what: str) -> None:
         )
 
 
-class Engine(AttackMixin, PlanMixin, ExportMixin):
+class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
                  max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None) -> None:
         self.store = ArtifactStore(workspace)

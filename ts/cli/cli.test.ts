@@ -38,6 +38,7 @@ describe("usage errors are caught before a worker starts", () => {
     [["attack", "--model", "m", "--dataset", "d", "--method", "fgsm", "--steps", "5"], "error: --steps: not an option of --method fgsm (it is for pgd, segpgd, cospgd, apgd, layered-pgd)"],
     [["evaluate", "--model", "m", "--dataset", "d", "--epsilon", "0.1"], "error: --epsilon: needs --attack"],
     [["export", "m-1", "--format", "zip"], "error: --format: must be one of onnx, torchscript, safetensors, got zip"],
+    [["probe", "--model", "m", "--input", "x.png", "--epsilon", "-1"], "error: --epsilon: must be a positive number, got -1"],
   ])("%j → one line, exit code 2", async (argv, expected) => {
     const { code, stdout, stderr } = await run(argv, noWorker);
     expect(stderr).toBe(`${expected}\n`);

@@ -2,6 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { datasetCreateOptionsSchema } from "./commands/dataset-create.js";
 import { evaluateOptionsSchema } from "./commands/evaluate.js";
+import { predictOptionsSchema } from "./commands/predict.js";
+import { probeOptionsSchema } from "./commands/probe.js";
 import { trainOptionsSchema } from "./commands/train.js";
 import { globalOptionsSchema } from "./global-options.js";
 import { choice, hostPort, nonNegativeInteger, positiveInteger, positiveNumber } from "./option-schemas.js";
@@ -83,5 +85,20 @@ describe("command option schemas", () => {
     expect(globalOptionsSchema.parse({ workspace: "runs/x", device: "cpu" })).toMatchObject({ workspace: "runs/x", device: "cpu", json: false });
     expect(message(globalOptionsSchema.safeParse({ workspace: "w", device: "gpu" }))).toBe("device: must be one of auto, cpu, cuda, got gpu");
     expect(message(globalOptionsSchema.safeParse({ workspace: " ", device: "cpu" }))).toBe("workspace: must not be empty");
+  });
+});
+
+describe("predict and probe options", () => {
+  const base = { model: "nuclei-prod", input: "tiles", tileSize: 0, tileBatch: 0 };
+  it("take a model alias and tiling, and name what is wrong", () => {
+    expect(predictOptionsSchema.parse({ ...base, tileOverlap: "0.5" })).toMatchObject({ model: "nuclei-prod", tileOverlap: 0.5, probabilities: false });
+    expect(message(predictOptionsSchema.safeParse({ ...base, tileOverlap: "0.95" }))).toBe("tileOverlap: must be a number between 0 and 0.9, got 0.95");
+    expect(message(predictOptionsSchema.safeParse({ ...base, input: undefined }))).toBe("input: required (an image file or a folder of them)");
+    expect(message(predictOptionsSchema.safeParse({ ...base, tileSize: "9000" }))).toBe("tileSize: must be at most 8192, got 9000");
+  });
+
+  it("probe takes any attack of the registry by name (its options are the attack module's)", () => {
+    expect(probeOptionsSchema.parse({ ...base, attack: "segpgd" }).attack).toBe("segpgd");
+    expect(message(probeOptionsSchema.safeParse({ ...base, attack: "deepfool" }))).toMatch(/^attack: must be one of fgsm, pgd/);
   });
 });

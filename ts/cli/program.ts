@@ -15,6 +15,9 @@ import { reportCommand } from "./commands/report.js";
 import { evaluateCommand } from "./commands/evaluate.js";
 import { exportCommand } from "./commands/export.js";
 import { infoCommand } from "./commands/info.js";
+import { modelCommand } from "./commands/model-alias.js";
+import { predictCommand } from "./commands/predict.js";
+import { probeCommand } from "./commands/probe.js";
 import { trainCommand } from "./commands/train.js";
 import type { CliContext } from "./context.js";
 import { reportError } from "./errors.js";
@@ -55,6 +58,9 @@ export function buildProgram(context: CliContext): Command {
   program.addCommand(runCommand(context));
   program.addCommand(demoCommand(context));
   program.addCommand(reportCommand(context));
+  program.addCommand(predictCommand(context));
+  program.addCommand(probeCommand(context));
+  program.addCommand(modelCommand(context));
   configureTree(program, context);
   return program;
 }

@@ -67,16 +67,16 @@ describe("spawnWorker start-up failures", () => {
     expect(error.summary).toMatch(/readiness line is malformed: not JSON/);
   });
 
-  // The deadlines leave the stand-in (node + tsx) time to start on a loaded machine: what is
-  // checked is that start-up gives up at the deadline, not how fast anything starts.
   it("gives up at the deadline when no readiness line comes", async () => {
-    const error = await startError(spawnFake("never-ready", { startTimeoutMs: 8000 }));
-    expect(error.summary).toMatch(/no readiness line within 8000 ms/);
+    // The deadline must leave the fake (Node + tsx compiling the generated contract) time to start
+    // under load; it is what is tested, not how short it is.
+    const error = await startError(spawnFake("never-ready", { startTimeoutMs: 6000 }));
+    expect(error.summary).toMatch(/no readiness line within 6000 ms/);
     expect(error.stderrTail).toContain("fake worker starting in mode never-ready");
   });
 
   it("gives up at the deadline when health never says SERVING", async () => {
-    const error = await startError(spawnFake("not-serving", { startTimeoutMs: 8000 }));
+    const error = await startError(spawnFake("not-serving", { startTimeoutMs: 6000 }));
     expect(error.summary).toMatch(/did not report SERVING in time \(last: /);
   });
 
