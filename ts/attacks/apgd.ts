@@ -46,10 +46,13 @@ export interface ApgdParams {
 }
 
 const { epsilon: eps, steps, target, randomStart, attackSeed } = ATTACK_OPTIONS;
+// The gradient attacks' --target defaults to background; APGD's must not (SEA's losses attack the
+// truth, and a background target would be refused for every loss but ce): untargeted unless given.
+const { default: _backgroundDefault, ...untargetedByDefault } = target;
 const options = cliOptions({
   epsilon: eps,
   steps,
-  target,
+  target: untargetedByDefault,
   randomStart,
   attackSeed,
   loss: { flags: "--loss <loss>", description: `APGD's loss (${APGD_LOSSES.join(", ")})`, value: choice(APGD_LOSSES), default: "ce" },

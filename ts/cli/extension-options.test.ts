@@ -52,6 +52,15 @@ describe("choosing a module on the command line", () => {
     expect(monai).toMatchObject({ backend: "monai", architecture: "UNet", channels: [8, 16, 32], strides: [2, 2] });
   });
 
+  it("keeps each module's own default of a shared option: --target is background for PGD, untargeted for APGD", () => {
+    const attack = (name: string) => ATTACKS.find((a) => a.name === name) as (typeof ATTACKS)[number];
+    const none = parsed(ATTACKS, []);
+    expect(extensionFromCli<{ target: unknown }>(none, attack("pgd"), ATTACKS, "--method").target).toEqual({ class: "background" });
+    expect(extensionFromCli<{ target: unknown }>(none, attack("apgd"), ATTACKS, "--method").target).toBe("untargeted");
+    const given = parsed(ATTACKS, ["--target", "background"]);
+    expect(extensionFromCli<{ target: unknown }>(given, attack("apgd"), ATTACKS, "--method").target).toEqual({ class: "background" });
+  });
+
   it("refuses an option of another module, naming it and its modules", () => {
     const command = parsed(MODEL_BACKENDS, ["--encoder", "resnet18"]);
     expect(() => extensionFromCli<ModelParams>(command, backend("unet"), MODEL_BACKENDS, "--backend")).toThrow(
