@@ -54,11 +54,10 @@ describe("choosing a module on the command line", () => {
 
   it("keeps each module's own default of a shared option: --target is background for PGD, untargeted for APGD", () => {
     const attack = (name: string) => ATTACKS.find((a) => a.name === name) as (typeof ATTACKS)[number];
-    const none = parsed(ATTACKS, []);
-    expect(extensionFromCli<{ target: unknown }>(none, attack("pgd"), ATTACKS, "--method").target).toEqual({ class: "background" });
-    expect(extensionFromCli<{ target: unknown }>(none, attack("apgd"), ATTACKS, "--method").target).toBe("untargeted");
-    const given = parsed(ATTACKS, ["--target", "background"]);
-    expect(extensionFromCli<{ target: unknown }>(given, attack("apgd"), ATTACKS, "--method").target).toEqual({ class: "background" });
+    const params = (name: string, argv: string[]) => extensionFromCli<unknown>(parsed(ATTACKS, argv), attack(name), ATTACKS, "--method");
+    expect(params("pgd", [])).toMatchObject({ target: { class: "background" } });
+    expect(params("apgd", [])).toMatchObject({ target: "untargeted" });
+    expect(params("apgd", ["--target", "background"])).toMatchObject({ target: { class: "background" } });
   });
 
   it("refuses an option of another module, naming it and its modules", () => {
