@@ -35,7 +35,7 @@ describe("usage errors are caught before a worker starts", () => {
     [["dataset", "create", "--labeling", "colour"], "error: --labeling: not an option of --source synthetic-histology (it is for kandinsky)"],
     [["dataset", "create", "--source", "folder"], "error: --path: required (a folder with images/ and masks/), or --train-path/--validation-path/--test-path"],
     [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--budget", "total"], "error: --budget: not an option of --method pgd (it is for layered-pgd)"],
-    [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--method", "fgsm", "--steps", "5"], "error: --steps: not an option of --method fgsm (it is for pgd, segpgd, cospgd, layered-pgd)"],
+    [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--method", "fgsm", "--steps", "5"], "error: --steps: not an option of --method fgsm (it is for pgd, segpgd, cospgd, apgd, layered-pgd)"],
     [["evaluate", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--epsilon", "0.1"], "error: --epsilon: needs --attack"],
     [["export", "m-0123456789abcdef", "--format", "zip"], "error: --format: must be one of onnx, torchscript, safetensors, got zip"],
     [["probe", "--model", "m-0123456789abcdef", "--input", "x.png", "--epsilon", "-1"], "error: --epsilon: must be a positive number, got -1"],

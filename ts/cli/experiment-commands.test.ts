@@ -17,11 +17,11 @@ describe("experiment commands: usage errors", () => {
 
   it.each([
     [["run"], "error: give a spec file or --preset demo|paper"],
-    [["run", "--preset", "papers"], "error: --preset: must be one of demo, paper, got papers"],
+    [["run", "--preset", "papers"], "error: --preset: must be one of demo, paper, study, got papers"],
     [["run", "--preset", "paper"], "error: data.path: required (the folder of the PanNuke folds; --data-path)"],
     [["run", "--preset", "paper", "--data-path", "/data/pannuke"], "error: data.trainFolds[0]: no such folder: /data/pannuke/Fold 1"],
     [["run", bad, "--preset", "demo"], `error: ${bad}: training.epochs: must be a positive integer`],
-    [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, layered-pgd, got deepfool"],
+    [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, apgd, layered-pgd, got deepfool"],
     [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--epsilon", "0"], "error: --epsilon: must be a positive number, got 0"],
     [["enhance", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy or beam:K, got random"],
     [["evaluate", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--attack-model", "m-fedcba9876543210"], "error: --attack-model: needs --attack"],

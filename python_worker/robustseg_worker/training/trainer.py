@@ -23,6 +23,8 @@ from ..events import EpochSummary, Progress, TrainStep
 from .augment import flip_rotate
 from .config import TrainingConfig
 
+BatchTransform = Callable[[nn.Module, torch.Tensor, torch.Tensor, int, int], torch.Tensor]
+
 # Model initialisation draws from torch's global generator; this lock keeps two trainings in
 # different threads from interleaving their draws (which would break reproducibility).
 _INIT_LOCK = threading.Lock()
@@ -78,10 +80,17 @@ def train(
     validation_batch_size: int | None = None,
     resume: TrainingState | None = None,
     on_epoch: Callable[[TrainingState], None] | None = None,
+    batch_transform: BatchTransform | None = None,
 ) -> Generator[Progress | TrainStep | EpochSummary, None, TrainingOutcome]:
     """Train `model` in place (it ends holding the best weights). Tensors should already be on
     the model's device: they are indexed there, never copied per step. `resume` continues
-    after a stored epoch; `on_epoch` receives the state after each epoch (to store it)."""
+    after a stored epoch; `on_epoch` receives the state after each epoch (to store it).
+
+    `batch_transform(model, x, y, epoch, step)`, when given, replaces each (augmented) batch's
+    images before the training step: adversarial training (adversarial.py) is this loop with a
+    transform. Validation stays clean, so every model picks its epoch by the same rule. The
+    transform draws its randomness from (seed, epoch, step), so a resumed training attacks the
+    same batches as an uninterrupted one."""
     n = int(train_images.shape[0])
     bounds = batch_bounds(n, config.batch_size)
     steps = len(bounds)
@@ -109,6 +118,8 @@ def train(
             x, y = train_images[index], train_labels[index]
             if config.augment:
                 x, y = flip_rotate(x, y, generator)
+            if batch_transform is not None:
+                x = batch_transform(model, x, y, epoch, step)
             optimizer.zero_grad(set_to_none=True)
             with autocast(device):
                 logits = model(x)
