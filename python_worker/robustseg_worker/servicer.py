@@ -67,10 +67,11 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
 
     def EvaluateWorstCase(self, request, context):
         members = [convert.attack_spec_params(m) for m in request.members]
+        stop = self._stopper(context)
         yield from _stream(
             self.engine.evaluate_worst_case(request.model_id, request.dataset_id, members, request.batch_size,
-                                            self._stopper(context), attack_model_id=request.attack_model_id),
-            convert.evaluate_worst_case_event)
+                                            stop, attack_model_id=request.attack_model_id),
+            convert.evaluate_worst_case_event, stop)
 
     def AttackDataset(self, request, context):
         attack = convert.attack_spec_params(request.attack)

@@ -54,7 +54,7 @@ describe("usage errors are caught before a worker starts", () => {
   const M = "m-0123456789abcdef";
   const D = "ds-0123456789abcdef";
   it.each([
-    [["attack", "--model", M, "--dataset", D, "--method", "layered-pgd", "--target", "background"], "error: --target: not an option of --method layered-pgd (it is for fgsm, pgd, segpgd, cospgd)"],
+    [["attack", "--model", M, "--dataset", D, "--method", "layered-pgd", "--target", "background"], "error: --target: not an option of --method layered-pgd (it is for fgsm, pgd, segpgd, cospgd, apgd)"],
     [["evaluate", "--model", M, "--dataset", D, "--steps", "3"], "error: --steps: needs --attack"],
     [["evaluate", "--model", D, "--dataset", D], `error: --model: ${D} is a dataset id; give a model id (m-…)`],
     [["dataset", "show", M], `error: <dataset-id>: ${M} is a model id; give a dataset id (ds-…)`],

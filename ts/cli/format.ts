@@ -2,9 +2,11 @@
 
 export const NA = "n/a";
 
-/** 0.8123 → "81.2%". */
-export function percent(value: number | null | undefined, digits = 1): string {
-  return value === null || value === undefined || !Number.isFinite(value) ? NA : `${(value * 100).toFixed(digits)}%`;
+/** 0.81234 → "0.8123". Accuracies, IoU, Dice and pixel or image shares print as fractions with
+ * four digits everywhere (command output, tables.md, the report), as in the paper's tables, so a
+ * figure reads the same wherever it appears. */
+export function fraction(value: number | null | undefined): string {
+  return fixed(value, 4);
 }
 
 /** 0.81234 → "0.812". */

@@ -1,7 +1,7 @@
 // Text renderings of metrics shared by several commands (evaluate, demo, train).
 import type { SegmentationMetrics } from "../metrics/segmentation-metrics.js";
 import type { EpochRow } from "../ops/train-model.js";
-import { fixed, percent } from "./format.js";
+import { fixed, fraction } from "./format.js";
 import { renderTable } from "./table.js";
 
 /** One row per predictor: the headline metrics side by side. */
@@ -10,8 +10,8 @@ export function renderMetricsComparison(rows: { predictor: string; metrics: Segm
     head: ["predictor", "pixel acc", "foreground acc", "mIoU", "mean Dice", "mean loss"],
     rows: rows.map(({ predictor, metrics: m }) => [
       predictor,
-      percent(m.pixelAccuracy),
-      percent(m.foregroundAccuracy),
+      fraction(m.pixelAccuracy),
+      fraction(m.foregroundAccuracy),
       fixed(m.meanIoU),
       fixed(m.meanDice),
       fixed(m.meanLoss, 4),
@@ -29,7 +29,7 @@ export function renderPerClass(rows: { predictor: string; metrics: SegmentationM
     head,
     rows: first.perClass.map((c, i) => [
       c.name,
-      percent(first.numPixels === 0 ? null : c.truthPixels / first.numPixels),
+      fraction(first.numPixels === 0 ? null : c.truthPixels / first.numPixels),
       ...(single ? [fixed(c.iou), fixed(c.dice)] : rows.map((r) => fixed(r.metrics.perClass[i]?.iou))),
     ]),
   });
@@ -42,8 +42,8 @@ export function renderEpochs(epochs: EpochRow[]): string {
       String(e.epoch),
       fixed(e.trainLoss, 4),
       fixed(e.validationLoss, 4),
-      percent(e.validationPixelAccuracy),
-      percent(e.validationForegroundAccuracy),
+      fraction(e.validationPixelAccuracy),
+      fraction(e.validationForegroundAccuracy),
       fixed(e.validationMeanIoU),
       e.best ? "*" : "",
     ]),

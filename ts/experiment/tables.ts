@@ -214,7 +214,7 @@ export function renderTablesMarkdown(results: ExperimentResults): string {
   parts.push("", "## Datasets (class pixel shares)", "");
   const names = results.classNames;
   parts.push(`| dataset | images | ${names.join(" | ")} |`, `|---|---:|${names.map(() => "---:").join("|")}|`);
-  for (const d of results.datasets) parts.push(`| ${d.role} | ${d.numImages} | ${d.classShares.map((s) => `${(100 * s).toFixed(1)}%`).join(" | ")} |`);
+  for (const d of results.datasets) parts.push(`| ${d.role} | ${d.numImages} | ${d.classShares.map((s) => s.toFixed(4)).join(" | ")} |`);
   if (results.sweeps.length > 0) parts.push("", "## ε-sweeps (robustness curves)", "", renderSweepTables(results));
   if (results.series) {
     parts.push("", "## Seeds", "", "| seed | run folder | seconds | read back |", "|---:|---|---:|---|");

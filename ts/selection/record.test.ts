@@ -128,7 +128,7 @@ describe("aggregate", () => {
     expect(a.meanCandidatesScored).toBe(18);
     expect(a.totalCandidatesScored).toBe(72);
     const md = formatSelectionAggregate(a);
-    expect(md).toContain("| neoplastic | 3 (75.0%) | 0 (0.0%) | 1 (25.0%) |");
+    expect(md).toContain("| neoplastic | 3 (0.7500) | 0 (0.0000) | 1 (0.2500) |");
     expect(md).toContain("images: 4 (3 changed, 1 kept clean)");
   });
 

@@ -294,7 +294,8 @@ export function aggregateSelection(
 }
 
 const fmt = (v: number | null, digits = 4): string => (v === null ? "–" : v.toFixed(digits));
-const pct = (v: number): string => `${(100 * v).toFixed(1)}%`;
+// Shares as fractions with four digits, like every other figure the tool prints.
+const pct = (v: number): string => v.toFixed(4);
 
 /** Markdown rendering of an aggregate (per-class table and totals). */
 export function formatSelectionAggregate(a: SelectionAggregate): string {

@@ -5,7 +5,7 @@ import { ATTACK_METHODS, describeAttack } from "../../attacks/registry.js";
 import { attackDataset, type AttackDatasetOutcome } from "../../ops/attack-dataset.js";
 import { addAttackOptions, attackFieldRoutes, attackList, attackParamsFromCommand } from "../attack-options.js";
 import type { CliContext } from "../context.js";
-import { count, percent } from "../format.js";
+import { count, fraction } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
@@ -58,6 +58,6 @@ export function renderAttack(r: AttackDatasetOutcome): string {
         ["L∞ distance", `mean ${r.meanLinf.toFixed(5)}, max ${r.maxLinf.toFixed(5)}`],
       ]),
     },
-    { title: "class pixel shares (labels)", body: renderTable({ head: ["class", "share"], rows: d.classNames.map((n, k) => [n, percent(d.classShares[k])]) }) },
+    { title: "class pixel shares (labels)", body: renderTable({ head: ["class", "share"], rows: d.classNames.map((n, k) => [n, fraction(d.classShares[k])]) }) },
   ]);
 }

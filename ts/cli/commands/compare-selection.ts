@@ -4,7 +4,7 @@ import { z } from "zod";
 import { compareSelection, type CompareSelectionOutcome } from "../../ops/compare-selection.js";
 import { parseStrategy, type SelectionStrategy } from "../../selection/strategies.js";
 import type { CliContext } from "../context.js";
-import { count, fixed, percent } from "../format.js";
+import { count, fixed, fraction } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { artifactId, positiveInteger, positiveNumber } from "../option-schemas.js";
 import { printResult } from "../output.js";
@@ -81,13 +81,13 @@ export function renderCompareSelection(r: CompareSelectionOutcome): string {
         head: ["strategy", "optimum found", "same s*", "mean loss gap", "max loss gap", "reduction captured", "candidates/image", "share of 3^C"],
         rows: c.strategies.map((s) => [
           s.strategy,
-          percent(s.optimumShare),
-          percent(s.sameSignsShare),
+          fraction(s.optimumShare),
+          fraction(s.sameSignsShare),
           fixed(s.meanLossGap, 5),
           fixed(s.maxLossGap, 5),
-          percent(s.reductionCaptured),
+          fraction(s.reductionCaptured),
           fixed(s.meanCandidatesScored, 1),
-          percent(s.candidateShare),
+          fraction(s.candidateShare),
         ]),
       }),
     },

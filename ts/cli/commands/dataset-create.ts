@@ -16,7 +16,7 @@ import { createDataset, type CreateDatasetOutcome, type DatasetSummary, summaris
 import type { CliContext } from "../context.js";
 import { UsageError } from "../errors.js";
 import { addExtensionOptions, extensionFromCli, flagOfOption } from "../extension-options.js";
-import { count, percent } from "../format.js";
+import { count, fraction } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { artifactId, choice } from "../option-schemas.js";
 import { printResult } from "../output.js";
@@ -138,7 +138,7 @@ export function renderDatasetShow(ds: DatasetShowResult): string {
       title: "class pixel shares",
       body: renderTable({
         head: ["class", "pixels", "share"],
-        rows: ds.classNames.map((n, k) => [`${k} ${n}`, count(ds.classPixelCounts[k] ?? 0), percent(ds.classShares[k])]),
+        rows: ds.classNames.map((n, k) => [`${k} ${n}`, count(ds.classPixelCounts[k] ?? 0), fraction(ds.classShares[k])]),
         align: ["left", "right", "right"],
       }),
     },
@@ -164,7 +164,7 @@ export function renderDatasetCreate(result: CreateDatasetOutcome): string {
       title: "class pixel shares",
       body: renderTable({
         head: ["class", ...datasets.map((ds) => ds.split)],
-        rows: classNames.map((name, k) => [name, ...datasets.map((ds) => percent(ds.classShares[k]))]),
+        rows: classNames.map((name, k) => [name, ...datasets.map((ds) => fraction(ds.classShares[k]))]),
       }),
     },
     ...(tagged.length > 0

@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { z } from "zod";
 import { evaluateModel, type EvaluateOutcome } from "../../ops/evaluate-model.js";
 import type { CliContext } from "../context.js";
-import { count, fixed, percent } from "../format.js";
+import { count, fixed, fraction } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { foregroundToBackground } from "../../metrics/segmentation-metrics.js";
 import { ATTACK_METHODS, ATTACKS, type AttackParams, attackSpec, describeAttack } from "../../attacks/registry.js";
@@ -93,12 +93,12 @@ export function renderEvaluate(result: EvaluateCommandResult): string {
     { body: `model ${result.modelId} on dataset ${result.datasetId}: ${count(result.numImages)} tiles, ${count(result.numPixels)} pixels${under}` },
     {
       body: renderKeyValues([
-        ["pixel accuracy", percent(m.pixelAccuracy)],
-        ["foreground accuracy", percent(m.foregroundAccuracy)],
+        ["pixel accuracy", fraction(m.pixelAccuracy)],
+        ["foreground accuracy", fraction(m.foregroundAccuracy)],
         ["mIoU", `${fixed(m.meanIoU)} (over ${m.definedClasses} class${m.definedClasses === 1 ? "" : "es"})`],
         ["mean Dice", fixed(m.meanDice)],
         ["mean loss", fixed(m.meanLoss, 4)],
-        ...(result.attack ? [["foreground → background", percent(result.foregroundToBackground)] as [string, string]] : []),
+        ...(result.attack ? [["foreground → background", fraction(result.foregroundToBackground)] as [string, string]] : []),
       ]),
     },
     { title: "per class", body: renderPerClass([{ predictor: "model", metrics: m }]) },

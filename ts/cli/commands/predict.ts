@@ -5,7 +5,7 @@ import { z } from "zod";
 import { listImageFiles } from "../../imaging/image-files.js";
 import { predictFiles, type PredictFilesOutcome } from "../../ops/predict-images.js";
 import type { CliContext } from "../context.js";
-import { count, percent, seconds } from "../format.js";
+import { count, fraction, seconds } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { artifactId, outputFolder } from "../option-schemas.js";
 import { printResult } from "../output.js";
@@ -46,7 +46,7 @@ export function predictCommand(context: CliContext): Command {
 }
 
 export function renderPredict(result: PredictFilesOutcome): string {
-  const rows = result.images.map((i) => [i.name, `${i.width}x${i.height}`, ...i.classShares.map((s) => percent(s))]);
+  const rows = result.images.map((i) => [i.name, `${i.width}x${i.height}`, ...i.classShares.map((s) => fraction(s))]);
   return renderSections([
     {
       body:

@@ -6,7 +6,7 @@ import { ATTACK_METHODS, describeAttack } from "../../attacks/registry.js";
 import { probeFiles, type ProbeFilesOutcome } from "../../ops/probe-images.js";
 import { addAttackOptions, attackList, attackParamsFromCommand } from "../attack-options.js";
 import type { CliContext } from "../context.js";
-import { count, fixed, percent, seconds } from "../format.js";
+import { count, fixed, fraction, seconds } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { artifactId, choice, outputFolder } from "../option-schemas.js";
 import { printResult } from "../output.js";
@@ -53,10 +53,10 @@ export function renderProbe(result: ProbeFilesOutcome): string {
     i.name,
     `${i.width}x${i.height}`,
     count(i.foregroundPixels),
-    percent(i.foregroundToBackground),
+    fraction(i.foregroundToBackground),
     fixed(i.meanIoU),
     fixed(i.foregroundIoU),
-    percent(i.pixelAgreement),
+    fraction(i.pixelAgreement),
     fixed(i.linf, 4),
   ]);
   return renderSections([
