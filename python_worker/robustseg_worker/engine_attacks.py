@@ -41,10 +41,6 @@ def _check_epsilon(value: Any, field: str = "epsilon") -> float:
     return float(value)
 
 
-def _autocast_dtype(device: torch.device) -> torch.dtype | None:
-    return torch.bfloat16 if device.type == "cuda" else None
-
-
 class AttackMixin:
     """Needs from Engine: store, device, get_model, get_dataset, load_model, load_dataset."""
 
@@ -99,7 +95,7 @@ class AttackMixin:
         def build(images, labels, out, stop):
             model, _ = self.cached_model(model_id)
             n = images.shape[0]
-            batch = batch_size or attacks.default_batch(images, backward=True)
+            batch = batch_size or attacks.default_batch(images, backward=True, model=model)
             for start in range(0, n, batch):
                 x, y = images[start:start + batch], labels[start:start + batch]
                 x_adv = spec.run(model, x, y, start, stop)
@@ -172,7 +168,7 @@ class AttackMixin:
         scores = attacks.score_candidates(
             model, images[sel], labels[sel], directions.to(torch.float32).mul_(eps),
             torch.from_numpy(padded).to(self.device), project_eps=eps if project else None,
-            autocast_dtype=_autocast_dtype(self.device), should_stop=should_stop)
+            should_stop=should_stop)
         return scores.double().cpu().numpy()[inverse, position]
 
     def build_enhanced_dataset(self, model_id: str, dataset_id: str, epsilon: float, project: bool,

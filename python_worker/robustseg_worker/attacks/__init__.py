@@ -12,7 +12,10 @@ on parameters).
   :func:`full_area_target`, the paper's evaluation attack :func:`paper_attack`
 - method one (:mod:`.layered`): :class:`LayeredSpec`, :func:`layered_pgd`
 - method two (:mod:`.enhance`): :func:`class_directions`, :func:`apply_signs`,
-  :func:`score_candidates`, :func:`clean_loss`, reference :func:`select_exhaustive`
+  :func:`score_candidates`, :func:`clean_loss`, reference :func:`select_exhaustive`; the
+  first-order estimates :func:`clean_gradient`, :func:`first_order_scores`
+- how they run (:mod:`.runtime`): :class:`Runtime` (precision, BatchNorm folding, layout,
+  ``torch.compile``), :func:`set_default_runtime`
 
 Long-running functions take ``on_step``/``on_progress(done, total)`` and ``should_stop()``
 callbacks; a True from ``should_stop`` raises :class:`AttackCancelled`.
@@ -24,8 +27,10 @@ from .enhance import (
     all_sign_vectors,
     apply_signs,
     class_directions,
+    clean_gradient,
     clean_loss,
     default_batch,
+    first_order_scores,
     score_candidates,
     select_exhaustive,
 )
@@ -51,6 +56,7 @@ from .pgd import (
     paper_attack_spec,
     pgd,
 )
+from .runtime import Runtime, default_runtime, set_default_runtime
 from .threat import Budget, LinfBall
 
 __all__ = [
@@ -65,15 +71,19 @@ __all__ = [
     "LayeredSpec",
     "LinfBall",
     "PixelLoss",
+    "Runtime",
     "WeightedPixelCE",
     "all_sign_vectors",
     "apply_signs",
     "class_directions",
+    "clean_gradient",
     "clean_loss",
     "cospgd_weights",
     "default_batch",
+    "default_runtime",
     "eval_mode",
     "fgsm",
+    "first_order_scores",
     "full_area_target",
     "get_loss",
     "layered_pgd",
@@ -85,4 +95,5 @@ __all__ = [
     "segpgd_lambda",
     "segpgd_weights",
     "select_exhaustive",
+    "set_default_runtime",
 ]

@@ -16,7 +16,6 @@ perturbed images are built chunk by chunk (never all N·K at once).
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import math
 from dataclasses import dataclass
@@ -26,14 +25,18 @@ from torch import Tensor, nn
 
 from ._common import OnStep, ShouldStop, check_images, check_stop, clone_images, eval_mode, grad_enabled, input_grad, prepare
 from .losses import get_loss, pixel_ce
+from .runtime import Runtime, batch_from_memory, cuda_bytes_per_image, gradient_model, input_layout
+from .runtime import autocast as runtime_autocast
 
 __all__ = [
     "ExhaustiveChoice",
     "all_sign_vectors",
     "apply_signs",
     "class_directions",
+    "clean_gradient",
     "clean_loss",
     "default_batch",
+    "first_order_scores",
     "score_candidates",
     "select_exhaustive",
 ]
@@ -42,15 +45,26 @@ __all__ = [
 # activations past glibc's mmap threshold are mapped and page-faulted afresh on every pass (sys
 # time and minor faults grow with the chunk). For 8 images of 64×64 × 729 candidates and a small
 # U-Net on 2 shared cores, chunks of 64-729 scored 1.6-9× slower than chunks of 8-16 across three
-# runs of bench_scoring.py. On CUDA, bigger batches fill the device (not measured here).
+# runs of bench_scoring.py. On CUDA the batch comes from the free memory (runtime.py's probe of
+# one model's per-image footprint) when the model is known, else from these pixel budgets.
 _CPU_PIXELS = 1 << 16  # 16 candidates of 64×64, 1 of 256×256
 _CUDA_SCORE_PIXELS = 1 << 21  # 512 of 64×64, 32 of 256×256
 _CUDA_GRAD_PIXELS = 1 << 19  # backward keeps activations: 128 of 64×64, 8 of 256×256
+# Share of the free CUDA memory a batch may take (the rest: fragmentation, other work).
+_CUDA_HEADROOM = 0.6
 
 
-def default_batch(x: Tensor, *, backward: bool = False) -> int:
-    """The chunk size used when ``max_batch`` is None, from the device and the image size."""
+def default_batch(
+    x: Tensor, *, backward: bool = False, model: nn.Module | None = None, runtime: Runtime | None = None
+) -> int:
+    """The chunk size used when ``max_batch`` is None, from the device and the image size; on
+    CUDA with ``model`` given, from the free device memory and the model's measured per-image
+    footprint (:func:`~.runtime.cuda_bytes_per_image`)."""
     pixels = int(x.shape[-1]) * int(x.shape[-2])
+    if x.device.type == "cuda" and model is not None:
+        per_image = cuda_bytes_per_image(model, x, backward=backward, runtime=runtime)
+        free, _ = torch.cuda.mem_get_info(x.device)
+        return batch_from_memory(free, per_image, headroom=_CUDA_HEADROOM)
     if x.device.type == "cpu":
         budget = _CPU_PIXELS
     else:
@@ -58,9 +72,10 @@ def default_batch(x: Tensor, *, backward: bool = False) -> int:
     return max(1, budget // max(1, pixels))
 
 
-def _autocast(device: torch.device, dtype: torch.dtype | None):
+def _autocast(device: torch.device, dtype: torch.dtype | None, runtime: Runtime | None = None):
+    """An explicit ``dtype`` wins; None means the runtime's precision (fp32 on CPU by default)."""
     if dtype is None:
-        return contextlib.nullcontext()
+        return runtime_autocast(device, runtime)
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
@@ -73,6 +88,7 @@ def class_directions(
     max_batch: int | None = None,
     on_progress: OnStep | None = None,
     should_stop: ShouldStop | None = None,
+    runtime: Runtime | None = None,
 ) -> Tensor:
     """a_c = eps · sign(∇ₓ J(θ, x, t_c)) for every image and class: (N, C, channels, H, W).
 
@@ -85,7 +101,7 @@ def class_directions(
     x = clone_images(x)
     if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or eps < 0:
         raise ValueError(f"eps: must be a finite number >= 0, got {eps!r}")
-    max_batch = _batch(max_batch, x, backward=True)
+    max_batch = _batch(max_batch, x, backward=True, model=model, runtime=runtime)
     n, ch, h, w = x.shape
     if num_classes is None:
         with eval_mode(model), torch.inference_mode():
@@ -98,21 +114,26 @@ def class_directions(
     ce = get_loss("ce")
     pair = torch.arange(total, device=x.device)
     with eval_mode(model), grad_enabled():
+        net = gradient_model(model, x.device, runtime)
         for start in range(0, total, max_batch):
             check_stop(should_stop, start, total)
             idx = pair[start : start + max_batch]
             img, cls = idx // c, idx % c
             target = cls.view(-1, 1, 1).expand(-1, h, w)
-            grad = input_grad(model, x[img], target, ce, step=1, steps=1, targeted=True)
+            grad = input_grad(net, input_layout(x[img], runtime), target, ce, step=1, steps=1, targeted=True,
+                              runtime=runtime)
             out[start : start + idx.numel()] = float(eps) * torch.sign(grad)
             if on_progress is not None:
                 on_progress(start + idx.numel(), total)
     return out.view(n, c, ch, h, w)
 
 
-def _batch(max_batch: int | None, x: Tensor, *, backward: bool = False) -> int:
+def _batch(
+    max_batch: int | None, x: Tensor, *, backward: bool = False, model: nn.Module | None = None,
+    runtime: Runtime | None = None,
+) -> int:
     if max_batch is None:
-        return default_batch(x, backward=backward)
+        return default_batch(x, backward=backward, model=model, runtime=runtime)
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
         raise ValueError(f"max_batch: must be an integer >= 1 (or None for the default), got {max_batch!r}")
     return max_batch
@@ -175,6 +196,7 @@ def clean_loss(
     y: Tensor,
     *,
     autocast_dtype: torch.dtype | None = None,
+    runtime: Runtime | None = None,
 ) -> Tensor:
     """J(θ, x, y) per image (N,): the mean pixel-wise CE, in inference mode.
 
@@ -185,9 +207,10 @@ def clean_loss(
     """
     x, y = prepare(x, y, "y")
     out = torch.empty(x.shape[0], dtype=torch.float32, device=x.device)
-    with eval_mode(model), torch.inference_mode(), _autocast(x.device, autocast_dtype):
+    with eval_mode(model), torch.inference_mode(), _autocast(x.device, autocast_dtype, runtime):
+        net = gradient_model(model, x.device, runtime)
         for i in range(x.shape[0]):
-            out[i] = pixel_ce(model(x[i : i + 1]), y[i : i + 1]).mean()
+            out[i] = pixel_ce(net(input_layout(x[i : i + 1], runtime)), y[i : i + 1]).mean()
     return out
 
 
@@ -203,6 +226,7 @@ def score_candidates(
     autocast_dtype: torch.dtype | None = None,
     on_progress: OnStep | None = None,
     should_stop: ShouldStop | None = None,
+    runtime: Runtime | None = None,
 ) -> Tensor:
     """J(θ, x_s, y) with the TRUE label for every candidate: signs (N, K, C) → scores (N, K).
 
@@ -210,13 +234,14 @@ def score_candidates(
     several images share a pass). An all-zero sign vector is not run through the batch: it gets
     :func:`clean_loss` (one clean pass), so s = 0 scores exactly the clean loss. Other candidates
     agree with a one-at-a-time loop to float rounding (batch composition can change the last bits).
-    ``autocast_dtype`` (e.g. torch.bfloat16 on CUDA) runs the model under autocast; the CE is
-    always computed in float32. ``on_progress(done, N·K)`` after each chunk; ``should_stop``
+    ``autocast_dtype`` (e.g. torch.bfloat16) runs the model under autocast (None: the runtime's
+    precision, bf16 on CUDA and fp32 on CPU by default); the CE is always computed in float32.
+    The model runs as the attacks' prepared copy (:mod:`.runtime`: BatchNorm folded). ``on_progress(done, N·K)`` after each chunk; ``should_stop``
     polled before each chunk (raises :class:`~.pgd.AttackCancelled`).
     """
     x, y = prepare(x, y, "y")
     _check_directions(x, directions)
-    max_batch = _batch(max_batch, x)
+    max_batch = _batch(max_batch, x, model=model, runtime=runtime)
     if project_eps is not None and project_eps < 0:
         raise ValueError(f"project_eps: must be >= 0 or None, got {project_eps}")
     n, _, ch, h, w = directions.shape
@@ -231,13 +256,14 @@ def score_candidates(
     todo = (~zero).flatten().nonzero().squeeze(1)
     done = total - todo.numel()
     if done:
-        clean = clean_loss(model, x, y, autocast_dtype=autocast_dtype)
+        clean = clean_loss(model, x, y, autocast_dtype=autocast_dtype, runtime=runtime)
         scores[zero] = clean.unsqueeze(1).expand(n, k)[zero]
         if on_progress is not None:
             on_progress(done, total)
     flat_scores = scores.view(-1)
     s_flat = s_all.reshape(n * k, c).to(x.dtype)
-    with eval_mode(model), torch.inference_mode(), _autocast(x.device, autocast_dtype):
+    with eval_mode(model), torch.inference_mode(), _autocast(x.device, autocast_dtype, runtime):
+        net = gradient_model(model, x.device, runtime)
         for start in range(0, todo.numel(), max_batch):
             check_stop(should_stop, done, total)
             idx = todo[start : start + max_batch]
@@ -253,12 +279,89 @@ def score_candidates(
                 offset += cnt
             pert = torch.cat(perts).view(-1, ch, h, w)
             x_s = _perturb(x[img], pert, project_eps)
-            logits = model(x_s)
+            logits = net(input_layout(x_s, runtime))
             flat_scores[idx] = pixel_ce(logits, y[img]).flatten(1).mean(1)
             done += idx.numel()
             if on_progress is not None:
                 on_progress(done, total)
     return scores
+
+
+def clean_gradient(
+    model: nn.Module,
+    x: Tensor,
+    y: Tensor,
+    *,
+    max_batch: int | None = None,
+    should_stop: ShouldStop | None = None,
+    runtime: Runtime | None = None,
+) -> Tensor:
+    """g = ∇ₓ J(θ, x, y) per image (N, channels, H, W): the gradient of the mean pixel-wise CE
+    with the TRUE label at the clean x (each image's own; the loss is summed over per-image
+    means). The one extra gradient behind :func:`first_order_scores`."""
+    x, y = prepare(x, y, "y")
+    max_batch = _batch(max_batch, x, backward=True, model=model, runtime=runtime)
+    out = torch.empty_like(x)
+    ce = get_loss("ce")
+    with eval_mode(model), grad_enabled():
+        net = gradient_model(model, x.device, runtime)
+        for start in range(0, x.shape[0], max_batch):
+            check_stop(should_stop, start, x.shape[0])
+            stop = min(start + max_batch, x.shape[0])
+            out[start:stop] = input_grad(net, input_layout(x[start:stop], runtime), y[start:stop], ce, step=1,
+                                         steps=1, targeted=False, runtime=runtime)
+    return out
+
+
+# Elements of one (candidates × pixels) block of first-order estimates (64 MiB of float32).
+_ESTIMATE_BLOCK = 1 << 24
+
+
+def first_order_scores(
+    x: Tensor,
+    directions: Tensor,
+    signs: Tensor,
+    gradient: Tensor,
+    clean: Tensor,
+    *,
+    project_eps: float | None = None,
+) -> Tensor:
+    """First-order estimates of :func:`score_candidates`: signs (N, K, C) → (N, K) with
+
+        Ĵ(s) = J(θ, x, y) + ∇ₓJ(θ, x, y) · (x_s − x),    x_s = clip(x + Σ_c s_c a_c, 0, 1)
+
+    (projected like the real candidates with ``project_eps``): the loss's tangent plane at the
+    clean image, evaluated at each candidate's exact perturbation, clipping included. No forward
+    pass: one (K, pixels) block per image and a dot product, so estimating all 3^C candidates
+    costs less than scoring a handful. ``gradient`` is :func:`clean_gradient`, ``clean``
+    :func:`clean_loss`. An all-zero row is exactly the clean loss.
+    """
+    check_images(x)
+    _check_directions(x, directions)
+    n, c = directions.shape[:2]
+    _check_signs(signs, n, c, 3)
+    if gradient.shape != x.shape:
+        raise ValueError(f"gradient: expected shape {tuple(x.shape)}, got {tuple(gradient.shape)}")
+    if clean.shape != (n,):
+        raise ValueError(f"clean: expected shape ({n},), got {tuple(clean.shape)}")
+    k = signs.shape[1]
+    pixels = x[0].numel()
+    xs = x.detach().reshape(n, pixels)
+    d = directions.detach().to(device=x.device, dtype=x.dtype).reshape(n, c, pixels)
+    g = gradient.detach().to(device=x.device, dtype=torch.float64).reshape(n, pixels)
+    s_all = signs.to(device=x.device, dtype=x.dtype)
+    out = torch.empty((n, k), dtype=torch.float64, device=x.device)
+    block = max(1, _ESTIMATE_BLOCK // max(1, pixels))
+    with torch.inference_mode():
+        for i in range(n):
+            for start in range(0, k, block):
+                rows = s_all[i, start : start + block]
+                delta = _perturb(xs[i].unsqueeze(0), rows @ d[i], project_eps) - xs[i]
+                out[i, start : start + rows.shape[0]] = delta.double() @ g[i]
+        out += clean.detach().to(device=x.device, dtype=torch.float64).unsqueeze(1)
+    zero = (signs == 0).all(dim=-1).to(x.device)
+    out[zero] = clean.detach().to(device=x.device, dtype=torch.float64).unsqueeze(1).expand(n, k)[zero]
+    return out
 
 
 def all_sign_vectors(num_classes: int, *, device: "torch.device | str | None" = None) -> Tensor:
