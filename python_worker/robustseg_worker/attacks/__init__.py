@@ -13,7 +13,7 @@ on parameters).
 - method one (:mod:`.layered`): :class:`LayeredSpec`, :func:`layered_pgd`
 - method two (:mod:`.enhance`): :func:`class_directions`, :func:`apply_signs`,
   :func:`score_candidates`, :func:`clean_loss`, reference :func:`select_exhaustive`; the
-  first-order estimates :func:`clean_gradient`, :func:`first_order_scores`
+  estimates of the surrogate strategy :func:`logit_additive_scores`
 - how they run (:mod:`.runtime`): :class:`Runtime` (precision, BatchNorm folding, layout,
   ``torch.compile``), :func:`set_default_runtime`
 
@@ -26,11 +26,11 @@ from .enhance import (
     ExhaustiveChoice,
     all_sign_vectors,
     apply_signs,
+    Estimates,
     class_directions,
-    clean_gradient,
     clean_loss,
     default_batch,
-    first_order_scores,
+    logit_additive_scores,
     score_candidates,
     select_exhaustive,
 )
@@ -67,6 +67,7 @@ __all__ = [
     "AttackCancelled",
     "AttackSpec",
     "Budget",
+    "Estimates",
     "ExhaustiveChoice",
     "LayeredSpec",
     "LinfBall",
@@ -76,17 +77,16 @@ __all__ = [
     "all_sign_vectors",
     "apply_signs",
     "class_directions",
-    "clean_gradient",
     "clean_loss",
     "cospgd_weights",
     "default_batch",
     "default_runtime",
     "eval_mode",
     "fgsm",
-    "first_order_scores",
     "full_area_target",
     "get_loss",
     "layered_pgd",
+    "logit_additive_scores",
     "paper_attack",
     "paper_attack_spec",
     "pgd",

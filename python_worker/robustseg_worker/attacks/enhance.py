@@ -33,10 +33,10 @@ __all__ = [
     "all_sign_vectors",
     "apply_signs",
     "class_directions",
-    "clean_gradient",
+    "Estimates",
     "clean_loss",
     "default_batch",
-    "first_order_scores",
+    "logit_additive_scores",
     "score_candidates",
     "select_exhaustive",
 ]
@@ -139,16 +139,16 @@ def _batch(
     return max_batch
 
 
-def _check_signs(signs: Tensor, n: int, c: int, ndim: int) -> None:
+def _check_signs(signs: Tensor, n: int, c: int, ndim: int, name: str = "signs") -> None:
     if not isinstance(signs, Tensor):
-        raise TypeError(f"signs: expected a tensor, got {type(signs).__name__}")
+        raise TypeError(f"{name}: expected a tensor, got {type(signs).__name__}")
     expected = "(N, C)" if ndim == 2 else "(N, K, C)"
     if signs.dim() != ndim or signs.shape[0] != n or signs.shape[-1] != c:
-        raise ValueError(f"signs: expected shape {expected} with N={n}, C={c}, got {tuple(signs.shape)}")
+        raise ValueError(f"{name}: expected shape {expected} with N={n}, C={c}, got {tuple(signs.shape)}")
     if signs.is_floating_point() and not bool((signs == signs.round()).all()):
-        raise ValueError("signs: entries must be -1, 0 or +1")
+        raise ValueError(f"{name}: entries must be -1, 0 or +1")
     if signs.numel() and not bool(((signs >= -1) & (signs <= 1)).all()):
-        raise ValueError("signs: entries must be -1, 0 or +1")
+        raise ValueError(f"{name}: entries must be -1, 0 or +1")
 
 
 def _check_directions(x: Tensor, directions: Tensor) -> None:
@@ -287,81 +287,104 @@ def score_candidates(
     return scores
 
 
-def clean_gradient(
-    model: nn.Module,
-    x: Tensor,
-    y: Tensor,
-    *,
-    max_batch: int | None = None,
-    should_stop: ShouldStop | None = None,
-    runtime: Runtime | None = None,
-) -> Tensor:
-    """g = ∇ₓ J(θ, x, y) per image (N, channels, H, W): the gradient of the mean pixel-wise CE
-    with the TRUE label at the clean x (each image's own; the loss is summed over per-image
-    means). The one extra gradient behind :func:`first_order_scores`."""
-    x, y = prepare(x, y, "y")
-    max_batch = _batch(max_batch, x, backward=True, model=model, runtime=runtime)
-    out = torch.empty_like(x)
-    ce = get_loss("ce")
-    with eval_mode(model), grad_enabled():
-        net = gradient_model(model, x.device, runtime)
-        for start in range(0, x.shape[0], max_batch):
-            check_stop(should_stop, start, x.shape[0])
-            stop = min(start + max_batch, x.shape[0])
-            out[start:stop] = input_grad(net, input_layout(x[start:stop], runtime), y[start:stop], ce, step=1,
-                                         steps=1, targeted=False, runtime=runtime)
-    return out
-
-
-# Elements of one (candidates × pixels) block of first-order estimates (64 MiB of float32).
+# Elements of one (rows × classes × pixels) block of estimated logits (64 MiB of float32).
 _ESTIMATE_BLOCK = 1 << 24
 
 
-def first_order_scores(
+@dataclass(frozen=True)
+class Estimates:
+    scores: Tensor  # (N, K) float32: estimates, exact on basis rows
+    exact: Tensor  # (N, K) bool: rows that are a basis point (the centre or a single change of it)
+    forward_passes: int  # model evaluations made (basis points)
+
+
+def _basis(centre: tuple[int, ...]) -> list[tuple[int, int]]:
+    """(class, value) of the centre's 2C single-coordinate changes, in class order."""
+    return [(j, v) for j in range(len(centre)) for v in (-1, 0, 1) if v != centre[j]]
+
+
+def logit_additive_scores(
+    model: nn.Module,
     x: Tensor,
+    y: Tensor,
     directions: Tensor,
     signs: Tensor,
-    gradient: Tensor,
-    clean: Tensor,
+    centres: Tensor | None = None,
     *,
     project_eps: float | None = None,
-) -> Tensor:
-    """First-order estimates of :func:`score_candidates`: signs (N, K, C) → (N, K) with
+    max_batch: int | None = None,
+    should_stop: ShouldStop | None = None,
+    runtime: Runtime | None = None,
+) -> Estimates:
+    """Estimates of :func:`score_candidates` from a few real forward passes: signs (N, K, C).
 
-        Ĵ(s) = J(θ, x, y) + ∇ₓJ(θ, x, y) · (x_s − x),    x_s = clip(x + Σ_c s_c a_c, 0, 1)
+    For each image and centre c (``centres`` (N, K, C), one per row; None: s = 0 for every row)
+    the model is run on the basis: x_c and its 2C single-coordinate changes x_{c[j→v]}. A row
+    s is then estimated by adding, in logit space, the changes its differing coordinates make
+    one at a time,
 
-    (projected like the real candidates with ``project_eps``): the loss's tangent plane at the
-    clean image, evaluated at each candidate's exact perturbation, clipping included. No forward
-    pass: one (K, pixels) block per image and a dot product, so estimating all 3^C candidates
-    costs less than scoring a handful. ``gradient`` is :func:`clean_gradient`, ``clean``
-    :func:`clean_loss`. An all-zero row is exactly the clean loss.
+        Ĵ(s) = CE(y, f(x_c) + Σ_{j: s_j ≠ c_j} [f(x_{c[j→s_j]}) − f(x_c)]),
+
+    which keeps the softmax's non-linearity and how classes compete per pixel, and neglects only
+    the network's own interaction between the changes (its ReLUs switching when they combine).
+    Basis rows are exact (their CE is computed from their own logits, the centre alone through
+    the model as :func:`clean_loss` does, so a zero centre's row is bit for bit the clean loss);
+    ``exact`` marks them. Cost: 2C + 1 forward passes per (image, centre), none per other row.
     """
-    check_images(x)
+    x, y = prepare(x, y, "y")
     _check_directions(x, directions)
     n, c = directions.shape[:2]
     _check_signs(signs, n, c, 3)
-    if gradient.shape != x.shape:
-        raise ValueError(f"gradient: expected shape {tuple(x.shape)}, got {tuple(gradient.shape)}")
-    if clean.shape != (n,):
-        raise ValueError(f"clean: expected shape ({n},), got {tuple(clean.shape)}")
+    if centres is not None:
+        _check_signs(centres, n, c, 3, "centres")
+        if centres.shape != signs.shape:
+            raise ValueError(f"centres: expected shape {tuple(signs.shape)} like signs, got {tuple(centres.shape)}")
+    max_batch = _batch(max_batch, x, model=model, runtime=runtime)
     k = signs.shape[1]
-    pixels = x[0].numel()
-    xs = x.detach().reshape(n, pixels)
-    d = directions.detach().to(device=x.device, dtype=x.dtype).reshape(n, c, pixels)
-    g = gradient.detach().to(device=x.device, dtype=torch.float64).reshape(n, pixels)
-    s_all = signs.to(device=x.device, dtype=x.dtype)
-    out = torch.empty((n, k), dtype=torch.float64, device=x.device)
-    block = max(1, _ESTIMATE_BLOCK // max(1, pixels))
-    with torch.inference_mode():
+    s_all = signs.to("cpu", torch.int8)
+    c_all = torch.zeros_like(s_all) if centres is None else centres.to("cpu", torch.int8)
+    d = directions.detach().to(device=x.device, dtype=x.dtype)
+    scores = torch.empty((n, k), dtype=torch.float32, device=x.device)
+    exact = torch.zeros((n, k), dtype=torch.bool)
+    forwards = 0
+    with eval_mode(model), torch.inference_mode(), _autocast(x.device, None, runtime):
+        net = gradient_model(model, x.device, runtime)
         for i in range(n):
-            for start in range(0, k, block):
-                rows = s_all[i, start : start + block]
-                delta = _perturb(xs[i].unsqueeze(0), rows @ d[i], project_eps) - xs[i]
-                out[i, start : start + rows.shape[0]] = delta.double() @ g[i]
-        out += clean.detach().to(device=x.device, dtype=torch.float64).unsqueeze(1)
-    zero = (signs == 0).all(dim=-1).to(x.device)
-    out[zero] = clean.detach().to(device=x.device, dtype=torch.float64).unsqueeze(1).expand(n, k)[zero]
-    return out
+            groups: dict[tuple[int, ...], list[int]] = {}
+            for row, centre in enumerate(c_all[i].tolist()):
+                groups.setdefault(tuple(centre), []).append(row)
+            for centre, rows in groups.items():
+                check_stop(should_stop, i, n)
+                basis = _basis(centre)
+                points = torch.tensor([centre] + [centre[:j] + (v,) + centre[j + 1 :] for j, v in basis],
+                                      dtype=x.dtype, device=x.device)
+                x_pts = _perturb(x[i : i + 1], torch.einsum("kc,cdhw->kdhw", points, d[i]), project_eps)
+                z_c = net(input_layout(x_pts[:1], runtime)).float()
+                z_nb = torch.cat([net(input_layout(x_pts[1 + s : 1 + s + max_batch], runtime)).float()
+                                  for s in range(0, len(basis), max_batch)])
+                forwards += 1 + len(basis)
+                yi = y[i : i + 1]
+                # The centre's loss reduced as clean_loss reduces it (a zero centre: the same bits).
+                basis_loss = torch.cat([pixel_ce(z_c, yi).mean().view(1),
+                                        pixel_ce(z_nb, yi.expand(len(basis), -1, -1)).flatten(1).mean(1)])
+                delta = (z_nb - z_c).reshape(len(basis), -1)  # (2C, classes·pixels)
+                rows_t = torch.tensor(rows, dtype=torch.long)
+                s_rows = s_all[i, rows_t]  # (R, C)
+                ind = torch.stack([(s_rows[:, j] == v) for j, v in basis], 1)  # (R, 2C)
+                where = {key: b for b, key in enumerate([centre] + [centre[:j] + (v,) + centre[j + 1 :] for j, v in basis])}
+                block = max(1, _ESTIMATE_BLOCK // max(1, delta.shape[1]))
+                est = torch.empty(len(rows), dtype=torch.float32, device=x.device)
+                for s in range(0, len(rows), block):
+                    part = ind[s : s + block].to(device=x.device, dtype=torch.float32)
+                    logits = (z_c.reshape(1, -1) + part @ delta).view(-1, *z_c.shape[1:])
+                    est[s : s + block] = pixel_ce(logits, yi.expand(part.shape[0], -1, -1)).flatten(1).mean(1)
+                for pos, (r, vec) in enumerate(zip(rows, s_rows.tolist())):
+                    b = where.get(tuple(vec))
+                    if b is not None:
+                        est[pos] = basis_loss[b]
+                        exact[i, r] = True
+                scores[i, rows_t.to(x.device)] = est
+    return Estimates(scores=scores, exact=exact, forward_passes=forwards)
 
 
 def all_sign_vectors(num_classes: int, *, device: "torch.device | str | None" = None) -> Tensor:

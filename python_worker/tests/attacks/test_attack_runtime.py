@@ -147,20 +147,43 @@ def test_batch_from_memory(free, per_image, expected):
     assert rt.batch_from_memory(free, per_image, headroom=0.6, cap=1024) == expected
 
 
-def test_first_order_scores_are_the_tangent_plane(unet):
+def test_logit_additive_estimates(unet):
     x, y = make_batch(n=2, size=16, seed=3)
-    d = attacks.class_directions(unet, x, 4, 0.02)
-    signs = attacks.all_sign_vectors(4)[:20].unsqueeze(0).expand(2, -1, -1)
-    g = attacks.clean_gradient(unet, x, y)
-    clean = attacks.clean_loss(unet, x, y)
-    est = attacks.first_order_scores(x, d, signs, g, clean)
-    assert est.shape == (2, 20) and torch.equal(est[:, 0], clean.double())
-    # By hand for one candidate: clean + g·(clip(x + Σ s_c a_c) − x).
-    s = signs[1, 7].float()
-    x_s = (x[1] + torch.einsum("c,cdhw->dhw", s, d[1])).clamp(0, 1)
-    expected = clean[1].double() + (g[1].double() * (x_s - x[1]).double()).sum()
-    torch.testing.assert_close(est[1, 7], expected, rtol=1e-6, atol=1e-9)
-    # The gradient is the true-label loss's: a small step along -g lowers the loss.
+    d = attacks.class_directions(unet, x, 4, 0.03)
+    cands = attacks.all_sign_vectors(4)
+    signs = cands.unsqueeze(0).expand(2, -1, -1)
+    est = attacks.logit_additive_scores(unet, x, y, d, signs)
+    exact = attacks.score_candidates(unet, x, y, d, signs)
+    assert est.forward_passes == 2 * (2 * 4 + 1)
+    basis = (cands != 0).sum(1) <= 1
+    assert torch.equal(est.exact, basis.unsqueeze(0).expand(2, -1))
+    assert torch.equal(est.scores[:, 0], attacks.clean_loss(unet, x, y))  # the zero row: the clean loss, bit for bit
+    torch.testing.assert_close(est.scores[:, basis], exact[:, basis], rtol=1e-5, atol=1e-6)
+    # A row with two changes, by hand: CE of f(x) + [f(x_a) − f(x)] + [f(x_b) − f(x)].
+    row = next(i for i, v in enumerate(cands.tolist()) if v == [1, 0, -1, 0])
+    net = unet.eval()
     with torch.no_grad():
-        lower = nn.functional.cross_entropy(unet(x - 1e-3 * g.sign()), y, reduction="none").flatten(1).mean(1)
-    assert (lower < clean).all()
+        z0 = net(x[:1])
+        za = net((x[:1] + d[0, 0]).clamp(0, 1))
+        zb = net((x[:1] - d[0, 2]).clamp(0, 1))
+        by_hand = nn.functional.cross_entropy(z0 + (za - z0) + (zb - z0), y[:1])
+    torch.testing.assert_close(est.scores[0, row], by_hand, rtol=1e-4, atol=1e-5)
+    # The estimates carry the candidates' information: far closer to the exact losses than the
+    # clean loss is, and they rank the optimum near the top.
+    err = (est.scores - exact).abs().mean()
+    assert err < 0.5 * (exact - exact[:, :1]).abs().mean()
+    for i in range(2):
+        assert int((est.scores[i] < est.scores[i, exact[i].argmin()]).sum()) < 10
+
+
+def test_logit_additive_around_a_centre(unet):
+    x, y = make_batch(n=1, size=16, seed=4)
+    d = attacks.class_directions(unet, x, 4, 0.03)
+    centre = torch.tensor([[1, 0, -1, 1]], dtype=torch.int8)
+    rows = torch.tensor([[[1, 0, -1, 1], [1, 1, -1, 1], [0, 0, -1, 1], [-1, 1, 1, 1]]], dtype=torch.int8)
+    est = attacks.logit_additive_scores(unet, x, y, d, rows, centre.unsqueeze(1).expand(1, 4, 4))
+    exact = attacks.score_candidates(unet, x, y, d, rows)
+    assert est.forward_passes == 2 * 4 + 1 and est.exact[0].tolist() == [True, True, True, False]
+    torch.testing.assert_close(est.scores[0, :3], exact[0, :3], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="centres"):
+        attacks.logit_additive_scores(unet, x, y, d, rows, centre)
