@@ -16,17 +16,19 @@ from robustseg_worker.proto.robustseg.v1 import common_pb2 as robustseg_dot_v1_d
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as robustseg_dot_v1_dot_data__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19robustseg/v1/attack.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\x1a\x17robustseg/v1/data.proto\"\x0c\n\nUntargeted\"c\n\x0c\x41ttackTarget\x12.\n\nuntargeted\x18\x01 \x01(\x0b\x32\x18.robustseg.v1.UntargetedH\x00\x12\x19\n\x0f\x66ull_area_class\x18\x02 \x01(\x05H\x00\x42\x08\n\x06target\"\xbf\x01\n\x0eGradientAttack\x12*\n\x06method\x18\x01 \x01(\x0e\x32\x1a.robustseg.v1.AttackMethod\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x11\n\tstep_size\x18\x04 \x01(\x01\x12\x14\n\x0crandom_start\x18\x05 \x01(\x08\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12*\n\x06target\x18\x07 \x01(\x0b\x32\x1a.robustseg.v1.AttackTarget\"\xa9\x01\n\x10LayeredPgdAttack\x12\x0f\n\x07\x65psilon\x18\x01 \x01(\x01\x12\r\n\x05steps\x18\x02 \x01(\x05\x12\x11\n\tstep_size\x18\x03 \x01(\x01\x12\x13\n\x0b\x63lass_order\x18\x04 \x03(\x05\x12)\n\x06\x62udget\x18\x05 \x01(\x0e\x32\x19.robustseg.v1.LayerBudget\x12\x14\n\x0crandom_start\x18\x06 \x01(\x08\x12\x0c\n\x04seed\x18\x07 \x01(\x04\"\x7f\n\nAttackSpec\x12\x30\n\x08gradient\x18\x01 \x01(\x0b\x32\x1c.robustseg.v1.GradientAttackH\x00\x12\x35\n\x0blayered_pgd\x18\x02 \x01(\x0b\x32\x1e.robustseg.v1.LayeredPgdAttackH\x00\x42\x08\n\x06\x61ttack\"z\n\x14\x41ttackDatasetRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12(\n\x06\x61ttack\x18\x03 \x01(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x12\n\nbatch_size\x18\x04 \x01(\x05\"\xa1\x01\n\x16ScoreCandidatesRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x03 \x01(\x01\x12\x0f\n\x07project\x18\x04 \x01(\x08\x12\x15\n\rimage_indices\x18\x05 \x03(\x03\x12(\n\ncandidates\x18\x06 \x01(\x0b\x32\x14.robustseg.v1.Tensor\"?\n\x17ScoreCandidatesResponse\x12$\n\x06losses\x18\x01 \x01(\x0b\x32\x14.robustseg.v1.Tensor\"\x9e\x01\n\x1b\x42uildEnhancedDatasetRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x03 \x01(\x01\x12\x0f\n\x07project\x18\x04 \x01(\x08\x12#\n\x05signs\x18\x05 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\"|\n\x11\x44\x61tasetBuildEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .robustseg.v1.DatasetBuildResultH\x00\x42\x07\n\x05\x65vent\"u\n\x12\x44\x61tasetBuildResult\x12*\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x19.robustseg.v1.DatasetInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\x12\x11\n\tmean_linf\x18\x03 \x01(\x01\x12\x10\n\x08max_linf\x18\x04 \x01(\x01*\x90\x01\n\x0c\x41ttackMethod\x12\x1d\n\x19\x41TTACK_METHOD_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41TTACK_METHOD_FGSM\x10\x01\x12\x15\n\x11\x41TTACK_METHOD_PGD\x10\x02\x12\x18\n\x14\x41TTACK_METHOD_SEGPGD\x10\x03\x12\x18\n\x14\x41TTACK_METHOD_COSPGD\x10\x04*_\n\x0bLayerBudget\x12\x1c\n\x18LAYER_BUDGET_UNSPECIFIED\x10\x00\x12\x1a\n\x16LAYER_BUDGET_PER_LAYER\x10\x01\x12\x16\n\x12LAYER_BUDGET_TOTAL\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19robustseg/v1/attack.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\x1a\x17robustseg/v1/data.proto\"\x0c\n\nUntargeted\"c\n\x0c\x41ttackTarget\x12.\n\nuntargeted\x18\x01 \x01(\x0b\x32\x18.robustseg.v1.UntargetedH\x00\x12\x19\n\x0f\x66ull_area_class\x18\x02 \x01(\x05H\x00\x42\x08\n\x06target\"\xbf\x01\n\x0eGradientAttack\x12*\n\x06method\x18\x01 \x01(\x0e\x32\x1a.robustseg.v1.AttackMethod\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x11\n\tstep_size\x18\x04 \x01(\x01\x12\x14\n\x0crandom_start\x18\x05 \x01(\x08\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12*\n\x06target\x18\x07 \x01(\x0b\x32\x1a.robustseg.v1.AttackTarget\"\xa9\x01\n\x10LayeredPgdAttack\x12\x0f\n\x07\x65psilon\x18\x01 \x01(\x01\x12\r\n\x05steps\x18\x02 \x01(\x05\x12\x11\n\tstep_size\x18\x03 \x01(\x01\x12\x13\n\x0b\x63lass_order\x18\x04 \x03(\x05\x12)\n\x06\x62udget\x18\x05 \x01(\x0e\x32\x19.robustseg.v1.LayerBudget\x12\x14\n\x0crandom_start\x18\x06 \x01(\x08\x12\x0c\n\x04seed\x18\x07 \x01(\x04\"\x7f\n\nAttackSpec\x12\x30\n\x08gradient\x18\x01 \x01(\x0b\x32\x1c.robustseg.v1.GradientAttackH\x00\x12\x35\n\x0blayered_pgd\x18\x02 \x01(\x0b\x32\x1e.robustseg.v1.LayeredPgdAttackH\x00\x42\x08\n\x06\x61ttack\"z\n\x14\x41ttackDatasetRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12(\n\x06\x61ttack\x18\x03 \x01(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x12\n\nbatch_size\x18\x04 \x01(\x05\"\xf9\x01\n\x16ScoreCandidatesRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x03 \x01(\x01\x12\x0f\n\x07project\x18\x04 \x01(\x08\x12\x15\n\rimage_indices\x18\x05 \x03(\x03\x12(\n\ncandidates\x18\x06 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12/\n\x07scoring\x18\x07 \x01(\x0e\x32\x1e.robustseg.v1.CandidateScoring\x12%\n\x07\x63\x65ntres\x18\x08 \x01(\x0b\x32\x14.robustseg.v1.Tensor\"|\n\x17ScoreCandidatesResponse\x12$\n\x06losses\x18\x01 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12#\n\x05\x65xact\x18\x02 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\"\x9e\x01\n\x1b\x42uildEnhancedDatasetRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x03 \x01(\x01\x12\x0f\n\x07project\x18\x04 \x01(\x08\x12#\n\x05signs\x18\x05 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\"|\n\x11\x44\x61tasetBuildEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .robustseg.v1.DatasetBuildResultH\x00\x42\x07\n\x05\x65vent\"u\n\x12\x44\x61tasetBuildResult\x12*\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x19.robustseg.v1.DatasetInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\x12\x11\n\tmean_linf\x18\x03 \x01(\x01\x12\x10\n\x08max_linf\x18\x04 \x01(\x01*\x90\x01\n\x0c\x41ttackMethod\x12\x1d\n\x19\x41TTACK_METHOD_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41TTACK_METHOD_FGSM\x10\x01\x12\x15\n\x11\x41TTACK_METHOD_PGD\x10\x02\x12\x18\n\x14\x41TTACK_METHOD_SEGPGD\x10\x03\x12\x18\n\x14\x41TTACK_METHOD_COSPGD\x10\x04*_\n\x0bLayerBudget\x12\x1c\n\x18LAYER_BUDGET_UNSPECIFIED\x10\x00\x12\x1a\n\x16LAYER_BUDGET_PER_LAYER\x10\x01\x12\x16\n\x12LAYER_BUDGET_TOTAL\x10\x02*w\n\x10\x43\x61ndidateScoring\x12!\n\x1d\x43\x41NDIDATE_SCORING_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43\x41NDIDATE_SCORING_LOSS\x10\x01\x12$\n CANDIDATE_SCORING_LOGIT_ADDITIVE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robustseg.v1.attack_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ATTACKMETHOD']._serialized_start=1465
-  _globals['_ATTACKMETHOD']._serialized_end=1609
-  _globals['_LAYERBUDGET']._serialized_start=1611
-  _globals['_LAYERBUDGET']._serialized_end=1706
+  _globals['_ATTACKMETHOD']._serialized_start=1614
+  _globals['_ATTACKMETHOD']._serialized_end=1758
+  _globals['_LAYERBUDGET']._serialized_start=1760
+  _globals['_LAYERBUDGET']._serialized_end=1855
+  _globals['_CANDIDATESCORING']._serialized_start=1857
+  _globals['_CANDIDATESCORING']._serialized_end=1976
   _globals['_UNTARGETED']._serialized_start=95
   _globals['_UNTARGETED']._serialized_end=107
   _globals['_ATTACKTARGET']._serialized_start=109
@@ -40,13 +42,13 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ATTACKDATASETREQUEST']._serialized_start=705
   _globals['_ATTACKDATASETREQUEST']._serialized_end=827
   _globals['_SCORECANDIDATESREQUEST']._serialized_start=830
-  _globals['_SCORECANDIDATESREQUEST']._serialized_end=991
-  _globals['_SCORECANDIDATESRESPONSE']._serialized_start=993
-  _globals['_SCORECANDIDATESRESPONSE']._serialized_end=1056
-  _globals['_BUILDENHANCEDDATASETREQUEST']._serialized_start=1059
-  _globals['_BUILDENHANCEDDATASETREQUEST']._serialized_end=1217
-  _globals['_DATASETBUILDEVENT']._serialized_start=1219
-  _globals['_DATASETBUILDEVENT']._serialized_end=1343
-  _globals['_DATASETBUILDRESULT']._serialized_start=1345
-  _globals['_DATASETBUILDRESULT']._serialized_end=1462
+  _globals['_SCORECANDIDATESREQUEST']._serialized_end=1079
+  _globals['_SCORECANDIDATESRESPONSE']._serialized_start=1081
+  _globals['_SCORECANDIDATESRESPONSE']._serialized_end=1205
+  _globals['_BUILDENHANCEDDATASETREQUEST']._serialized_start=1208
+  _globals['_BUILDENHANCEDDATASETREQUEST']._serialized_end=1366
+  _globals['_DATASETBUILDEVENT']._serialized_start=1368
+  _globals['_DATASETBUILDEVENT']._serialized_end=1492
+  _globals['_DATASETBUILDRESULT']._serialized_start=1494
+  _globals['_DATASETBUILDRESULT']._serialized_end=1611
 # @@protoc_insertion_point(module_scope)
