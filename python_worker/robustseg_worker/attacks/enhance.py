@@ -350,15 +350,15 @@ def logit_additive_scores(
     with eval_mode(model), torch.inference_mode(), _autocast(x.device, None, runtime):
         net = gradient_model(model, x.device, runtime)
         for i in range(n):
-            groups: dict[tuple[int, ...], list[int]] = {}
-            for row, centre in enumerate(c_all[i].tolist()):
-                groups.setdefault(tuple(centre), []).append(row)
-            for centre, rows in groups.items():
+            uniq_centres, group = torch.unique(c_all[i], dim=0, return_inverse=True)
+            for g, centre_t in enumerate(uniq_centres):
                 check_stop(should_stop, i, n)
+                rows_t = (group == g).nonzero().squeeze(1)
+                centre = tuple(centre_t.tolist())
                 basis = _basis(centre)
                 points = torch.tensor([centre] + [centre[:j] + (v,) + centre[j + 1 :] for j, v in basis],
                                       dtype=x.dtype, device=x.device)
-                x_pts = _perturb(x[i : i + 1], torch.einsum("kc,cdhw->kdhw", points, d[i]), project_eps)
+                x_pts = _perturb(x[i : i + 1], (points @ d[i].reshape(c, -1)).view(-1, *x.shape[1:]), project_eps)
                 z_c = net(input_layout(x_pts[:1], runtime)).float()
                 z_nb = torch.cat([net(input_layout(x_pts[1 + s : 1 + s + max_batch], runtime)).float()
                                   for s in range(0, len(basis), max_batch)])
@@ -368,21 +368,20 @@ def logit_additive_scores(
                 basis_loss = torch.cat([pixel_ce(z_c, yi).mean().view(1),
                                         pixel_ce(z_nb, yi.expand(len(basis), -1, -1)).flatten(1).mean(1)])
                 delta = (z_nb - z_c).reshape(len(basis), -1)  # (2C, classes·pixels)
-                rows_t = torch.tensor(rows, dtype=torch.long)
                 s_rows = s_all[i, rows_t]  # (R, C)
-                ind = torch.stack([(s_rows[:, j] == v) for j, v in basis], 1)  # (R, 2C)
-                where = {key: b for b, key in enumerate([centre] + [centre[:j] + (v,) + centre[j + 1 :] for j, v in basis])}
+                ind = torch.stack([(s_rows[:, j] == v) for j, v in basis], 1)  # (R, 2C): which changes a row makes
                 block = max(1, _ESTIMATE_BLOCK // max(1, delta.shape[1]))
-                est = torch.empty(len(rows), dtype=torch.float32, device=x.device)
-                for s in range(0, len(rows), block):
+                est = torch.empty(len(rows_t), dtype=torch.float32, device=x.device)
+                for s in range(0, len(rows_t), block):
                     part = ind[s : s + block].to(device=x.device, dtype=torch.float32)
                     logits = (z_c.reshape(1, -1) + part @ delta).view(-1, *z_c.shape[1:])
                     est[s : s + block] = pixel_ce(logits, yi.expand(part.shape[0], -1, -1)).flatten(1).mean(1)
-                for pos, (r, vec) in enumerate(zip(rows, s_rows.tolist())):
-                    b = where.get(tuple(vec))
-                    if b is not None:
-                        est[pos] = basis_loss[b]
-                        exact[i, r] = True
+                # Basis rows (at most one change) take their own logits' loss: exact.
+                changes = ind.sum(1)
+                on_basis = changes <= 1
+                which = torch.where(changes == 0, 0, 1 + ind.to(torch.int64).argmax(1))
+                est[on_basis.to(x.device)] = basis_loss[which[on_basis].to(x.device)]
+                exact[i, rows_t[on_basis]] = True
                 scores[i, rows_t.to(x.device)] = est
     return Estimates(scores=scores, exact=exact, forward_passes=forwards)
 

@@ -23,10 +23,15 @@ from typing import Any
 import numpy as np
 import torch
 
-from .. import attacks
+from .. import artifacts, attacks
 from ..attack_specs import resolve as resolve_attack
+from ..data import TileSet
 from ..device import configure_threads, select_device
 from ..engine import Engine
+from ..events import DatasetInfo, ModelInfo
+from ..models import build_model
+from ..store import artifact_id
+from ..training import build_seeded
 from .machine import MemoryPeak, describe, load_average
 
 
@@ -161,8 +166,42 @@ class Driver:
             kwargs["centres"] = np.asarray(centres, dtype=np.int8).reshape(cands.shape)
         result, timing = timed(self.device, lambda: engine.score_candidates(
             modelId, datasetId, epsilon, project, np.asarray(imageIndices, dtype=np.int64), cands, **kwargs))
-        return {**timing, "losses": [float(v) for v in result.losses], "forwardPasses": result.forward_passes,
-                "gradients": result.gradients}
+        out = {**timing, "losses": [float(v) for v in result.losses], "forwardPasses": result.forward_passes}
+        if result.exact is not None:
+            out["exact"] = [int(v) for v in result.exact]
+        return out
+
+    def op_random_pair(self, classes: int, tile: int, images: int, depth: int = 2, baseWidth: int = 8,
+                       seed: int = 0) -> dict:
+        """A dataset of uniform-noise images with random labels and an untrained U-Net with
+        ``classes`` classes, stored as artifacts (for cost curves over the class count, where what
+        is measured is work, not what the model learnt). Asking again returns the same ids."""
+        engine = self._engine()
+        names = ["background", *[f"class{k}" for k in range(1, classes)]]
+        recipe = {"source": "bench-random", "classes": classes, "tile": tile, "images": images, "seed": seed}
+        dataset_id = artifact_id("dataset", recipe)
+        gen = torch.Generator().manual_seed(seed)
+        if not engine.store.exists("dataset", dataset_id):
+            x = torch.rand((images, 3, tile, tile), generator=gen).numpy()
+            y = torch.randint(0, classes, (images, tile, tile), generator=gen).numpy()
+            tiles = TileSet(x, y, tuple(names))
+            info = DatasetInfo(id=dataset_id, split="train", num_images=images, height=tile, width=tile, channels=3,
+                               class_names=names, class_pixel_counts=tiles.class_pixel_counts(), source="bench-random",
+                               provenance=artifacts.provenance("dataset", recipe, {}, seed))
+            engine.store.write("dataset", dataset_id, lambda d: artifacts.write_dataset(d, tiles, info))
+        spec = {"depth": depth, "base_width": baseWidth, "upsampling": "bilinear"}
+        model_recipe = {"backend": "unet", "spec": spec, "untrained": True, "classes": classes, "seed": seed}
+        model_id = artifact_id("model", model_recipe)
+        if not engine.store.exists("model", model_id):
+            model = build_seeded(lambda: build_model("unet", spec, classes, 3, [0.5] * 3, [0.25] * 3), seed).eval()
+            minfo = ModelInfo(id=model_id, backend="unet", spec=spec, num_classes=classes, class_names=names,
+                              num_parameters=sum(p.numel() for p in model.parameters()), best_epoch=0,
+                              best_validation_loss=float("nan"), history=[],
+                              provenance=artifacts.provenance("model", model_recipe, {}, seed))
+            rebuild = {"in_channels": 3, "input_mean": [0.5] * 3, "input_std": [0.25] * 3, "tile_height": tile,
+                       "tile_width": tile}
+            engine.store.write("model", model_id, lambda d: artifacts.write_model(d, model, minfo, rebuild))
+        return {"modelId": model_id, "datasetId": dataset_id}
 
     def op_attack_spec(self, attack: dict, numClasses: int) -> dict:
         """The canonical form the worker gives an attack spec (checks the TS side's spec)."""
