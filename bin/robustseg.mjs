@@ -1,6 +1,13 @@
 #!/usr/bin/env node
-// Launcher: runs the TypeScript CLI through tsx, so no build step stands between a clone and a run.
-import { register } from "tsx/esm/api";
+// Launcher. In a clone it runs the TypeScript CLI through tsx, so no build step stands between a
+// clone and a run; an installed package (npm pack / npm install) has no ts/ and runs the
+// compiled dist/ instead.
+import { existsSync } from "node:fs";
 
-register();
-await import("../ts/cli/main.ts");
+if (existsSync(new URL("../ts/cli/main.ts", import.meta.url))) {
+  const { register } = await import("tsx/esm/api");
+  register();
+  await import("../ts/cli/main.ts");
+} else {
+  await import("../dist/cli/main.js");
+}

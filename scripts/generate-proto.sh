@@ -32,13 +32,14 @@ protos=$(find . -name '*.proto' | sed 's|^\./||' | LC_ALL=C sort)
   --python_out="$py_out" --pyi_out="$py_out" --grpc_python_out="$py_out" \
   $protos
 
-# protoc writes absolute imports (`from robustseg.v1 import x_pb2`, `from grpc.health.v1 ...`);
-# the stubs live inside the worker's package, so point those imports there. `grpc.health`
-# would otherwise collide with grpcio's own `grpc` package.
+# protoc writes absolute imports (`from robustseg.v1 import x_pb2`, `from grpc.health.v1 ...`,
+# `from inference import ...` for the Open Inference Protocol); the stubs live inside the
+# worker's package, so point those imports there. `grpc.health` would otherwise collide with
+# grpcio's own `grpc` package, and `inference` with any other package of that name.
 find "$py_out" -name '*.py' -o -name '*.pyi' | LC_ALL=C sort | while read -r f; do
   sed -i -E \
-    -e "s/^from (robustseg|grpc\.health)(\.v1) import /from robustseg_worker.proto.\1\2 import /" \
-    -e "s/^import (robustseg|grpc\.health)(\.v1\.[a-z_0-9]+_pb2)/import robustseg_worker.proto.\1\2/" \
+    -e "s/^from (robustseg\.v1|grpc\.health\.v1|inference) import /from robustseg_worker.proto.\1 import /" \
+    -e "s/^import (robustseg\.v1|grpc\.health\.v1|inference)(\.[a-z_0-9]+_pb2)/import robustseg_worker.proto.\1\2/" \
     "$f"
 done
 # protoc's .pyi output has no header of its own.

@@ -3,12 +3,11 @@
 // own through the CLI. Tiny data: 8 train tiles of 16×16, one epoch.
 import { rmSync } from "node:fs";
 import { join } from "node:path";
-import { execa } from "execa";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
+import { runCliProcess } from "./fixtures/cli.js";
 import { scratchDir } from "./fixtures/scripts.js";
 
-const repo = join(import.meta.dirname, "..");
 const dir = scratchDir("robustseg-cli-");
 let worker: SupervisedWorker;
 
@@ -20,16 +19,7 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function robustseg(args: string[], env: Record<string, string> = {}) {
-  const result = await execa("node", [join(repo, "bin", "robustseg.mjs"), ...args], {
-    cwd: dir,
-    env: { ...env },
-    reject: false,
-    timeout: 120_000,
-    stdin: "ignore",
-  });
-  return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr };
-}
+const robustseg = (args: string[], env: Record<string, string> = {}) => runCliProcess(args, { cwd: dir, env });
 
 /** Against the shared worker. */
 const viaWorker = (args: string[]) => robustseg(["--worker", worker.address, ...args], { ROBUSTSEG_TOKEN: worker.token ?? "" });

@@ -6,12 +6,11 @@
 import { existsSync, mkdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliContext } from "../ts/cli/context.js";
-import { runCli } from "../ts/cli/program.js";
 import type { CreateDatasetOutcome } from "../ts/ops/create-dataset.js";
 import type { ExperimentResults } from "../ts/experiment/results.js";
 import type { SweepOutcome } from "../ts/ops/sweep.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
+import { runCliCaptured, runCliJson } from "./fixtures/cli.js";
 import { scratchDir } from "./fixtures/scripts.js";
 
 const REAL = resolve(__dirname, "../../shared/data/real");
@@ -26,28 +25,8 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function cli(argv: string[], own = false) {
-  let stdout = "";
-  let stderr = "";
-  const context: CliContext = {
-    io: {
-      stdout: (t) => void (stdout += t),
-      stderr: (t) => void (stderr += t),
-      progressStream: undefined,
-      env: { ...process.env, ROBUSTSEG_TOKEN: worker.token ?? "" },
-    },
-    handleSignals: false,
-  };
-  const code = await runCli(own ? argv : ["--worker", worker.address, ...argv], context);
-  return { code, stdout, stderr };
-}
-
-async function json<T>(argv: string[], own = false): Promise<T> {
-  const { code, stdout, stderr } = await cli([...argv, "--json"], own);
-  expect(stderr).toBe("");
-  expect(code).toBe(0);
-  return JSON.parse(stdout) as T;
-}
+const cli = (argv: string[], own = false) => runCliCaptured(argv, own ? {} : { worker });
+const json = <T>(argv: string[], own = false) => runCliJson<T>(argv, own ? {} : { worker });
 
 // ---- .npy by hand: header + raw little-endian data ----
 function npy(descr: string, shape: number[], data: Buffer): Buffer {
@@ -116,14 +95,16 @@ describe("dataset create / show from files", () => {
   });
 
   it("loads CoNSeP (5 classes) resized to 64 through a spawned worker limited to that folder", async () => {
-    const out = await json<CreateDatasetOutcome>(
-      [
-        "--workspace", join(dir, "own-workspace"), "--device", "cpu",
-        "dataset", "create", "--source", "folder", "--path", join(REAL, "consep"),
-        "--class-names", "background,other,inflammatory,epithelial,spindle", "--tile-size", "64", "--fit", "resize",
-      ],
-      true,
-    );
+    const args = [
+      "--workspace", join(dir, "own-workspace"), "--device", "cpu",
+      "dataset", "create", "--source", "folder", "--path", join(REAL, "consep"),
+      "--class-names", "background,other,inflammatory,epithelial,spindle", "--tile-size", "64", "--fit", "resize",
+    ];
+    // The split's defaults are a spec's (validation 0.2, test 0.2): three splits of the 4 tiles.
+    const split = await json<CreateDatasetOutcome>(args, true);
+    expect(split.datasets.map((d) => d.split)).toEqual(["train", "validation", "test"]);
+    expect(split.datasets.reduce((n, d) => n + d.numImages, 0)).toBe(4);
+    const out = await json<CreateDatasetOutcome>([...args, "--validation-fraction", "0", "--test-fraction", "0"], true);
     expect(out.datasets).toHaveLength(1);
     const d = out.datasets[0]!;
     expect([d.split, d.numImages, d.height, d.width, d.classNames.length]).toEqual(["train", 4, 64, 64, 5]);

@@ -4,13 +4,12 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliContext } from "../ts/cli/context.js";
-import { runCli } from "../ts/cli/program.js";
 import type { ExperimentResults } from "../ts/experiment/results.js";
 import { runExperiment, type ExperimentWorker } from "../ts/experiment/runner.js";
 import { loadSpec } from "../ts/experiment/spec.js";
 import { parseSelectionRecords } from "../ts/selection/record.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
+import { runCliCaptured } from "./fixtures/cli.js";
 import { scratchDir } from "./fixtures/scripts.js";
 
 const dir = scratchDir("robustseg-exp-");
@@ -40,21 +39,7 @@ function specFile(seed: number): string {
   return path;
 }
 
-async function cli(argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const context: CliContext = {
-    io: {
-      stdout: (t) => void (stdout += t),
-      stderr: (t) => void (stderr += t),
-      progressStream: undefined,
-      env: { ...process.env, ROBUSTSEG_TOKEN: worker.token ?? "" },
-    },
-    handleSignals: false,
-  };
-  const code = await runCli(["--worker", worker.address, ...argv], context);
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[]) => runCliCaptured(argv, { worker });
 
 /** What must not change between runs of the same spec: ids and every figure. */
 function essence(r: ExperimentResults) {

@@ -5,11 +5,10 @@
 import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { CliContext } from "../ts/cli/context.js";
-import { runCli } from "../ts/cli/program.js";
-import { CHROMIUM_PATH, checkReportInBrowser, chromiumAvailable } from "../ts/report/browser.js";
-import type { FiguresIndex } from "../ts/report/figures.js";
+import { CHROMIUM_PATH, checkReportInBrowser, chromiumAvailable } from "./fixtures/browser.js";
+import type { FiguresIndex } from "../ts/report/figures-index.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
+import { runCliCaptured } from "./fixtures/cli.js";
 import { scratchDir } from "./fixtures/scripts.js";
 
 const dir = scratchDir("robustseg-report-e2e-");
@@ -34,21 +33,7 @@ methodTwo: { strategy: greedy }
 evaluation: { attack: { steps: 2 } }
 `;
 
-async function cli(argv: string[], withWorker = true) {
-  let stdout = "";
-  let stderr = "";
-  const context: CliContext = {
-    io: {
-      stdout: (t) => void (stdout += t),
-      stderr: (t) => void (stderr += t),
-      progressStream: undefined,
-      env: { ...process.env, ROBUSTSEG_TOKEN: worker.token ?? "" },
-    },
-    handleSignals: false,
-  };
-  const code = await runCli(withWorker ? ["--worker", worker.address, ...argv] : argv, context);
-  return { code, stdout, stderr };
-}
+const cli = (argv: string[], withWorker = true) => runCliCaptured(argv, withWorker ? { worker } : {});
 
 describe("the report of a real tiny run", () => {
   it("robustseg run writes figures/*.png, figures.json, report.html and report.md and prints the report's path", async () => {

@@ -12,7 +12,7 @@ import { Split } from "../ts/generated/robustseg/v1/common.js";
 import type { CreateDatasetEvent, CreateDatasetRequest, DatasetInfo } from "../ts/generated/robustseg/v1/data.js";
 import { type TrainEvent, type TrainRequest, Upsampling } from "../ts/generated/robustseg/v1/model.js";
 import type { GetInfoResponse } from "../ts/generated/robustseg/v1/worker_service.js";
-import { callMetadata, channelCredentials, channelOptions, MAX_MESSAGE_BYTES } from "../ts/worker/channel.js";
+import { callMetadata, channelCredentials, channelOptions, MAX_MESSAGE_BYTES } from "../ts/client/channel.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
 import { scratchDir } from "./fixtures/scripts.js";
 
@@ -62,7 +62,7 @@ function trainRequest(train: DatasetInfo, validation: DatasetInfo, epochs = 1): 
 
 describe("health", () => {
   it("reports SERVING", async () => {
-    const health = new HealthClient(worker.address, channelCredentials(), channelOptions);
+    const health = new HealthClient(worker.address, channelCredentials(), channelOptions());
     try {
       const response = await call<{ status: HealthCheckResponse_ServingStatus }>((cb) => health.check({ service: "" }, metadata, cb));
       expect(response.status).toBe(HealthCheckResponse_ServingStatus.SERVING);

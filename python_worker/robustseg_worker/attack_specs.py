@@ -5,26 +5,23 @@ the model's class count, naming the field path on error ("attack.gradient.epsilo
 (0, 1], got 0"), and returns a `ResolvedAttack`: its canonical form (hashed into artifact ids)
 and `run(model, x, y, first_index)`, which attacks one batch.
 
-Random starts are drawn per image on the CPU from a generator seeded with (seed, the image's
-index in the dataset), so an attacked image does not depend on the batch size, the batch it
-lands in, or the device. Method one draws each layer's start from the same per-image generator,
-layer after layer.
+Every attack runs through the attack library (attacks.fgsm, attacks.pgd, attacks.layered_pgd);
+this module only validates and translates. Random starts come from the threat model's per-image
+generators (attacks.image_generators: seeded with (seed, the image's index in the dataset)), so
+an attacked image does not depend on the batch size, the batch it lands in, or the device.
+Method one draws each layer's start from the same per-image generator, layer after layer.
 """
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import torch
 from torch import Tensor, nn
 
 from . import attacks
-from .attacks._common import eval_mode
-from .attacks.pgd import run_pgd
 from .errors import InvalidArgument
 
 METHODS = ("fgsm", "pgd", "segpgd", "cospgd")
@@ -65,22 +62,6 @@ def _seed(field: str, value: Any) -> int:
     return value
 
 
-def image_generator(seed: int, index: int) -> torch.Generator:
-    """The CPU generator of one image's random start: seeded from sha256(seed, index)."""
-    digest = hashlib.sha256(f"robustseg-random-start:{seed}:{index}".encode()).digest()
-    gen = torch.Generator(device="cpu")
-    gen.manual_seed(int.from_bytes(digest[:8], "little"))
-    return gen
-
-
-def _random_starts(x: Tensor, centre: Tensor, eps: float, generators: list[torch.Generator]) -> Tensor:
-    """Per image: centre' + U(-eps, eps) drawn from its own generator, projected around `centre`."""
-    noise = torch.stack([torch.rand(tuple(x.shape[1:]), generator=g, dtype=torch.float32) for g in generators])
-    noise = noise.to(device=x.device, dtype=x.dtype).mul_(2.0).sub_(1.0).mul_(eps)
-    ball = attacks.LinfBall(eps)
-    return ball.project((x + noise).clamp_(0.0, 1.0), centre)
-
-
 @dataclass(frozen=True)
 class ResolvedAttack:
     """A validated attack. `canonical` is what identifies it (hashed into artifact ids)."""
@@ -100,49 +81,29 @@ class ResolvedAttack:
         return c["epsilon"]
 
     def run(self, model: nn.Module, x: Tensor, y: Tensor, first_index: int,
-            check_stop: StopFn | None = None,
-            on_layer: Callable[[int], None] | None = None) -> Tensor:
-        """x_adv for one batch; `first_index` is the dataset index of x[0] (seeds the random
-        starts). `check_stop` is polled before every gradient step (it raises to stop);
-        `on_layer(i)` is called after each finished layer of method one."""
+            check_stop: StopFn | None = None) -> Tensor:
+        """x_adv for one batch, by the attack library; `first_index` is the dataset index of
+        x[0] (it seeds the per-image random starts). `check_stop` is polled before every
+        gradient step (it raises to stop)."""
         def should_stop() -> bool:
             if check_stop is not None:
                 check_stop()
             return False
 
         c = self.canonical
-        x = x.detach()
-        generators = ([image_generator(c["seed"], first_index + i) for i in range(x.shape[0])]
+        generators = (attacks.image_generators(c["seed"], range(first_index, first_index + x.shape[0]))
                       if c["random_start"] else None)
-        with torch.inference_mode(False):
-            x = x.clone()
-            if c["kind"] == "layered_pgd":
-                return self._layered(model, x, generators, should_stop, on_layer)
-            spec = attacks.AttackSpec(eps=c["epsilon"], steps=max(1, c["steps"]), alpha=c["step_size"],
-                                      targeted=c["target"] is not None, loss=_LOSS.get(c["method"], "ce"))
-            target = y if c["target"] is None else attacks.full_area_target(x, c["target"])
-            if c["method"] == "fgsm":
-                return attacks.fgsm(model, x, target, spec, should_stop=should_stop)
-            start = _random_starts(x, x, spec.eps, generators) if generators else x
-            return run_pgd(model, x_start=start, centre=x, target=target.to(x.device), spec=spec, generator=None,
-                           done_before=0, total=spec.steps, on_step=None, should_stop=should_stop)
-
-    def _layered(self, model, x, generators, should_stop, on_layer) -> Tensor:
-        c = self.canonical
-        layer = attacks.AttackSpec(eps=c["epsilon"], steps=c["steps"], alpha=c["step_size"], targeted=True)
-        budget = attacks.Budget.PER_LAYER if c["budget"] == "per_layer" else attacks.Budget.TOTAL
-        total = len(c["class_order"]) * layer.steps
-        current = x
-        with eval_mode(model):
-            for i, cls in enumerate(c["class_order"]):
-                centre = budget.centre(x, current)
-                start = _random_starts(current, centre, layer.eps, generators) if generators else current
-                current = run_pgd(model, x_start=start, centre=centre, target=attacks.full_area_target(x, cls),
-                                  spec=layer, generator=None, done_before=i * layer.steps, total=total,
-                                  on_step=None, should_stop=should_stop)
-                if on_layer is not None:
-                    on_layer(i)
-        return current
+        if c["kind"] == "layered_pgd":
+            spec = attacks.LayeredSpec(eps=c["epsilon"], steps=c["steps"], alpha=c["step_size"],
+                                       classes=c["class_order"], budget=c["budget"], random_start=c["random_start"])
+            return attacks.layered_pgd(model, x, spec, generators=generators, should_stop=should_stop)
+        spec = attacks.AttackSpec(eps=c["epsilon"], steps=max(1, c["steps"]), alpha=c["step_size"],
+                                  random_start=c["random_start"], targeted=c["target"] is not None,
+                                  loss=_LOSS.get(c["method"], "ce"))
+        target = y if c["target"] is None else attacks.full_area_target(x, c["target"])
+        if c["method"] == "fgsm":
+            return attacks.fgsm(model, x, target, spec, should_stop=should_stop)
+        return attacks.pgd(model, x, target, spec, generators=generators, should_stop=should_stop)
 
 
 def resolve(params: dict[str, Any] | None, num_classes: int, field: str = "attack") -> ResolvedAttack:

@@ -1,4 +1,4 @@
-"""Bearer-token check for every call (DESIGN section 10: listening beyond loopback needs a
+"""Bearer-token check for every call (docs/ARCHITECTURE.md section 12: listening beyond loopback needs a
 token). Health may be exempt so a local supervisor can probe without the secret."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Timings of the foundation's hot paths on this machine (not a test: `npm run bench` material).
+"""Timings of the foundation's hot paths on this machine (not a test).
 
     python -m robustseg_worker.benchmark [--device auto] [--threads 0] [--tile-size 64]
 

@@ -18,6 +18,7 @@ import threading
 
 from . import __version__
 from .listen import ListenError, check_listen
+from .tls import TlsError, load as load_tls
 
 log = logging.getLogger("robustseg_worker")
 
@@ -33,7 +34,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--token", default=os.environ.get("ROBUSTSEG_WORKER_TOKEN"),
                    help="require 'authorization: Bearer TOKEN' on every call; needed beyond loopback "
                         "(env ROBUSTSEG_WORKER_TOKEN keeps it out of the process list)")
+    p.add_argument("--tls-cert", metavar="FILE", help="serve TLS with this PEM certificate (chain); needs --tls-key")
+    p.add_argument("--tls-key", metavar="FILE", help="the PEM private key of --tls-cert")
+    p.add_argument("--tls-client-ca", metavar="FILE",
+                   help="mutual TLS: refuse clients without a certificate signed by this PEM CA")
+    p.add_argument("--insecure", action="store_true",
+                   help="allow listening beyond loopback without TLS (the token then travels in clear text)")
     p.add_argument("--max-message-mb", type=int, default=64, help="max gRPC message size either way (MiB)")
+    p.add_argument("--max-image-pixels", type=int, default=0,
+                   help="largest image Predict and ModelInfer accept, in pixels (default 4096*4096)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (default 0 = every available core)")
     p.add_argument("--data-root", action="append", default=[], metavar="DIR",
                    help="a folder data sources may read files from (repeatable); without one, a loopback "
@@ -49,6 +58,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not 1 <= args.max_message_mb <= 2047:
         p.error(f"--max-message-mb must be between 1 and 2047, got {args.max_message_mb}")
+    if args.max_image_pixels < 0:
+        p.error(f"--max-image-pixels must be >= 0, got {args.max_image_pixels}")
     if args.threads < 0:
         p.error(f"--threads must be >= 0, got {args.threads}")
     for root in args.data_root:
@@ -58,10 +69,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # As in __main__ (the `robustseg-worker` command comes here directly): idle OpenMP threads
+    # sleep instead of spinning; must be set before torch loads.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     args = parse_args(argv)
-    try:
-        _, _, loopback = check_listen(args.listen, args.token)  # before the slow imports: refuse at once
-    except ListenError as e:
+    try:  # before the slow imports: refuse at once
+        tls = load_tls(args.tls_cert, args.tls_key, args.tls_client_ca)
+        check_listen(args.listen, args.token, tls=tls is not None, insecure=args.insecure)
+    except (ListenError, TlsError) as e:
         print(f"robustseg worker: error: {e}", file=sys.stderr)
         return 2
     ready_out = os.fdopen(os.dup(1), "w")  # the only way to the real stdout from here on
@@ -73,30 +88,25 @@ def main(argv: list[str] | None = None) -> int:
     # Imported after the redirect: torch may print at import time.
     import torch
 
-    from .data import DataPaths
-    from .device import DeviceUnavailable, configure_threads, select_device
-    from .engine import Engine
-    from .server import WorkerServer, parent_watcher
+    from .embedding import start_server
+    from .server import parent_watcher
 
     try:
-        device = select_device(args.device)
-        threads = configure_threads(args.threads or None)
         from .attacks import Runtime, set_default_runtime
 
         set_default_runtime(Runtime(precision=args.precision, compile=args.compile))
-        # DESIGN section 10: only the data roots; none given: any path when local (loopback).
-        data_paths = DataPaths(args.data_root, allow_any=loopback)
-        engine = Engine(args.workspace, device, args.max_message_mb * 2**20, data_paths=data_paths)
-        server = WorkerServer(engine, args.listen, token=args.token, max_message_bytes=args.max_message_mb * 2**20)
-    except (DeviceUnavailable, ListenError, OSError) as e:
+        server = start_server(args.workspace, args.listen, token=args.token, device=args.device,
+                              tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
+                              insecure=args.insecure, data_roots=args.data_root, max_message_mb=args.max_message_mb,
+                              threads=args.threads, max_image_pixels=args.max_image_pixels or None)
+    except (ValueError, OSError) as e:
         print(f"robustseg worker: error: {e}", file=sys.stderr)
         return 2
 
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, _on_signal(server))
-    server.start()
     log.info("robustseg worker %s, torch %s, %d threads, workspace %s", __version__, torch.__version__,
-             threads, engine.store.root)
+             torch.get_num_threads(), server.engine.store.root)
     try:
         ready_out.write(json.dumps({"ready": True, "address": server.address, "pid": os.getpid()}) + "\n")
         ready_out.flush()

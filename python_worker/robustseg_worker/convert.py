@@ -11,7 +11,7 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from . import engine, events, figures, models
+from . import engine, engine_plan, events, figures, models
 from .errors import InvalidArgument
 from .proto.robustseg.v1 import attack_pb2, common_pb2, data_pb2, figure_pb2, model_pb2, worker_service_pb2
 
@@ -75,11 +75,17 @@ def create_dataset_request(request: data_pb2.CreateDatasetRequest) -> tuple[str 
     return member, (message_to_params(getattr(request.source, member)) if member else {})
 
 
+def model_spec_params(spec: model_pb2.ModelSpec) -> tuple[str | None, dict[str, Any]]:
+    """(the oneof member, its fields) of a ModelSpec; (None, {}) when no member is set."""
+    member = spec.WhichOneof("architecture")
+    return member, (message_to_params(getattr(spec, member)) if member else {})
+
+
 def train_request(request: model_pb2.TrainRequest) -> engine.TrainRequest:
-    member = request.model.WhichOneof("architecture")
+    member, spec = model_spec_params(request.model)
     return engine.TrainRequest(
         architecture=member,
-        spec=message_to_params(getattr(request.model, member)) if member else {},
+        spec=spec,
         train_dataset_ids=list(request.train_dataset_ids),
         validation_dataset_id=request.validation_dataset_id,
         config=message_to_params(request.config),
@@ -112,11 +118,17 @@ def epoch_summary(e: events.EpochSummary) -> model_pb2.EpochSummary:
                                   validation_confusion=confusion(e.validation_confusion), best=e.best)
 
 
+def model_spec(backend: str, spec: dict[str, Any]) -> model_pb2.ModelSpec:
+    """A resolved spec as the ModelSpec member of its backend (keys the message lacks, such as
+    a weights file's sha256, stay in the worker's records)."""
+    message = model_pb2.ModelSpec()
+    params_to_message(spec, getattr(message, models.get(backend).request_field))
+    return message
+
+
 def model_info(info: events.ModelInfo) -> model_pb2.ModelInfo:
-    spec = model_pb2.ModelSpec()
-    params_to_message(info.spec, getattr(spec, models.get(info.backend).request_field))
     return model_pb2.ModelInfo(
-        id=info.id, spec=spec, backend=info.backend, num_classes=info.num_classes, class_names=info.class_names,
+        id=info.id, spec=model_spec(info.backend, info.spec), backend=info.backend, num_classes=info.num_classes, class_names=info.class_names,
         num_parameters=info.num_parameters, best_epoch=info.best_epoch,
         best_validation_loss=info.best_validation_loss, history=[epoch_summary(e) for e in info.history],
         provenance_json=json.dumps(info.provenance, sort_keys=True),
@@ -154,7 +166,56 @@ def info(i: events.WorkerInfo) -> worker_service_pb2.GetInfoResponse:
         version=i.version, device=i.device, device_type=i.device_type, torch_version=i.torch_version,
         torch_threads=i.torch_threads, backends=i.backends, data_sources=i.data_sources,
         capabilities=i.capabilities, workspace=i.workspace, max_message_bytes=i.max_message_bytes,
+        backend_infos=[worker_service_pb2.BackendInfo(
+            name=d.name, description=d.description, available=d.available, unavailable_reason=d.unavailable_reason,
+            architectures=d.architectures, encoders=d.encoders, defaults_json=json.dumps(d.defaults, sort_keys=True),
+            package_version=d.package_version) for d in i.backend_details],
     )
+
+
+# --- plan validation and export ------------------------------------------------------------------
+
+
+def validate_plan_request(request: worker_service_pb2.ValidatePlanRequest) -> engine_plan.PlanRequest:
+    source, source_params = create_dataset_request(request) if request.HasField("source") else (None, {})
+    if request.HasField("source") and source is None:
+        source = ""  # set without a member: the engine says which members there are
+    return engine_plan.PlanRequest(
+        source=source, source_params=source_params,
+        models=[model_spec_params(m) for m in request.models],
+        trainings=[message_to_params(t) for t in request.trainings],
+        attacks=[attack_spec_params(a) for a in request.attacks],
+        num_classes=request.num_classes,
+    )
+
+
+def validate_plan_response(checked: engine_plan.PlanChecked) -> worker_service_pb2.ValidatePlanResponse:
+    return worker_service_pb2.ValidatePlanResponse(
+        class_names=checked.class_names, models=[model_spec(name, spec) for name, spec in checked.models],
+        tile_height=checked.tile_height, tile_width=checked.tile_width)
+
+
+_EXPORT_FORMATS = {"onnx": model_pb2.EXPORT_FORMAT_ONNX, "torchscript": model_pb2.EXPORT_FORMAT_TORCHSCRIPT,
+                   "safetensors": model_pb2.EXPORT_FORMAT_SAFETENSORS}
+
+
+def export_format(value: int) -> str | None:
+    """The request's ExportFormat as a name (None for unspecified, the number when unknown)."""
+    if value == model_pb2.EXPORT_FORMAT_UNSPECIFIED:
+        return None
+    return next((name for name, number in _EXPORT_FORMATS.items() if number == value), value)
+
+
+def export_model_event(event: Any) -> model_pb2.ExportModelEvent:
+    if isinstance(event, events.Progress):
+        return model_pb2.ExportModelEvent(progress=progress(event))
+    if isinstance(event, events.ExportChunk):
+        return model_pb2.ExportModelEvent(chunk=model_pb2.ExportChunk(offset=event.offset, data=event.data))
+    return model_pb2.ExportModelEvent(result=model_pb2.ExportModelResult(
+        file_name=event.file_name, workspace_path=event.workspace_path, size_bytes=event.size_bytes,
+        sha256=event.sha256, format=_EXPORT_FORMATS[event.format], opset=event.opset, input_name=event.input_name,
+        output_name=event.output_name, class_names=event.class_names,
+        metadata_json=json.dumps(event.metadata, sort_keys=True)))
 
 
 # --- attacks -------------------------------------------------------------------------------------

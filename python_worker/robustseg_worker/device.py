@@ -48,7 +48,7 @@ def describe(device: torch.device) -> tuple[str, str]:
 
 
 def autocast(device: torch.device):
-    """bf16 autocast on CUDA (DESIGN section 9); full precision on CPU, where results must be
+    """bf16 autocast on CUDA (docs/ARCHITECTURE.md section 13); full precision on CPU, where results must be
     reproducible bit for bit."""
     if device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)

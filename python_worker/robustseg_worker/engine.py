@@ -22,6 +22,9 @@ import torch
 from . import __version__, artifacts, data, figures, models, training
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
+from .engine_export import ExportMixin
+from .engine_plan import PlanMixin
+from .engine_serving import ServingMixin
 from .device import describe
 from .errors import InvalidArgument, ResourceExhausted
 from .evaluation import evaluate as evaluate_model
@@ -39,7 +42,8 @@ from .store import ArtifactStore, artifact_id
 log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
-                "score_candidates", "build_enhanced_dataset", "render_panels", *ATTACK_METHODS]
+                "score_candidates", "build_enhanced_dataset", "render_panels", "validate_plan", "export_model",
+                *ATTACK_METHODS, "predict", "probe", "model_aliases", "open_inference_protocol"]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
 # Leave this share of free memory untouched when deciding whether work fits.
@@ -85,11 +89,11 @@ def _require_memory(device: torch.device, needed: int, what: str) -> None:
         )
 
 
-class Engine(AttackMixin):
+class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
                  max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None) -> None:
         self.store = ArtifactStore(workspace)
-        # Which files file-based data sources may read (DESIGN section 10); default: any
+        # Which files file-based data sources may read (docs/ARCHITECTURE.md section 12); default: any
         # readable path (a local worker). cli.py passes --data-root and the loopback rule.
         self.data_paths = data_paths or data.DataPaths.unrestricted()
         self.device = torch.device(device)
@@ -107,6 +111,7 @@ class Engine(AttackMixin):
             torch_version=torch.__version__,
             torch_threads=torch.get_num_threads(),
             backends=models.names(),
+            backend_details=models.all_details(),
             data_sources=data.names(),
             capabilities=list(CAPABILITIES),
             workspace=str(self.store.root),
@@ -197,13 +202,15 @@ class Engine(AttackMixin):
               check_stop: Callable[[], None] = _never_stop) -> Iterator[Any]:
         """Events: Progress, TrainStep, EpochSummary, then ModelTrained. The same request again
         returns the stored model (reused=True) without training."""
-        if not request.architecture:
-            raise InvalidArgument("model", "must set one of: " + ", ".join(
-                models.get(n).request_field for n in models.names()))
-        backend = models.by_request_field(request.architecture)
-        spec = backend.resolve_spec(request.spec, f"model.{request.architecture}")
+        backend = models.by_request_field(request.architecture, "model")
+        spec = backend.resolve_spec(request.spec, f"model.{request.architecture}", self.data_paths)
         config = training.TrainingConfig.from_params(request.config, "config")
+        models.check_training_batch(backend, spec, config.batch_size, "config.batch_size")
         train_infos = self._training_datasets(request.train_dataset_ids)
+        num_train = sum(i.num_images for i in train_infos)
+        if num_train < backend.min_training_batch(spec):
+            raise InvalidArgument("train_dataset_ids", f"{num_train} training image(s): this {backend.name} model "
+                                  f"trains on batches of at least {backend.min_training_batch(spec)}")
         validation_info = self._validation_dataset(request.validation_dataset_id, train_infos[0])
 
         recipe = {

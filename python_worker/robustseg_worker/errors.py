@@ -42,7 +42,3 @@ class Cancelled(WorkerError):
 
 class Unavailable(WorkerError):
     """The worker is shutting down; the client may retry on another worker."""
-
-
-class Unimplemented(WorkerError):
-    """The contract has the field or call, this worker does not do it (yet)."""

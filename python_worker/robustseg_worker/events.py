@@ -92,6 +92,7 @@ class WorkerInfo:
     torch_version: str
     torch_threads: int
     backends: list[str]
+    backend_details: list[Any]  # models.BackendDetails, one per backend
     data_sources: list[str]
     capabilities: list[str]
     workspace: str
@@ -106,3 +107,24 @@ class DatasetBuilt:
     reused: bool
     mean_linf: float  # mean over images of the L-inf distance to the clean image
     max_linf: float
+
+
+@dataclass
+class ExportChunk:
+    offset: int
+    data: bytes
+
+
+@dataclass
+class ExportResult:
+    file_name: str
+    workspace_path: str
+    size_bytes: int
+    sha256: str
+    format: str  # "onnx" | "torchscript" | "safetensors"
+    opset: int  # ONNX only, else 0
+    input_name: str
+    output_name: str
+    class_names: list[str]
+    metadata: dict[str, str]  # what the file's own metadata holds
+    dynamic_axes: list[str]  # e.g. ["batch", "height", "width"]

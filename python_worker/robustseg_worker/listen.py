@@ -1,5 +1,6 @@
-"""The --listen address: parsing and the loopback-or-token rule (DESIGN section 10). Free of
-torch and grpc so the command line can refuse a bad address at once."""
+"""The --listen address: parsing and the rules beyond loopback (docs/ARCHITECTURE.md section 12:
+a token, and TLS unless --insecure). Free of torch and grpc so the command line can refuse a bad address at
+once."""
 
 from __future__ import annotations
 
@@ -32,13 +33,20 @@ def is_loopback(host: str) -> bool:
         return False  # a host name other than localhost: assume it is reachable from outside
 
 
-def check_listen(listen: str, token: str | None) -> tuple[str, int | None, bool]:
-    """(host, port, is_loopback); beyond loopback a token is required."""
+def check_listen(listen: str, token: str | None, *, tls: bool = False, insecure: bool = False
+                 ) -> tuple[str, int | None, bool]:
+    """(host, port, is_loopback). Beyond loopback a token is required, and TLS unless the
+    caller says --insecure (a token in clear text is anyone's on the path)."""
     host, port = split_address(listen)
     loopback = is_loopback(host)
     if not loopback and not token:
         raise ListenError(
             f"--listen {listen} is not a loopback address: pass --token TOKEN (or set "
             "ROBUSTSEG_WORKER_TOKEN); clients then send 'authorization: Bearer TOKEN'"
+        )
+    if not loopback and not tls and not insecure:
+        raise ListenError(
+            f"--listen {listen} is not a loopback address: pass --tls-cert FILE --tls-key FILE so the token "
+            "does not travel in clear text, or --insecure to accept that explicitly"
         )
     return host, port, loopback

@@ -11,11 +11,14 @@ from concurrent import futures
 
 import grpc
 
+from . import tls as tls_files
 from .auth import BearerTokenInterceptor
 from .engine import Engine
-from .health import HealthServicer
+from .health import WORKER_SERVICE, HealthServicer
+from .inference_service import INFERENCE_SERVICE, InferenceServicer
 from .listen import ListenError, check_listen
 from .proto.grpc.health.v1 import health_pb2_grpc
+from .proto.inference import grpc_predict_v2_pb2_grpc
 from .proto.robustseg.v1 import worker_service_pb2_grpc
 from .servicer import WorkerServicer
 from .status_mapping import StatusMappingInterceptor
@@ -29,13 +32,15 @@ SHUTDOWN_GRACE_S = 5.0
 
 class WorkerServer:
     def __init__(self, engine: Engine, listen: str, *, token: str | None = None,
-                 max_message_bytes: int = 64 * 2**20, max_workers: int = 16) -> None:
-        host, port, self.loopback = check_listen(listen, token)
+                 max_message_bytes: int = 64 * 2**20, max_workers: int = 16,
+                 tls: tls_files.TlsConfig | None = None, insecure: bool = False) -> None:
+        host, port, self.loopback = check_listen(listen, token, tls=tls is not None, insecure=insecure)
         self.engine = engine
+        self.tls = tls
         self.shutting_down = threading.Event()
         self._stop_reason: str | None = None
         self.threads_finished = True
-        self.health = HealthServicer()
+        self.health = HealthServicer(("", WORKER_SERVICE, INFERENCE_SERVICE))
         interceptors: list[grpc.ServerInterceptor] = []
         if token:
             # Health stays open on loopback so a local supervisor can probe without the secret.
@@ -53,9 +58,15 @@ class WorkerServer:
         )
         worker_service_pb2_grpc.add_WorkerServiceServicer_to_server(
             WorkerServicer(engine, self.shutting_down, self.request_shutdown), self._server)
+        # The Open Inference Protocol on the same port, behind the same token and TLS.
+        grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
+            InferenceServicer(engine, self.shutting_down), self._server)
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self._server)
         try:
-            bound = self._server.add_insecure_port(listen)
+            if tls is None:
+                bound = self._server.add_insecure_port(listen)
+            else:
+                bound = self._server.add_secure_port(listen, tls_files.server_credentials(tls))
         except RuntimeError as e:
             raise ListenError(f"cannot listen on {listen}: {e}") from None
         self.address = host if port is None else (f"[{host}]:{bound}" if ":" in host else f"{host}:{bound}")
@@ -63,7 +74,8 @@ class WorkerServer:
     def start(self) -> None:
         self._server.start()
         self.health.set_serving(True)
-        log.info("serving on %s (device %s)", self.address, self.engine.device)
+        security = "plain TCP" if self.tls is None else ("mutual TLS" if self.tls.mutual else "TLS")
+        log.info("serving on %s (%s, device %s)", self.address, security, self.engine.device)
 
     def request_shutdown(self, reason: str) -> None:
         """Thread-safe: the serving loop does the actual stopping."""

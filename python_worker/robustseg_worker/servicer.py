@@ -15,7 +15,7 @@ from collections.abc import Callable, Generator, Iterator
 import grpc
 import numpy as np
 
-from . import convert
+from . import convert, convert_predict
 from .engine import Engine
 from .errors import Cancelled, Unavailable
 from .proto.robustseg.v1 import attack_pb2, data_pb2, model_pb2, worker_service_pb2, worker_service_pb2_grpc
@@ -92,6 +92,39 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
             request.model_id, request.dataset_id, list(request.image_indices), attack=attack,
             attack_model_id=request.attack_model_id, perturbed_dataset_id=request.perturbed_dataset_id,
             perturbation_gain=request.perturbation_gain, scale=request.scale, check_stop=self._stopper(context)))
+
+    def ValidatePlan(self, request, context):
+        return convert.validate_plan_response(self.engine.validate_plan(convert.validate_plan_request(request)))
+
+    def ExportModel(self, request, context):
+        yield from _stream(
+            self.engine.export_model(request.model_id, convert.export_format(request.format), request.opset,
+                                     self._stopper(context)),
+            convert.export_model_event)
+
+    # --- embedding (predict.proto) ------------------------------------------------------------
+
+    def Predict(self, request_iterator, context):
+        options, bands = convert_predict.split_stream(request_iterator)
+        yield from _stream(
+            self.engine.predict(options.model_id, bands, probabilities=options.probabilities,
+                                tiling=convert_predict.tiling_params(options), check_stop=self._stopper(context)),
+            convert_predict.predict_event)
+
+    def Probe(self, request_iterator, context):
+        options, bands = convert_predict.split_stream(request_iterator)
+        attack = convert.attack_spec_params(options.attack) if options.HasField("attack") else None
+        yield from _stream(
+            self.engine.probe(options.model_id, attack, bands, adversarial_images=options.adversarial_images,
+                              tiling=convert_predict.tiling_params(options), check_stop=self._stopper(context)),
+            convert_predict.probe_event)
+
+    def SetModelAlias(self, request, context):
+        model_id, previous = self.engine.set_model_alias(request.alias, request.model_id)
+        return convert_predict.alias_response(request.alias, model_id, previous)
+
+    def ListModelAliases(self, request, context):
+        return convert_predict.aliases_response(self.engine.model_aliases())
 
     def Shutdown(self, request, context):
         # Answer first: the server stops (gracefully) once this response is on its way.

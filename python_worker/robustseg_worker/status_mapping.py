@@ -1,4 +1,4 @@
-"""The one place where exceptions become gRPC status codes (DESIGN section 3).
+"""The one place where exceptions become gRPC status codes (docs/ARCHITECTURE.md section 4).
 
 A server interceptor wraps the behaviour of every method of every service, unary and
 streaming alike (for a stream, exceptions surface while the response generator is consumed,
@@ -25,7 +25,6 @@ _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.Cancelled, grpc.StatusCode.CANCELLED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
-    (errors.Unimplemented, grpc.StatusCode.UNIMPLEMENTED),
     (MemoryError, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 

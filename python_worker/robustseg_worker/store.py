@@ -1,4 +1,4 @@
-"""Artifact store (DESIGN section 4): datasets and models live in the workspace as
+"""Artifact store (docs/ARCHITECTURE.md section 5): datasets and models live in the workspace as
 `datasets/<id>/` and `models/<id>/`, each a directory of tensors (safetensors) and a `meta.json`
 sidecar. Ids are derived from what made the artifact, so asking twice for the same thing finds
 the first result (also after a restart: that is how an interrupted experiment resumes).
@@ -53,6 +53,15 @@ def artifact_id(kind: str, recipe: dict[str, Any]) -> str:
     payload = {"kind": kind, "code_version": CODE_VERSION, "recipe": recipe}
     digest = hashlib.sha256(canonical_json(payload).encode("ascii")).hexdigest()
     return f"{prefix}-{digest[:_ID_HEX]}"
+
+
+def file_sha256(path: str | os.PathLike[str]) -> str:
+    """sha256 of a file's bytes, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def is_valid_id(kind: str, artifact_id_: str) -> bool:

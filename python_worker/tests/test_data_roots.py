@@ -1,4 +1,4 @@
-"""Data roots (DESIGN section 10): file-based sources read only below the worker's data roots."""
+"""Data roots (docs/ARCHITECTURE.md section 12): file-based sources read only below the worker's data roots."""
 
 import os
 

@@ -141,7 +141,7 @@ def test_training_datasets_must_agree(trained):
 
 
 @pytest.mark.parametrize("request_fields, message", [
-    ({"architecture": None}, "model: must set one of: unet"),
+    ({"architecture": None}, "model: must set one of: monai, smp, unet"),
     ({"spec": {"depth": 99}}, "model.unet.depth: must be between 1 and 7"),
     ({"config": {"epochs": -1, "batch_size": 1, "learning_rate": 1.0}}, "config.epochs: must be > 0, got -1"),
     ({"train_dataset_ids": []}, "train_dataset_ids: at least one dataset id is required"),
@@ -202,7 +202,9 @@ def test_concurrent_identical_requests_render_once(tmp_path, monkeypatch):
 def test_info_describes_the_worker(trained):
     info = trained[0].info()
     assert info.device == "cpu" and info.device_type == "cpu"
-    assert info.backends == ["unet"] and info.data_sources == ["folder", "kandinsky", "pannuke", "synthetic-histology"]
+    assert info.backends == ["monai", "smp", "unet"]
+    assert info.data_sources == ["folder", "kandinsky", "pannuke", "synthetic-histology"]
+    assert [d.name for d in info.backend_details] == info.backends
     assert info.capabilities[:3] == ["create_dataset", "train", "evaluate"]
     assert info.torch_threads == torch.get_num_threads() and info.torch_version == torch.__version__
 

@@ -99,6 +99,27 @@ def test_fgsm_and_layered_match_the_library(setup):
     assert torch.equal(got, want)
 
 
+def test_the_rpc_path_is_the_library_path_with_per_image_starts(setup):
+    """attack_specs only translates: the same x_adv as the library called with the threat
+    model's per-image generators, whatever batch the images come in."""
+    engine, test, (m1, _) = setup
+    model, _ = engine.cached_model(m1)
+    x, y = _tensors(engine, test.id)
+    got = attack_specs.resolve(pgd(eps=0.03, steps=2, method="segpgd", random_start=True, seed=9), 6).run(
+        model, x[4:], y[4:], 4)
+    want = attacks.pgd(model, x[4:], y[4:], attacks.AttackSpec(eps=0.03, steps=2, random_start=True, loss="segpgd"),
+                       generators=attacks.image_generators(9, range(4, len(x))))
+    assert torch.equal(got, want)
+    alone = attacks.pgd(model, x[6:7], y[6:7], attacks.AttackSpec(eps=0.03, steps=2, random_start=True, loss="segpgd"),
+                        generators=attacks.image_generators(9, [6]))
+    torch.testing.assert_close(alone, want[2:3], atol=1e-6, rtol=0)
+    spec = layered(order=[2, 0], random_start=True, seed=3)
+    got = attack_specs.resolve(spec, 6).run(model, x[:5], y[:5], 0)
+    want = attacks.layered_pgd(model, x[:5], attacks.LayeredSpec(eps=0.02, steps=2, classes=[2, 0], random_start=True),
+                               generators=attacks.image_generators(3, range(5)))
+    assert torch.equal(got, want)
+
+
 @pytest.mark.parametrize("budget,bound", [("per_layer", 6 * 0.02), ("total", 0.02)])
 def test_layered_budgets(setup, budget, bound):
     engine, test, (m1, _) = setup

@@ -83,7 +83,7 @@ def test_get_info(worker):
     info = stub.GetInfo(worker_service_pb2.GetInfoRequest(), timeout=5)
     assert info.version == "0.1.0" and info.device == "cpu" and info.device_type == "cpu"
     assert info.torch_version and info.torch_threads >= 1
-    assert list(info.backends) == ["unet"] and list(info.data_sources) == ["folder", "kandinsky", "pannuke", "synthetic-histology"]
+    assert list(info.backends) == ["monai", "smp", "unet"] and list(info.data_sources) == ["folder", "kandinsky", "pannuke", "synthetic-histology"]
     assert list(info.capabilities) == CAPABILITIES
     assert {"attack_dataset", "evaluate_under_attack", "score_candidates", "build_enhanced_dataset",
             "fgsm", "pgd", "segpgd", "cospgd", "layered_pgd"} <= set(info.capabilities)
@@ -190,3 +190,81 @@ def test_cancelling_a_long_train_stops_the_work(worker, datasets):
     assert _steps_then_cancel(stub, request, 1) == 1
     assert sorted((process.workspace / "models").iterdir()) == models_before  # nothing half-made
     assert stub.GetInfo(worker_service_pb2.GetInfoRequest(), timeout=5).version
+
+
+def test_get_info_describes_each_backend(worker):
+    _, stub, _ = worker
+    info = stub.GetInfo(worker_service_pb2.GetInfoRequest(), timeout=5)
+    by_name = {b.name: b for b in info.backend_infos}
+    assert sorted(by_name) == list(info.backends) and {"validate_plan", "export_model"} <= set(info.capabilities)
+    assert by_name["unet"].available and json.loads(by_name["unet"].defaults_json) == {
+        "depth": 4, "base_width": 64, "upsampling": "bilinear"}
+    smp = by_name["smp"]
+    assert smp.available and smp.package_version == "0.6.0" and "resnet18" in smp.encoders
+    assert "DeepLabV3Plus" in smp.architectures and json.loads(smp.defaults_json)["encoder_weights"] == "none"
+    assert by_name["monai"].available and list(by_name["monai"].architectures) == [
+        "BasicUNet", "UNet", "AttentionUnet", "SwinUNETR"]
+
+
+def test_validate_plan_resolves_or_names_the_field(worker):
+    _, stub, _ = worker
+    request = worker_service_pb2.ValidatePlanRequest(
+        source=_source().source,
+        models=[model_pb2.ModelSpec(unet=model_pb2.UNetSpec(depth=2)),
+                model_pb2.ModelSpec(monai=model_pb2.MonaiSpec(architecture="UNet", channels=[4, 8], strides=[2]))],
+        trainings=[model_pb2.TrainingConfig(epochs=1, batch_size=4, learning_rate=0.01)],
+        attacks=[attack_pb2.AttackSpec(gradient=attack_pb2.GradientAttack(
+            method=attack_pb2.ATTACK_METHOD_PGD, epsilon=0.01, steps=2))])
+    response = stub.ValidatePlan(request, timeout=60)
+    assert response.class_names[0] == "background" and (response.tile_height, response.tile_width) == (16, 16)
+    assert response.models[0].unet.base_width == 64 and response.models[0].unet.upsampling == model_pb2.UPSAMPLING_BILINEAR
+    assert list(response.models[1].monai.channels) == [4, 8] and response.models[1].monai.num_res_units == 0
+    request.models.append(model_pb2.ModelSpec(smp=model_pb2.SmpSpec(encoder="resnet1000")))
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ValidatePlan(request, timeout=60)
+    assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert e.value.details().startswith("models[2].smp.encoder: unknown encoder 'resnet1000'; close: ")
+    del request.models[2]
+    request.attacks[0].gradient.target.full_area_class = 6
+    with pytest.raises(grpc.RpcError) as e:
+        stub.ValidatePlan(request, timeout=60)
+    assert e.value.details() == "attacks[0].gradient.target.full_area_class: must be in [0, 6), got 6"
+
+
+def test_export_model_streams_the_file_then_its_description(worker, trained):
+    import hashlib
+
+    import numpy as np
+    import onnxruntime as ort
+
+    process, stub, _ = worker
+    model = trained[-1].result.model
+    events = list(stub.ExportModel(model_pb2.ExportModelRequest(model_id=model.id, format=model_pb2.EXPORT_FORMAT_ONNX),
+                                   timeout=120))
+    kinds = [e.WhichOneof("event") for e in events]
+    assert kinds[0] == "progress" and kinds[-1] == "result" and "chunk" in kinds
+    chunks = [e.chunk for e in events if e.WhichOneof("event") == "chunk"]
+    assert [c.offset for c in chunks] == list(np.cumsum([0] + [len(c.data) for c in chunks[:-1]]))
+    data = b"".join(c.data for c in chunks)
+    result = events[-1].result
+    assert result.size_bytes == len(data) and result.sha256 == hashlib.sha256(data).hexdigest()
+    assert result.format == model_pb2.EXPORT_FORMAT_ONNX and result.opset == 18
+    assert result.file_name == f"{model.id}.opset18.onnx" and list(result.class_names) == list(model.class_names)
+    assert result.workspace_path == str(process.workspace.resolve() / "exports" / result.file_name)
+    assert json.loads(result.metadata_json)["robustseg.dynamic_axes"] == "batch,height,width"
+    session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    logits = session.run([result.output_name], {result.input_name: np.random.rand(3, 3, 16, 16).astype(np.float32)})[0]
+    assert logits.shape == (3, 6, 16, 16)
+    again = list(stub.ExportModel(model_pb2.ExportModelRequest(model_id=model.id, format=model_pb2.EXPORT_FORMAT_ONNX),
+                                  timeout=60))
+    assert again[0].progress.message == f"reused {result.file_name}" and again[-1].result.sha256 == result.sha256
+    for request, field in [(model_pb2.ExportModelRequest(model_id=model.id), "format"),
+                           (model_pb2.ExportModelRequest(model_id=model.id, format=model_pb2.EXPORT_FORMAT_SAFETENSORS,
+                                                         opset=17), "opset")]:
+        with pytest.raises(grpc.RpcError) as e:
+            list(stub.ExportModel(request, timeout=30))
+        assert e.value.code() == grpc.StatusCode.INVALID_ARGUMENT and e.value.details().startswith(f"{field}: ")
+    with pytest.raises(grpc.RpcError) as e:
+        list(stub.ExportModel(model_pb2.ExportModelRequest(model_id="m-00000000deadbeef",
+                                                           format=model_pb2.EXPORT_FORMAT_ONNX), timeout=30))
+    assert e.value.code() == grpc.StatusCode.NOT_FOUND

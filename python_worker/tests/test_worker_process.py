@@ -159,7 +159,7 @@ def test_token_is_required_on_every_call_but_local_health(start_worker):
 
 
 def test_beyond_loopback_even_health_needs_the_token(start_worker):
-    worker = start_worker("--token", "t0k", listen="0.0.0.0:0")
+    worker = start_worker("--token", "t0k", "--insecure", listen="0.0.0.0:0")
     port = worker.address.rsplit(":", 1)[1]
     channel, stub, health = _stubs(f"127.0.0.1:{port}")
     assert _code(lambda: health.Check(health_pb2.HealthCheckRequest(), timeout=5)) == grpc.StatusCode.UNAUTHENTICATED

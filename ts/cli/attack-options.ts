@@ -1,75 +1,21 @@
-// Attack options shared by `robustseg attack` and `robustseg evaluate --attack`.
-import { z } from "zod";
+// Attack options of `robustseg attack`, `evaluate --attack` and `sweep`, built from the attack
+// modules (ts/attacks/): each attack takes its own options; one it does not take is an error.
 import type { Command } from "commander";
-import { ATTACK_METHODS, type AttackParams, type AttackTarget, LAYER_BUDGETS, parseAttackTarget } from "../ops/attacks.js";
-import { choice, nonNegativeInteger, positiveInteger, positiveNumber } from "./option-schemas.js";
-import { option } from "./parse-options.js";
+import { type AttackModule, type AttackParams, ATTACKS, attackModule } from "../attacks/registry.js";
+import type { Extension } from "../extensions/extension.js";
+import { addExtensionOptions, extensionFromCli } from "./extension-options.js";
 
-export const ATTACK_METHOD_CHOICES = [...ATTACK_METHODS, "layered-pgd"] as const;
-
-export const attackOptionsSchema = {
-  epsilon: positiveNumber(),
-  steps: positiveInteger(100_000),
-  stepSize: positiveNumber().optional(),
-  target: z.string().transform((v, ctx) => {
-    try {
-      return parseAttackTarget(v);
-    } catch {
-      ctx.addIssue({ code: "custom", message: `must be untargeted, a class name or a class index, got ${v}` });
-      return z.NEVER;
-    }
-  }),
-  budget: choice(LAYER_BUDGETS),
-  randomStart: z.boolean().default(false),
-  attackSeed: nonNegativeInteger(),
-};
-
-/** The same options, each optional (evaluate is clean without --attack); attackParamsFrom fills defaults. */
-export const optionalAttackOptionsSchema = {
-  epsilon: attackOptionsSchema.epsilon.optional(),
-  steps: attackOptionsSchema.steps.optional(),
-  stepSize: attackOptionsSchema.stepSize,
-  target: attackOptionsSchema.target.optional(),
-  budget: attackOptionsSchema.budget.optional(),
-  randomStart: z.boolean().optional(),
-  attackSeed: attackOptionsSchema.attackSeed.optional(),
-};
-
-export function attackParamsFrom(
-  method: (typeof ATTACK_METHOD_CHOICES)[number],
-  options: {
-    epsilon?: number | undefined;
-    steps?: number | undefined;
-    stepSize?: number | undefined;
-    target?: AttackTarget | undefined;
-    budget?: "per-layer" | "total" | undefined;
-    randomStart?: boolean | undefined;
-    attackSeed?: number | undefined;
-  },
-): AttackParams {
-  const o = {
-    epsilon: options.epsilon ?? 0.01,
-    steps: options.steps ?? 10,
-    stepSize: options.stepSize,
-    target: options.target ?? { class: "background" },
-    budget: options.budget ?? "per-layer",
-    randomStart: options.randomStart ?? false,
-    attackSeed: options.attackSeed ?? 0,
-  };
-  if (method === "layered-pgd") {
-    return { method, epsilon: o.epsilon, steps: o.steps, stepSize: o.stepSize, budget: o.budget, randomStart: o.randomStart, seed: o.attackSeed };
-  }
-  return { method, epsilon: o.epsilon, steps: o.steps, stepSize: o.stepSize, target: o.target, randomStart: o.randomStart, seed: o.attackSeed };
+/** One line per attack, for a command's description. */
+export function attackList(attacks: readonly AttackModule[] = ATTACKS): string {
+  const width = Math.max(...attacks.map((a) => a.method.length));
+  return attacks.map((a) => `  ${a.method.padEnd(width)}  ${a.description}`).join("\n");
 }
 
+export function addAttackOptions(command: Command, attacks: readonly Extension[] = ATTACKS, omit: readonly string[] = []): Command {
+  return addExtensionOptions(command, attacks, omit);
+}
 
-export function addAttackOptions(command: Command): Command {
-  return command
-    .addOption(option("--epsilon <eps>", "L∞ budget as a fraction of the pixel range (0.01 = 1%)", 0.01))
-    .addOption(option("--steps <n>", "iterations (PGD family; per layer for layered-pgd; FGSM ignores it)", 10))
-    .option("--step-size <alpha>", "step size (default 2.5·ε/steps)")
-    .addOption(option("--target <target>", "background, a class name or index (full-area targeted), or untargeted", "background"))
-    .addOption(option("--budget <budget>", "layered-pgd: per-layer or total", "per-layer"))
-    .option("--random-start", "start from a random point in the ε-ball")
-    .addOption(option("--attack-seed <n>", "seed of the random start", 0));
+/** The chosen attack's parameters from the command's options (`selector` names the option that chose it). */
+export function attackParamsFromCommand(command: Command, method: string, selector: string, attacks: readonly Extension[] = ATTACKS, omit: readonly string[] = []): AttackParams {
+  return extensionFromCli<AttackParams>(command, attackModule(method), attacks, selector, omit);
 }

@@ -4,26 +4,16 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { status } from "@grpc/grpc-js";
 import { afterAll, describe, expect, it } from "vitest";
+import { runCliCaptured } from "../../test/fixtures/cli.js";
 import { fakeWorkerPython, scratchDir } from "../../test/fixtures/scripts.js";
 import { WorkerError } from "../client/errors.js";
 import { WorkerExitedError, WorkerStartError } from "../worker/errors.js";
-import type { CliContext } from "./context.js";
 import { reportError } from "./errors.js";
-import { runCli } from "./program.js";
 
 const dir = scratchDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(argv: string[], env: NodeJS.ProcessEnv = {}) {
-  let stdout = "";
-  let stderr = "";
-  const context: CliContext = {
-    io: { stdout: (t) => void (stdout += t), stderr: (t) => void (stderr += t), progressStream: undefined, env: { ...process.env, ...env } },
-    handleSignals: false,
-  };
-  const code = await runCli(["--workspace", join(dir, "ws"), ...argv], context);
-  return { code, stdout, stderr };
-}
+const run = (argv: string[], env: NodeJS.ProcessEnv = {}) => runCliCaptured(argv, { env, prefix: ["--workspace", join(dir, "ws")] });
 
 // A "python" that cannot exist: any attempt to spawn a worker fails loudly with this path.
 const noWorker = { ROBUSTSEG_PYTHON: "/nonexistent/python-for-cli-test" };
@@ -38,6 +28,17 @@ describe("usage errors are caught before a worker starts", () => {
     [["--worker", "nohost", "info"], "error: --worker: must be HOST:PORT, got nohost"],
     [["train", "--bogus"], "error: unknown option '--bogus'"],
     [["frobnicate"], "error: unknown command 'frobnicate'"],
+    [["train", "--train", "a", "--validation", "b", "--backend", "keras"], "error: --backend: must be one of unet, smp, monai, got keras"],
+    [["train", "--train", "a", "--validation", "b", "--encoder", "resnet18"], "error: --encoder: not an option of --backend unet (it is for smp)"],
+    [["train", "--train", "a", "--validation", "b", "--backend", "smp", "--depth", "3"], "error: --depth: not an option of --backend smp (it is for unet)"],
+    [["train", "--train", "a", "--validation", "b", "--backend", "monai", "--strides", "2,x"], "error: --strides: must be positive integers separated by commas, got 2,x"],
+    [["dataset", "create", "--labeling", "colour"], "error: --labeling: not an option of --source synthetic-histology (it is for kandinsky)"],
+    [["dataset", "create", "--source", "folder"], "error: --path: required (a folder with images/ and masks/), or --train-path/--validation-path/--test-path"],
+    [["attack", "--model", "m", "--dataset", "d", "--budget", "total"], "error: --budget: not an option of --method pgd (it is for layered-pgd)"],
+    [["attack", "--model", "m", "--dataset", "d", "--method", "fgsm", "--steps", "5"], "error: --steps: not an option of --method fgsm (it is for pgd, segpgd, cospgd, layered-pgd)"],
+    [["evaluate", "--model", "m", "--dataset", "d", "--epsilon", "0.1"], "error: --epsilon: needs --attack"],
+    [["export", "m-1", "--format", "zip"], "error: --format: must be one of onnx, torchscript, safetensors, got zip"],
+    [["probe", "--model", "m", "--input", "x.png", "--epsilon", "-1"], "error: --epsilon: must be a positive number, got -1"],
   ])("%j → one line, exit code 2", async (argv, expected) => {
     const { code, stdout, stderr } = await run(argv, noWorker);
     expect(stderr).toBe(`${expected}\n`);
@@ -80,7 +81,20 @@ describe("commands against a (fake) worker", () => {
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const info = JSON.parse(stdout);
-    expect(info).toMatchObject({ version: "fake", device: "cpu", connection: "spawned", backends: ["unet"] });
+    expect(info).toMatchObject({ version: "fake", device: "cpu", connection: "spawned" });
+    expect(info.backends).toEqual([
+      {
+        name: "unet",
+        description: "fake U-Net",
+        available: true,
+        unavailableReason: "",
+        architectures: [],
+        encoders: [],
+        defaults: { depth: 4, base_width: 64, upsampling: "bilinear" },
+        packageVersion: "",
+        known: true,
+      },
+    ]);
     expect(info.address).toMatch(/^127\.0\.0\.1:\d+$/);
   });
 

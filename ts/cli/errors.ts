@@ -5,6 +5,7 @@ import { ZodError } from "zod";
 import { ProtocolError, WorkerError } from "../client/errors.js";
 import { ConfusionMatrixError } from "../metrics/confusion-matrix.js";
 import { SpecError } from "../experiment/spec.js";
+import { isTlsFailure, TlsConfigError } from "../client/channel.js";
 import { WorkerExitedError, WorkerStartError } from "../worker/errors.js";
 
 export const EXIT_FAILURE = 1;
@@ -38,7 +39,7 @@ export function reportError(error: unknown, verbose: boolean): ErrorReport {
     if (error.code === "commander.help") return { text: "", exitCode: EXIT_USAGE };
     return { text: line(error.message.replace(/^error: /, "")), exitCode: EXIT_USAGE };
   }
-  const exitCode = error instanceof UsageError || error instanceof SpecError ? EXIT_USAGE : error instanceof InterruptedError ? EXIT_INTERRUPTED : EXIT_FAILURE;
+  const exitCode = error instanceof UsageError || error instanceof SpecError || error instanceof TlsConfigError ? EXIT_USAGE : error instanceof InterruptedError ? EXIT_INTERRUPTED : EXIT_FAILURE;
   const summary = line(summarise(error));
   if (!verbose) return { text: summary, exitCode };
   return { text: [summary, ...details(error)].join("\n"), exitCode };
@@ -79,6 +80,7 @@ export function explainWorkerError(error: WorkerError): string {
     case "DEADLINE_EXCEEDED":
       return `the worker did not answer ${error.rpc} in time`;
     case "UNAVAILABLE":
+      if (isTlsFailure(d)) return `TLS with the worker failed (${error.rpc}): ${d} (check --tls-ca, --tls-cert/--tls-key)`;
       return `the worker is unavailable (${error.rpc}): ${d}`;
     case "UNAUTHENTICATED":
     case "PERMISSION_DENIED":

@@ -3,28 +3,13 @@
 import { rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { runCliCaptured } from "../../test/fixtures/cli.js";
 import { scratchDir } from "../../test/fixtures/scripts.js";
-import type { CliContext } from "./context.js";
-import { runCli } from "./program.js";
 
 const dir = scratchDir();
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-async function run(argv: string[]) {
-  let stdout = "";
-  let stderr = "";
-  const context: CliContext = {
-    io: {
-      stdout: (t) => void (stdout += t),
-      stderr: (t) => void (stderr += t),
-      progressStream: undefined,
-      env: { ...process.env, ROBUSTSEG_PYTHON: "/nonexistent/python-for-cli-test" },
-    },
-    handleSignals: false,
-  };
-  const code = await runCli(["--workspace", join(dir, "ws"), ...argv], context);
-  return { code, stdout, stderr };
-}
+const run = (argv: string[]) => runCliCaptured(argv, { env: { ROBUSTSEG_PYTHON: "/nonexistent/python-for-cli-test" }, prefix: ["--workspace", join(dir, "ws")] });
 
 describe("experiment commands: usage errors", () => {
   const bad = join(dir, "bad.yaml");

@@ -2,6 +2,8 @@
 import { describe, expect, it } from "vitest";
 import { datasetCreateOptionsSchema } from "./commands/dataset-create.js";
 import { evaluateOptionsSchema } from "./commands/evaluate.js";
+import { predictOptionsSchema } from "./commands/predict.js";
+import { probeOptionsSchema } from "./commands/probe.js";
 import { trainOptionsSchema } from "./commands/train.js";
 import { globalOptionsSchema } from "./global-options.js";
 import { choice, hostPort, nonNegativeInteger, positiveInteger, positiveNumber } from "./option-schemas.js";
@@ -46,13 +48,13 @@ describe("option value schemas", () => {
 });
 
 describe("command option schemas", () => {
-  const trainDefaults = { train: ["ds-a"], validation: "ds-b", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, depth: 3, baseWidth: 16, upsampling: "bilinear", augment: true };
+  const trainDefaults = { train: ["ds-a"], validation: "ds-b", backend: "unet", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, augment: true };
 
   it("turn train options into typed values", () => {
-    expect(trainOptionsSchema.parse({ ...trainDefaults, epochs: "2", lr: "1e-3", upsampling: "transposed" })).toMatchObject({
+    expect(trainOptionsSchema.parse({ ...trainDefaults, epochs: "2", lr: "1e-3", backend: "smp" })).toMatchObject({
       epochs: 2,
       lr: 0.001,
-      upsampling: "transposed",
+      backend: "smp",
       train: ["ds-a"],
     });
   });
@@ -60,8 +62,7 @@ describe("command option schemas", () => {
   it.each([
     [{ epochs: "-1" }, "epochs: must be a positive integer, got -1"],
     [{ batchSize: "0" }, "batchSize: must be a positive integer, got 0"],
-    [{ depth: "9" }, "depth: must be at most 8, got 9"],
-    [{ upsampling: "nearest" }, "upsampling: must be one of bilinear, transposed, got nearest"],
+    [{ backend: "keras" }, "backend: must be one of unet, smp, monai, got keras"],
     [{ train: undefined }, "train: required (one or more dataset ids)"],
     [{ validation: undefined }, "validation: required (a dataset id)"],
     [{ validation: "bad id!" }, "validation: must be a dataset id, got bad id!"],
@@ -69,20 +70,8 @@ describe("command option schemas", () => {
     expect(message(trainOptionsSchema.safeParse({ ...trainDefaults, ...change }))).toBe(expected);
   });
 
-  const datasetDefaults = { source: "synthetic-histology", tileSize: 64, train: 200, validation: 48, test: 64, seed: 0 };
-
-  it("reject a tile size of 0, naming it", () => {
-    expect(message(datasetCreateOptionsSchema.safeParse({ ...datasetDefaults, tileSize: "0" }))).toBe("tileSize: must be a positive integer, got 0");
-  });
-
-  it("reject a dataset with no tiles at all", () => {
-    expect(message(datasetCreateOptionsSchema.safeParse({ ...datasetDefaults, train: "0", validation: "0", test: "0" }))).toBe(
-      ": --train, --validation, --test: at least one split needs tiles",
-    );
-  });
-
   it("reject an unknown data source", () => {
-    expect(message(datasetCreateOptionsSchema.safeParse({ ...datasetDefaults, source: "camelyon" }))).toBe(
+    expect(message(datasetCreateOptionsSchema.safeParse({ source: "camelyon" }))).toBe(
       "source: must be one of synthetic-histology, kandinsky, pannuke, folder, got camelyon",
     );
   });
@@ -96,5 +85,20 @@ describe("command option schemas", () => {
     expect(globalOptionsSchema.parse({ workspace: "runs/x", device: "cpu" })).toMatchObject({ workspace: "runs/x", device: "cpu", json: false });
     expect(message(globalOptionsSchema.safeParse({ workspace: "w", device: "gpu" }))).toBe("device: must be one of auto, cpu, cuda, got gpu");
     expect(message(globalOptionsSchema.safeParse({ workspace: " ", device: "cpu" }))).toBe("workspace: must not be empty");
+  });
+});
+
+describe("predict and probe options", () => {
+  const base = { model: "nuclei-prod", input: "tiles", tileSize: 0, tileBatch: 0 };
+  it("take a model alias and tiling, and name what is wrong", () => {
+    expect(predictOptionsSchema.parse({ ...base, tileOverlap: "0.5" })).toMatchObject({ model: "nuclei-prod", tileOverlap: 0.5, probabilities: false });
+    expect(message(predictOptionsSchema.safeParse({ ...base, tileOverlap: "0.95" }))).toBe("tileOverlap: must be a number between 0 and 0.9, got 0.95");
+    expect(message(predictOptionsSchema.safeParse({ ...base, input: undefined }))).toBe("input: required (an image file or a folder of them)");
+    expect(message(predictOptionsSchema.safeParse({ ...base, tileSize: "9000" }))).toBe("tileSize: must be at most 8192, got 9000");
+  });
+
+  it("probe takes any attack of the registry by name (its options are the attack module's)", () => {
+    expect(probeOptionsSchema.parse({ ...base, attack: "segpgd" }).attack).toBe("segpgd");
+    expect(message(probeOptionsSchema.safeParse({ ...base, attack: "deepfool" }))).toMatch(/^attack: must be one of fgsm, pgd/);
   });
 });

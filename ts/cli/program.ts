@@ -13,7 +13,11 @@ import { enhanceCommand } from "./commands/enhance.js";
 import { runCommand } from "./commands/run.js";
 import { reportCommand } from "./commands/report.js";
 import { evaluateCommand } from "./commands/evaluate.js";
+import { exportCommand } from "./commands/export.js";
 import { infoCommand } from "./commands/info.js";
+import { modelCommand } from "./commands/model-alias.js";
+import { predictCommand } from "./commands/predict.js";
+import { probeCommand } from "./commands/probe.js";
 import { trainCommand } from "./commands/train.js";
 import type { CliContext } from "./context.js";
 import { reportError } from "./errors.js";
@@ -31,7 +35,7 @@ export function buildProgram(context: CliContext): Command {
   const program = addGlobalOptions(
     new Command("robustseg")
       .description(
-        "Train U-Nets for histology segmentation, attack them and retrain. The CLI drives a Python PyTorch worker over gRPC: " +
+        "Train segmentation models (U-Net, segmentation_models_pytorch, MONAI) for histology, attack them and retrain. The CLI drives a Python PyTorch worker over gRPC: " +
           "it spawns one (or uses --worker HOST:PORT) and computes every metric from the confusion matrices the worker returns.",
       )
       .version(version(), "-V, --version", "print the version"),
@@ -50,9 +54,13 @@ export function buildProgram(context: CliContext): Command {
   program.addCommand(sweepCommand(context));
   program.addCommand(enhanceCommand(context));
   program.addCommand(compareSelectionCommand(context));
+  program.addCommand(exportCommand(context));
   program.addCommand(runCommand(context));
   program.addCommand(demoCommand(context));
   program.addCommand(reportCommand(context));
+  program.addCommand(predictCommand(context));
+  program.addCommand(probeCommand(context));
+  program.addCommand(modelCommand(context));
   configureTree(program, context);
   return program;
 }

@@ -3,6 +3,7 @@
 // also on Ctrl-C (first: cancel the call and shut down; second: kill the worker at once).
 import type { WorkerClient } from "../client/worker-client.js";
 import type { Reporter } from "../ops/reporter.js";
+import { loadTlsFiles } from "../client/channel.js";
 import { openWorker, type WorkerConnection } from "../worker/index.js";
 import type { CliContext } from "./context.js";
 import { EXIT_INTERRUPTED, InterruptedError } from "./errors.js";
@@ -43,11 +44,13 @@ export async function withWorker<T>(context: CliContext, globals: GlobalOptions,
   }
   try {
     if (showProgress && io.progressStream && globals.worker === undefined) io.stderr("starting the worker...\n");
+    const tls = loadTlsFiles({ ca: globals.tlsCa, cert: globals.tlsCert, key: globals.tlsKey, serverName: globals.tlsServerName });
     const open = async (): Promise<WorkerConnection> => {
       try {
         return await openWorker({
           worker: globals.worker,
           token: globals.token,
+          tls,
           workspace: globals.workspace,
           device: globals.device,
           env: io.env,

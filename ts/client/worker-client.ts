@@ -11,17 +11,45 @@ import type {
 import type { CreateDatasetEvent, CreateDatasetRequest, DatasetInfo, GetDatasetResponse } from "../generated/robustseg/v1/data.js";
 import type { RenderPanelsRequest, RenderPanelsResponse } from "../generated/robustseg/v1/figure.js";
 import type {
+  ListModelAliasesResponse,
+  ModelAlias,
+  PredictEvent,
+  PredictOptions,
+  PredictRequest,
+  ProbeEvent,
+  ProbeOptions,
+  ProbeRequest,
+  SetModelAliasResponse,
+} from "../generated/robustseg/v1/predict.js";
+import type {
   EvaluateEvent,
   EvaluateRequest,
+  ExportModelEvent,
+  ExportModelRequest,
   GetModelResponse,
   ModelInfo,
   TrainEvent,
   TrainRequest,
 } from "../generated/robustseg/v1/model.js";
-import { type GetInfoResponse, type ShutdownResponse, WorkerServiceClient } from "../generated/robustseg/v1/worker_service.js";
-import { callMetadata, channelCredentials, channelOptions } from "../worker/channel.js";
+import {
+  type GetInfoResponse,
+  type ShutdownResponse,
+  type ValidatePlanRequest,
+  type ValidatePlanResponse,
+  WorkerServiceClient,
+} from "../generated/robustseg/v1/worker_service.js";
+import { callMetadata, channelCredentials, channelOptions, type TlsOptions } from "./channel.js";
 import { ProtocolError, toWorkerError } from "./errors.js";
 import { drainToResult, type DrainHandlers, type EventOf, iterateStream, type ResultOf } from "./streams.js";
+import {
+  assemblePredictions,
+  assembleProbes,
+  duplexEvents,
+  type ImageInput,
+  type PredictStreamEvent,
+  type ProbeStreamEvent,
+  requestsOf,
+} from "./image-stream.js";
 
 export interface CallControl {
   /** Aborting cancels the call (the worker stops at its next step). */
@@ -33,6 +61,8 @@ export interface CallControl {
 export interface WorkerClientOptions {
   /** Bearer token sent as `authorization` metadata on every call. */
   token?: string | undefined;
+  /** TLS to the worker (CA, client certificate for mutual TLS); unset = plain TCP. */
+  tls?: TlsOptions | undefined;
 }
 
 export class WorkerClient {
@@ -43,7 +73,7 @@ export class WorkerClient {
     readonly address: string,
     options: WorkerClientOptions = {},
   ) {
-    this.raw = new WorkerServiceClient(address, channelCredentials(), channelOptions);
+    this.raw = new WorkerServiceClient(address, channelCredentials(options.tls), channelOptions(options.tls));
     this.token = options.token;
   }
 
@@ -79,6 +109,23 @@ export class WorkerClient {
     return this.unary<RenderPanelsResponse>("RenderPanels", control, (md, opts, cb) => this.raw.renderPanels(request, md, opts, cb));
   }
 
+  /** Checks a whole plan (data source, model specs, training configs, attacks) before any work. */
+  validatePlan(request: ValidatePlanRequest, control: CallControl = {}): Promise<ValidatePlanResponse> {
+    return this.unary<ValidatePlanResponse>("ValidatePlan", control, (md, opts, cb) => this.raw.validatePlan(request, md, opts, cb));
+  }
+
+  /** Points `alias` at a model id (an empty id removes the alias); returns the id it pointed to before. */
+  async setModelAlias(alias: string, modelId: string, control: CallControl = {}): Promise<SetModelAliasResponse> {
+    return this.unary<SetModelAliasResponse>("SetModelAlias", control, (md, opts, cb) => this.raw.setModelAlias({ alias, modelId }, md, opts, cb));
+  }
+
+  async listModelAliases(control: CallControl = {}): Promise<ModelAlias[]> {
+    const response = await this.unary<ListModelAliasesResponse>("ListModelAliases", control, (md, opts, cb) =>
+      this.raw.listModelAliases({}, md, opts, cb),
+    );
+    return response.aliases;
+  }
+
   async shutdown(control: CallControl = {}): Promise<void> {
     await this.unary<ShutdownResponse>("Shutdown", control, (md, opts, cb) => this.raw.shutdown({}, md, opts, cb));
   }
@@ -107,6 +154,39 @@ export class WorkerClient {
       "BuildEnhancedDataset",
       control.signal,
     );
+  }
+
+  /** The exported file in chunks, then its result (size, sha256, names). */
+  exportModel(request: ExportModelRequest, control: CallControl = {}): AsyncGenerator<EventOf<ExportModelEvent>> {
+    return iterateStream(this.raw.exportModel(request, this.metadata(), this.callOptions(control)), "ExportModel", control.signal);
+  }
+
+  // ---- embedding: images in, segmentations out (bidirectional streams) ----
+
+  /**
+   * Segments `images` with a model (id or alias). Events: the header (class names and colours),
+   * then one `image` per input with its whole label map (and probabilities when asked for),
+   * progress, and the summary last. Images of any size: they travel in bands of rows.
+   */
+  predict(
+    options: PredictOptions,
+    images: Iterable<ImageInput> | AsyncIterable<ImageInput>,
+    control: CallControl = {},
+  ): AsyncGenerator<PredictStreamEvent> {
+    const call = this.raw.predict(this.metadata(), this.callOptions(control));
+    const requests = requestsOf<PredictRequest>({ part: { $case: "options", value: options } }, images, (chunk) => ({ part: { $case: "image", value: chunk } }));
+    return assemblePredictions(duplexEvents<PredictRequest, PredictEvent>(call, requests, "Predict", control.signal));
+  }
+
+  /** Clean and attacked predictions of `images` and how far they differ (see predict.proto, Probe). */
+  probe(
+    options: ProbeOptions,
+    images: Iterable<ImageInput> | AsyncIterable<ImageInput>,
+    control: CallControl = {},
+  ): AsyncGenerator<ProbeStreamEvent> {
+    const call = this.raw.probe(this.metadata(), this.callOptions(control));
+    const requests = requestsOf<ProbeRequest>({ part: { $case: "options", value: options } }, images, (chunk) => ({ part: { $case: "image", value: chunk } }));
+    return assembleProbes(duplexEvents<ProbeRequest, ProbeEvent>(call, requests, "Probe", control.signal));
   }
 
   // ---- server streams drained to their result ----

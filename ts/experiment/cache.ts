@@ -3,7 +3,7 @@
 import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { writeJsonAtomic } from "../ops/enhance-dataset.js";
+import { writeJsonAtomic } from "../files/atomic.js";
 
 export class RunCache {
   constructor(readonly dir: string) {}

@@ -1,4 +1,4 @@
-// The stage plan of the paper's experiment (DESIGN section 8): data → M1 → D1, D2 → M2, M3, M4 →
+// The stage plan of the paper's experiment (docs/ARCHITECTURE.md section 10): data → M1 → D1, D2 → M2, M3, M4 →
 // evaluations (clean, white-box, transfer). Pure: the runner executes it.
 import { combinedEpochs, type ExperimentSpec } from "./spec.js";
 

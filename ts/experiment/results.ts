@@ -1,7 +1,7 @@
 // results.json: everything a run produced, in one document (its schema is in README.md under
 // "results.json"). Built by the runner; read back by `robustseg report` later (issue 5).
 import type { SegmentationMetrics } from "../metrics/segmentation-metrics.js";
-import type { AttackParams } from "../ops/attacks.js";
+import type { AttackParams } from "../attacks/registry.js";
 import type { DatasetSummary } from "../ops/create-dataset.js";
 import type { SweepAttack, SweepPoint } from "../ops/sweep.js";
 import type { EpochRow } from "../ops/train-model.js";
@@ -34,6 +34,9 @@ export interface ModelResult {
   trainDatasetIds: string[];
   epochs: number;
   reused: boolean;
+  /** The model backend ("unet", "smp", "monai") and the model in one line (absent in runs before issue 8). */
+  backend?: string | undefined;
+  description?: string | undefined;
   numParameters: number;
   bestEpoch: number;
   bestValidationLoss: number;
@@ -126,14 +129,7 @@ export interface ExperimentResults {
   totalSeconds: number;
 }
 
-/** Share of foreground pixels predicted as background (background = class 0). */
-export function foregroundToBackground(confusion: readonly (readonly number[])[]): number | null {
-  let fg = 0;
-  let toBg = 0;
-  confusion.forEach((row, truth) => {
-    if (truth === 0) return;
-    fg += row.reduce((a, b) => a + b, 0);
-    toBg += row[0] ?? 0;
-  });
-  return fg === 0 ? null : toBg / fg;
+/** The first column's title of the paper's tables: "U-Net" (the paper's) unless another backend made the models. */
+export function modelColumnTitle(results: Pick<ExperimentResults, "models">): string {
+  return results.models.every((m) => (m.backend ?? "unet") === "unet") ? "U-Net" : "model";
 }

@@ -2,14 +2,15 @@
 // worker returns the same id without recomputing when it exists) or a control-plane result cached
 // in the run folder by its inputs, so a rerun reuses everything and an interrupted run resumes at
 // the stage it was in. A worker that crashes during a stage is restarted and the stage retried a
-// bounded number of times (DESIGN section 10).
+// bounded number of times (docs/ARCHITECTURE.md section 12).
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { WorkerError } from "../client/errors.js";
 import type { WorkerClient } from "../client/worker-client.js";
-import { type AttackParams, attackSpec } from "../ops/attacks.js";
+import { type AttackParams, attackSpec } from "../attacks/registry.js";
 import { attackDataset } from "../ops/attack-dataset.js";
-import { createDataset, datasetOfSplit, describeSource } from "../ops/create-dataset.js";
+import { describeSource } from "../data-sources/registry.js";
+import { createDataset, datasetOfSplit } from "../ops/create-dataset.js";
 import { runSweep } from "../ops/sweep.js";
 import {
   AGGREGATE_FILE,
@@ -17,12 +18,13 @@ import {
   CHOICES_FILE,
   chooseMethodTwoSigns,
   type MethodTwoChoice,
-  writeJsonAtomic,
 } from "../ops/enhance-dataset.js";
+import { writeJsonAtomic } from "../files/atomic.js";
 import { evaluateModel, type EvaluateOutcome } from "../ops/evaluate-model.js";
 import { type Reporter, silentReporter } from "../ops/reporter.js";
 import { trainModel } from "../ops/train-model.js";
 import { getWorkerInfo } from "../ops/worker-info.js";
+import { foregroundToBackground } from "../metrics/segmentation-metrics.js";
 import { writeSelectionRecords } from "../selection/record.js";
 import { strategyLabel } from "../selection/strategies.js";
 import { WorkerExitedError } from "../worker/errors.js";
@@ -33,16 +35,17 @@ import {
   type EnvironmentInfo,
   type EvaluationResult,
   type ExperimentResults,
-  foregroundToBackground,
   type MethodTwoResult,
   type ModelResult,
   RESULTS_SCHEMA,
   type StageTiming,
   type SweepResult,
 } from "./results.js";
-import { evaluationAttack, type ExperimentSpec, methodOneAttack, specDataSource, specForJson } from "./spec.js";
+import { evaluationAttack, type ExperimentSpec, methodOneAttack, specDataSource, specForJson, sweepAttack } from "./spec.js";
+import { validateExperimentPlan } from "./validate-plan.js";
 import { renderTablesMarkdown } from "./tables.js";
-import { experimentFigureRequests, renderFigures } from "../report/figures.js";
+import { renderFigures } from "../ops/render-figures.js";
+import { experimentFigureRequests } from "./figure-plan.js";
 
 /** The worker a run talks to; `restart` replaces a crashed one (absent: no retries). */
 export interface ExperimentWorker {
@@ -61,6 +64,8 @@ export interface RunExperimentOptions {
   /** Called when a stage fails because the worker crashed, before the restart. */
   onWorkerCrash?: ((stage: Stage, error: unknown, attempt: number) => void) | undefined;
   cliVersion?: string | undefined;
+  /** The spec file, named in the errors of the plan check. */
+  specFile?: string | undefined;
 }
 
 export const RESULTS_FILE = "results.json";
@@ -93,6 +98,9 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
   const cache = new RunCache(join(runDir, "cache"));
   const startedAt = new Date();
   const t0 = performance.now();
+  // The worker checks the whole plan before anything is written or run: a bad spec fails here,
+  // in one line naming the spec's field.
+  await validateExperimentPlan(worker.client, spec, { file: options.specFile, signal });
   await mkdir(runDir, { recursive: true });
   await writeJsonAtomic(join(runDir, SPEC_FILE), specForJson(spec));
 
@@ -155,6 +163,8 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           trainDatasetIds: trainIds,
           epochs: stage.epochs,
           reused: out.reused,
+          backend: out.model.backend,
+          description: out.model.description,
           numParameters: out.model.numParameters,
           bestEpoch: out.model.bestEpoch,
           bestValidationLoss: out.model.bestValidationLoss,
@@ -262,7 +272,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           {
             modelId: m.id,
             datasetId: d.id,
-            attack: { method: sw.attack.method, steps: sw.attack.steps, stepSize: sw.attack.stepSize, randomStart: sw.attack.randomStart, seed: 0, target: sw.attack.target },
+            attack: (({ epsilon: _e, ...attack }) => attack)(sweepAttack(spec, stage.sweep, 0)),
             epsilons: sw.epsilons,
             attackModelId: sw.protocol === "transfer" ? model("M1").id : undefined,
             batchSize: spec.evaluation.batchSize,

@@ -60,9 +60,8 @@ describe("data sources in the spec", () => {
     await expect(loadSpec({ file: spec("f5.yaml", "{ source: folder, trainPath: ../data/tiles, testPath: ../data/tiles }") })).rejects.toThrow(
       "data.validationPath: required",
     );
-    await expect(loadSpec({ file: spec("f6.yaml", "{ source: folder, path: ../data/tiles, fit: resize }") })).rejects.toThrow(
-      "data.tileSize: required when fit is resize",
-    );
+    // Fractions that leave nothing to train, or fit without a tile size, are the worker's to refuse (ValidatePlan).
+    await expect(loadSpec({ file: spec("f6.yaml", "{ source: folder, path: ../data/tiles, fit: resize }") })).resolves.toMatchObject({ data: { fit: "resize" } });
   });
 
   it("pannuke: folds below path (names or numbers), relative to the spec file; --data-path relative to the current directory", async () => {
@@ -101,7 +100,7 @@ describe("sweeps in the spec", () => {
     const s = await loadSpec({
       file: spec("s.yaml", "{ source: synthetic-histology }", "sweeps:\n  - { model: all, attack: { method: cospgd, target: untargeted }, epsilons: [0.02, 0, 0.01] }\n"),
     });
-    expect(s.sweeps[0]).toEqual({ model: "all", attack: { method: "cospgd", steps: 10, randomStart: false, target: "untargeted" }, epsilons: [0, 0.01, 0.02], protocol: "white-box" });
+    expect(s.sweeps[0]).toEqual({ model: "all", attack: { method: "cospgd", steps: 10, randomStart: false, seed: 0, target: "untargeted" }, epsilons: [0, 0.01, 0.02], protocol: "white-box" });
     expect(planExperiment(s).filter((st) => st.kind === "sweep").map((st) => st.id)).toEqual(["sweep-1-M1", "sweep-1-M2", "sweep-1-M3", "sweep-1-M4"]);
     await expect(loadSpec({ file: spec("s2.yaml", "{ source: synthetic-histology }", "sweeps: [{ epsilons: [0, 2] }]\n") })).rejects.toThrow(
       "sweeps[0].epsilons[1]: must be in [0, 1]",

@@ -1,5 +1,5 @@
 // Experiment specs: presets, files over presets, errors that name the field path and the file.
-import { writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -84,7 +84,11 @@ describe("spec files", () => {
     ["bad protocol", "evaluation:\n  protocols: [black-box]\n", "evaluation.protocols[0]: must be one of white-box, transfer"],
     ["unknown source", "data:\n  source: imagenet\n", "data.source: must be one of synthetic-histology, kandinsky, pannuke, folder"],
     ["pannuke", "data:\n  source: pannuke\n  path: /x\n", "data.trainFolds[0]: no such folder: /x/Fold 1"],
-    ["tile vs depth", "data:\n  tileSize: 20\n", "model.depth: the tile size 20 must divide by 2^depth = 8"],
+    ["unknown backend", "model:\n  backend: keras\n", "model.backend: must be one of unet, smp, monai"],
+    ["unet field on smp", "model: { backend: smp, depth: 3 }\n", "model: unknown field depth"],
+    ["other architecture without backend", "model: { architecture: Unet, encoder: resnet18 }\n", "model.architecture: must be unet (the unet backend has one architecture; for others set backend: smp or monai)"],
+    ["depth not an integer", "model: { depth: two }\n", "model.depth: must be a positive integer"],
+    ["seed of the evaluation attack", "evaluation:\n  attack: { steps: 1, seed: -1 }\n", "evaluation.attack.seed: must be a non-negative integer"],
   ])("%s: the error names the file and the field path", async (_what, text, message) => {
     const path = file("bad.yaml", text);
     const e = await specError(loadSpec({ file: path, preset: "demo" }));
@@ -112,5 +116,48 @@ describe("spec files", () => {
     const merged = mergeSpec(DEMO_SPEC, { data: { source: "folder", path: "/x" } }) as { data: unknown };
     expect(merged.data).toEqual({ source: "folder", path: "/x" });
     expect(() => parseSpecText("a: [", "f.yaml")).toThrow(SpecError);
+  });
+});
+
+describe("the model block: one backend module each", () => {
+  const rest = "data: { source: synthetic-histology }\ntraining: { epochs: 1 }\nmethodOne: { steps: 1 }\nmethodTwo: {}\nevaluation: { attack: { steps: 1 } }\n";
+
+  it("the original form (no backend) is the U-Net, with the control plane's defaults", async () => {
+    const s = await loadSpec({ file: file("u.yaml", `${rest}model: { architecture: unet, depth: 2 }\n`) });
+    expect(s.model).toEqual({ backend: "unet", architecture: "unet", depth: 2, baseWidth: 16, upsampling: "bilinear" });
+    const bare = await loadSpec({ file: file("u0.yaml", rest) });
+    expect(bare.model).toEqual({ backend: "unet", architecture: "unet", depth: 3, baseWidth: 16, upsampling: "bilinear" });
+  });
+
+  it("smp and monai blocks parse; a weights file resolves against the spec file and must exist", async () => {
+    const missing = file("smp-missing.yaml", `${rest}model: { backend: smp, weightsFile: w/none.pt }\n`);
+    expect((await specError(loadSpec({ file: missing }))).message).toBe(`${missing}: model.weightsFile: no such file: ${join(dir, "w/none.pt")}`);
+    mkdirSync(join(dir, "w"), { recursive: true });
+    writeFileSync(join(dir, "w/enc.safetensors"), "");
+    const smp = await loadSpec({ file: file("smp.yaml", `${rest}model: { backend: smp, architecture: FPN, encoder: resnet18, weightsFile: w/enc.safetensors }\n`) });
+    expect(smp.model).toEqual({ backend: "smp", architecture: "FPN", encoder: "resnet18", weightsFile: join(dir, "w/enc.safetensors") });
+    const monai = await loadSpec({ file: file("monai.yaml", `${rest}model: { backend: monai, architecture: UNet, channels: [8, 16, 32], strides: [2, 2], numResUnits: 1 }\n`) });
+    expect(monai.model).toEqual({ backend: "monai", architecture: "UNet", channels: [8, 16, 32], strides: [2, 2], numResUnits: 1 });
+  });
+
+  it("over a preset, another backend replaces the preset's U-Net block instead of merging into it", async () => {
+    const s = await loadSpec({ preset: "demo", file: file("over.yaml", "model: { backend: smp, encoder: resnet18 }\n") });
+    expect(s.model).toEqual({ backend: "smp", encoder: "resnet18" });
+  });
+
+  it("ranges are the worker's: a width the worker refuses passes the spec's structure check", async () => {
+    const s = await loadSpec({ file: file("wide.yaml", `${rest}model: { depth: 9, baseWidth: 100000 }\n`) });
+    expect(s.model).toMatchObject({ depth: 9, baseWidth: 100000 });
+  });
+
+  it("the evaluation and sweep attacks take a seed (default 0)", async () => {
+    const s = await loadSpec({
+      file: file("seed.yaml", `${rest.replace("attack: { steps: 1 }", "attack: { steps: 1, randomStart: true, seed: 7 }")}sweeps: [{ epsilons: [0.01], attack: { seed: 3 } }]\n`),
+    });
+    expect(s.evaluation.attack).toMatchObject({ randomStart: true, seed: 7 });
+    expect(s.sweeps[0]?.attack.seed).toBe(3);
+    const plain = await loadSpec({ preset: "demo" });
+    expect(plain.evaluation.attack.seed).toBe(0);
+    expect(plain.sweeps[0]?.attack.seed).toBe(0);
   });
 });

@@ -1,10 +1,10 @@
 // tables.md: the paper's Tables 1 and 2 (`U-Net | loss | accuracy`) plus our columns
 // (foreground accuracy, mIoU, foreground → background), per-class IoU/Dice, method two's record.
 import { formatSelectionAggregate } from "../selection/record.js";
-import { describeAttack } from "../ops/attacks.js";
+import { describeAttack } from "../attacks/registry.js";
 import { SWEEP_TABLE_HEAD, sweepTableRows } from "../ops/sweep.js";
 import type { EvaluationProtocol } from "./plan.js";
-import type { EvaluationResult, ExperimentResults } from "./results.js";
+import { type EvaluationResult, type ExperimentResults, modelColumnTitle } from "./results.js";
 
 const f4 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(4));
 const f3 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(3));
@@ -16,9 +16,9 @@ export function evaluationsOf(results: Pick<ExperimentResults, "evaluations">, p
 }
 
 /** One Markdown table in the paper's layout plus our columns. */
-export function paperTable(rows: EvaluationResult[]): string {
+export function paperTable(rows: EvaluationResult[], modelTitle = "U-Net"): string {
   return [
-    "| U-Net | loss | accuracy | foreground accuracy | mIoU | foreground → background |",
+    `| ${modelTitle} | loss | accuracy | foreground accuracy | mIoU | foreground → background |`,
     "|---|---:|---:|---:|---:|---:|",
     ...rows.map(
       (e) =>
@@ -60,16 +60,23 @@ export function renderSweepTables(results: Pick<ExperimentResults, "sweeps">): s
 }
 
 /** Tables 1 and 2 only (what `robustseg demo` prints). */
-export function renderPaperTables(results: Pick<ExperimentResults, "evaluations" | "datasets">): string {
+export function renderPaperTables(results: Pick<ExperimentResults, "evaluations" | "datasets" | "models">): string {
   const test = results.datasets.find((d) => d.role === "test");
   const attack = results.evaluations.find((e) => e.attack !== null)?.attack;
-  const parts = [`Table 1: clean test set (${test?.numImages ?? "?"} images)`, "", paperTable(evaluationsOf(results, "clean"))];
+  const title = modelColumnTitle(results);
+  const model = results.models.find((m) => m.description)?.description;
+  const parts = [
+    ...(model ? [`M1-M4: ${model}`, ""] : []),
+    `Table 1: clean test set (${test?.numImages ?? "?"} images)`,
+    "",
+    paperTable(evaluationsOf(results, "clean"), title),
+  ];
   const wb = evaluationsOf(results, "white-box");
   if (wb.length > 0) {
-    parts.push("", `Table 2a: under attack, white-box (${attack ? describeAttack(attack) : ""}, computed against each model)`, "", paperTable(wb));
+    parts.push("", `Table 2a: under attack, white-box (${attack ? describeAttack(attack) : ""}, computed against each model)`, "", paperTable(wb, title));
   }
   const tr = evaluationsOf(results, "transfer");
-  if (tr.length > 0) parts.push("", "Table 2b: under attack, transfer (the test set attacked once against M1, given to every model)", "", paperTable(tr));
+  if (tr.length > 0) parts.push("", "Table 2b: under attack, transfer (the test set attacked once against M1, given to every model)", "", paperTable(tr, title));
   return parts.join("\n");
 }
 

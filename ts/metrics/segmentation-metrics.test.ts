@@ -1,5 +1,4 @@
 import { describe, expect, it } from "vitest";
-import { allBackgroundConfusion } from "./baselines.js";
 import {
   addConfusion,
   confusionFromMessage,
@@ -9,7 +8,7 @@ import {
   totalPixels,
   truthCounts,
 } from "./confusion-matrix.js";
-import { segmentationMetrics } from "./segmentation-metrics.js";
+import { foregroundToBackground, segmentationMetrics } from "./segmentation-metrics.js";
 
 // Rows = truth, columns = prediction. Worked by hand:
 //   class 0: TP 50, FN 5, FP 5 -> IoU 50/60, Dice 100/110
@@ -109,11 +108,20 @@ describe("classes absent from truth and/or prediction", () => {
   });
 });
 
+// A predictor that says "background" everywhere: every true class's pixels in the background column.
+const allBackground = (truth: number[]) => confusionFromRows(truth.map((n) => truth.map((_, k) => (k === 0 ? n : 0))));
+
 describe("the all-background predictor", () => {
-  const baseline = allBackgroundConfusion([55, 25, 10]);
+  const baseline = allBackground([55, 25, 10]);
 
   it("puts every true class's pixels in the background column", () => {
     expect(baseline.counts).toEqual([55, 0, 0, 25, 0, 0, 10, 0, 0]);
+  });
+
+  it("turns every foreground pixel to background", () => {
+    expect(foregroundToBackground([[55, 0, 0], [25, 0, 0], [10, 0, 0]])).toBe(1);
+    expect(foregroundToBackground([[5, 1], [2, 6]])).toBeCloseTo(0.25, 12);
+    expect(foregroundToBackground([[5, 1], [0, 0]])).toBeNull();
   });
 
   it("has pixel accuracy = background share, foreground accuracy 0", () => {
@@ -125,7 +133,7 @@ describe("the all-background predictor", () => {
   });
 
   it("leaves classes absent from the truth undefined", () => {
-    const m = segmentationMetrics(allBackgroundConfusion([10, 0, 5]));
+    const m = segmentationMetrics(allBackground([10, 0, 5]));
     expect(m.perClass[1]?.iou).toBeNull();
     expect(m.meanIoU).toBeCloseTo((10 / 15 + 0) / 2, 12);
   });

@@ -1,4 +1,4 @@
-// Segmentation metrics from a confusion matrix accumulated over a whole dataset (DESIGN section 8):
+// Segmentation metrics from a confusion matrix accumulated over a whole dataset (docs/ARCHITECTURE.md section 11):
 // never per-image means.
 //
 // Undefined values are null (JSON-safe), never NaN:
@@ -100,4 +100,20 @@ export function segmentationMetrics(matrix: ConfusionMatrix, options: MetricsOpt
 
 function mean(values: number[]): number | null {
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/**
+ * Share of foreground pixels predicted as background (background = class 0), from confusion rows
+ * (truth) of columns (prediction): the success of a background-targeted attack. null without
+ * foreground pixels.
+ */
+export function foregroundToBackground(confusion: readonly (readonly number[])[]): number | null {
+  let fg = 0;
+  let toBg = 0;
+  confusion.forEach((row, truth) => {
+    if (truth === 0) return;
+    fg += row.reduce((a, b) => a + b, 0);
+    toBg += row[0] ?? 0;
+  });
+  return fg === 0 ? null : toBg / fg;
 }

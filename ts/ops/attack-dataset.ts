@@ -2,7 +2,7 @@
 // method one is the layered-PGD attack. The worker reuses an artifact made by the same request.
 import type { WorkerClient } from "../client/worker-client.js";
 import type { DatasetBuildResult } from "../generated/robustseg/v1/attack.js";
-import { type AttackParams, attackSpec } from "./attacks.js";
+import { type AttackParams, attackSpec } from "../attacks/registry.js";
 import { type DatasetSummary, summariseDataset } from "./create-dataset.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 

@@ -1,4 +1,4 @@
-// Method two end to end (DESIGN section 7): choose a sign vector per image with a selection
+// Method two end to end (docs/ARCHITECTURE.md section 9): choose a sign vector per image with a selection
 // strategy over the worker's scorer, record every choice (JSONL + aggregate), then build the
 // dataset of x_{s*} on the worker. Choosing and building are separate steps so that the
 // experiment runner can cache the (control-plane) choice in its run folder.
@@ -10,6 +10,7 @@ import { buildOutcome, type DatasetBuildOutcome } from "./attack-dataset.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 import { workerEstimator, workerScorer } from "./score-candidates.js";
 import { int8Tensor } from "./tensors.js";
+import { writeJsonAtomic } from "../files/atomic.js";
 
 export interface MethodTwoParams {
   modelId: string;
@@ -147,14 +148,4 @@ export async function enhanceDataset(
   const built = await buildEnhancedDataset(client, params, choice.records, choice.classNames.length, context);
   const { records: _records, ...summary } = choice;
   return { ...built, choice: summary, recordFile, aggregateFile };
-}
-
-/** JSON written atomically (temporary file, then rename). */
-export async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
-  const { mkdir, rename, writeFile } = await import("node:fs/promises");
-  const { dirname } = await import("node:path");
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, "utf8");
-  await rename(tmp, file);
 }

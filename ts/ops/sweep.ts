@@ -3,14 +3,14 @@
 // to background, against ε). ε = 0 is the clean evaluation. Each point is one Evaluate call;
 // `cache` (the run folder's) answers points already computed, so an interrupted sweep resumes.
 import type { WorkerClient } from "../client/worker-client.js";
-import type { SegmentationMetrics } from "../metrics/segmentation-metrics.js";
-import { type AttackTarget, attackSpec, type AttackMethodName, type GradientAttackParams } from "./attacks.js";
+import { foregroundToBackground, type SegmentationMetrics } from "../metrics/segmentation-metrics.js";
+import { type AttackTarget, attackSpec, type GradientAttackParams, type GradientMethodName } from "../attacks/registry.js";
 import { evaluateModel, type EvaluateOutcome } from "./evaluate-model.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
 export interface SweepAttack {
-  method: AttackMethodName;
-  steps: number;
+  method: GradientMethodName;
+  steps?: number | undefined;
   /** Unset: the worker's 2.5·ε/steps at every ε. */
   stepSize?: number | undefined;
   randomStart?: boolean | undefined;
@@ -156,22 +156,11 @@ function pointOf(epsilon: number, m: SegmentationMetrics, confusion: number[][],
     meanIoU: m.meanIoU,
     meanDice: m.meanDice,
     meanLoss: m.meanLoss,
-    foregroundToBackground: fgToBg(confusion),
+    foregroundToBackground: foregroundToBackground(confusion),
     numPixels: m.numPixels,
     confusion,
     cached,
   };
-}
-
-function fgToBg(confusion: readonly (readonly number[])[]): number | null {
-  let fg = 0;
-  let toBg = 0;
-  confusion.forEach((row, truth) => {
-    if (truth === 0) return;
-    fg += row.reduce((a, b) => a + b, 0);
-    toBg += row[0] ?? 0;
-  });
-  return fg === 0 ? null : toBg / fg;
 }
 
 /** The curve as a Markdown/plain table. */

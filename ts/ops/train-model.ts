@@ -1,21 +1,11 @@
 // Training a model on the worker; per-epoch validation metrics computed here from the
 // validation confusion matrices the worker streams back.
 import type { WorkerClient } from "../client/worker-client.js";
-import type { EpochSummary, ModelInfo, ModelSpec, TrainRequest } from "../generated/robustseg/v1/model.js";
+import type { EpochSummary, ModelInfo, TrainingConfig, TrainRequest } from "../generated/robustseg/v1/model.js";
 import { confusionFromMessage } from "../metrics/confusion-matrix.js";
 import { segmentationMetrics } from "../metrics/segmentation-metrics.js";
-import { upsamplingName, upsamplingToProto, type UpsamplingName } from "./names.js";
+import { describeModel, type ModelParams, modelParamsOf, modelSpec } from "../backends/registry.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
-
-/** Model architectures, one member per backend (more come later). */
-export type ModelParams = UNetParams;
-
-export interface UNetParams {
-  architecture: "unet";
-  depth: number;
-  baseWidth: number;
-  upsampling: UpsamplingName;
-}
 
 export interface TrainingParams {
   epochs: number;
@@ -46,7 +36,10 @@ export interface EpochRow {
 export interface ModelSummary {
   id: string;
   backend: string;
-  architecture: { name: string; depth?: number; baseWidth?: number; upsampling?: string };
+  /** The model's spec as the worker stored it (defaults filled); null for a backend this CLI does not know. */
+  spec: ModelParams | null;
+  /** One line: "U-Net depth 3, base width 16, bilinear up-sampling". */
+  description: string;
   numClasses: number;
   classNames: string[];
   numParameters: number;
@@ -62,16 +55,9 @@ export interface TrainOutcome {
   model: ModelSummary;
 }
 
-export function modelSpec(model: ModelParams): ModelSpec {
-  switch (model.architecture) {
-    case "unet":
-      return {
-        architecture: {
-          $case: "unet",
-          value: { depth: model.depth, baseWidth: model.baseWidth, upsampling: upsamplingToProto(model.upsampling) },
-        },
-      };
-  }
+/** The contract's TrainingConfig. */
+export function trainingConfig(t: TrainingParams): TrainingConfig {
+  return { epochs: t.epochs, batchSize: t.batchSize, learningRate: t.learningRate, seed: t.seed, augment: t.augment };
 }
 
 export function trainRequest(params: TrainParams): TrainRequest {
@@ -79,7 +65,7 @@ export function trainRequest(params: TrainParams): TrainRequest {
     model: modelSpec(params.model),
     trainDatasetIds: [...params.trainDatasetIds],
     validationDatasetId: params.validationDatasetId,
-    config: { ...params.training },
+    config: trainingConfig(params.training),
   };
 }
 
@@ -99,14 +85,12 @@ export function epochRow(summary: EpochSummary): EpochRow {
 }
 
 export function summariseModel(info: ModelInfo): ModelSummary {
-  const arch = info.spec?.architecture;
+  const spec = modelParamsOf(info.spec);
   return {
     id: info.id,
     backend: info.backend,
-    architecture:
-      arch?.$case === "unet"
-        ? { name: "unet", depth: arch.value.depth, baseWidth: arch.value.baseWidth, upsampling: upsamplingName(arch.value.upsampling) }
-        : { name: info.backend || "unknown" },
+    spec,
+    description: spec ? describeModel(spec) : `${info.backend || "unknown"} backend`,
     numClasses: info.numClasses,
     classNames: [...info.classNames],
     numParameters: info.numParameters,

@@ -2,7 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { FIXTURE_CLASSES, writeFixtureRunFolder } from "./fixture.js";
+import { FIXTURE_CLASSES, writeFixtureRunFolder } from "../../test/fixtures/report-run-folder.js";
 import { esc, readReportInputs, renderReportHtml, sweepRows, writeReport } from "./report.js";
 
 const dir = mkdtempSync(join(tmpdir(), "robustseg-report-"));

@@ -4,10 +4,10 @@
 import { existsSync } from "node:fs";
 import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { describeAttack } from "../ops/attacks.js";
-import type { EvaluationResult, ExperimentResults } from "../experiment/results.js";
+import { describeAttack } from "../attacks/registry.js";
+import { type EvaluationResult, type ExperimentResults, modelColumnTitle } from "../experiment/results.js";
 import { type Chart, choicesSpec, type ChoiceRow, type HistoryRow, renderVegaLiteSvg, selectionComparisonSpec, type StrategyRow, sweepSpec, type SweepRow, validationLossSpec } from "./charts.js";
-import { type FiguresIndex, readFiguresIndex } from "./figures.js";
+import { type FiguresIndex, readFiguresIndex } from "./figures-index.js";
 
 export const REPORT_HTML = "report.html";
 export const REPORT_MD = "report.md";
@@ -186,8 +186,8 @@ figure{margin:12px 0 24px} figcaption{color:#444;margin:4px 0 8px}
 pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}
 `;
 
-function evalTable(rows: EvaluationResult[]): string {
-  const head = "<tr><th class=l>U-Net</th><th class=l>trained on</th><th>pixel accuracy</th><th>foreground accuracy</th><th>mIoU</th><th>mean Dice</th><th>mean loss</th><th>fg → bg</th></tr>";
+function evalTable(rows: EvaluationResult[], title: string): string {
+  const head = `<tr><th class=l>${esc(title)}</th><th class=l>trained on</th><th>pixel accuracy</th><th>foreground accuracy</th><th>mIoU</th><th>mean Dice</th><th>mean loss</th><th>fg → bg</th></tr>`;
   const body = rows
     .map(
       (e) =>
@@ -259,7 +259,7 @@ function summaryHtml(r: ExperimentResults): string {
     ["name", r.name],
     ["run folder", r.runDir],
     ["started / finished", `${r.startedAt} → ${r.finishedAt} (${secs(r.totalSeconds)})`],
-    ["model", JSON.stringify(spec.model ?? {})],
+    ["model", `${r.models.find((m) => m.description)?.description ?? ""} ${JSON.stringify(spec.model ?? {})}`.trim()],
     ["training", JSON.stringify(spec.training ?? {})],
     ["method one", JSON.stringify(spec.methodOne ?? {})],
     ["method two", `${r.methodTwo.strategy}, ε = ${r.methodTwo.epsilon}, ${r.methodTwo.aggregate.imagesChanged}/${r.methodTwo.aggregate.images} images changed`],
@@ -306,7 +306,7 @@ export async function renderReportHtml(inputs: ReportInputs, charts?: Chart[]): 
   const tables: string[] = [];
   for (const p of ["clean", "white-box", "transfer"]) {
     const rows = byProtocol(p);
-    if (rows.length > 0) tables.push(`<h3>${esc(PROTOCOL_TITLE[p])}</h3>${evalTable(rows)}`);
+    if (rows.length > 0) tables.push(`<h3>${esc(PROTOCOL_TITLE[p])}</h3>${evalTable(rows, modelColumnTitle(r))}`);
   }
   const perClass: string[] = [];
   for (const p of ["clean", "white-box", "transfer"]) {
@@ -345,9 +345,9 @@ ${sweepNote}
 `;
 }
 
-function mdEvalTable(rows: EvaluationResult[]): string {
+function mdEvalTable(rows: EvaluationResult[], title: string): string {
   return [
-    "| U-Net | trained on | pixel accuracy | foreground accuracy | mIoU | mean Dice | mean loss | fg → bg |",
+    `| ${title} | trained on | pixel accuracy | foreground accuracy | mIoU | mean Dice | mean loss | fg → bg |`,
     "|---|---|---:|---:|---:|---:|---:|---:|",
     ...rows.map(
       (e) =>
@@ -368,7 +368,7 @@ export function renderReportMarkdown(inputs: ReportInputs): string {
   ];
   for (const p of ["clean", "white-box", "transfer"]) {
     const rows = r.evaluations.filter((e) => e.protocol === p);
-    if (rows.length > 0) parts.push("", `## ${PROTOCOL_TITLE[p]}`, "", mdEvalTable(rows));
+    if (rows.length > 0) parts.push("", `## ${PROTOCOL_TITLE[p]}`, "", mdEvalTable(rows, modelColumnTitle(r)));
   }
   parts.push("", "## Per-class IoU / Dice");
   for (const p of ["clean", "white-box", "transfer"]) {

@@ -1,10 +1,12 @@
 // The record of method two's choices (the piece the paper says its code lacked): one JSON line
 // per image, a JSONL writer and reader, and an aggregate over a set of records.
 
-import { appendFile, mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 
 import { z } from "zod";
+
+import { writeFileAtomic } from "../files/atomic.js";
 
 import { nonZeroCount, SelectionError, signAction, signKey, type Sign, type SignAction } from "./signs.js";
 import type { ImageSelection, SelectionRun } from "./strategies.js";
@@ -168,10 +170,7 @@ export async function appendSelectionRecords(file: string, records: readonly Sel
 
 /** Writes a whole JSONL file atomically (temporary file, then rename). */
 export async function writeSelectionRecords(file: string, records: readonly SelectionRecord[]): Promise<void> {
-  await mkdir(dirname(file), { recursive: true });
-  const tmp = `${file}.tmp-${process.pid}-${Date.now()}`;
-  await writeFile(tmp, formatSelectionRecords(records), "utf8");
-  await rename(tmp, file);
+  await writeFileAtomic(file, formatSelectionRecords(records));
 }
 
 export async function readSelectionRecords(file: string, options: ReadOptions = {}): Promise<SelectionRecord[]> {

@@ -1,4 +1,4 @@
-// Sign vectors of method two (DESIGN section 7, paper Formulas 3-5), the tie rule, and the
+// Sign vectors of method two (docs/ARCHITECTURE.md section 9, paper Formulas 3-5), the tie rule, and the
 // candidate-count formulas of the selection strategies.
 //
 // A sign vector s ∈ {−1, 0, +1}^C says, per class c, whether the class's FGSM direction a_c is

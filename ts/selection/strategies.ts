@@ -1,4 +1,4 @@
-// Method two's selection strategies (DESIGN section 7): which candidate sign vectors to score,
+// Method two's selection strategies (docs/ARCHITECTURE.md section 9): which candidate sign vectors to score,
 // and s* = argmin_s J(θ, x_s, y) under the tie rule. Every strategy scores s = 0 (the clean
 // image), so none ever returns a loss above the clean loss.
 

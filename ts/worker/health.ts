@@ -1,7 +1,7 @@
 // The standard grpc.health.v1 check: one probe, and a wait for SERVING with exponential backoff.
 import { type ServiceError, status } from "@grpc/grpc-js";
 import { HealthCheckResponse_ServingStatus, HealthClient } from "../generated/grpc/health/v1/health.js";
-import { callMetadata, channelCredentials, channelOptions } from "./channel.js";
+import { callMetadata, channelCredentials, channelOptions, isTlsFailure, type TlsOptions } from "../client/channel.js";
 import { sleep } from "./timers.js";
 
 export type ServingStatus = keyof typeof HealthCheckResponse_ServingStatus;
@@ -23,6 +23,7 @@ export function checkHealth(
 
 export interface WaitForServingOptions {
   token?: string | undefined;
+  tls?: TlsOptions | undefined;
   /** Epoch milliseconds after which waiting fails. */
   deadline: number;
   /** Aborting stops the wait (e.g. the worker process exited); the wait rejects with the reason. */
@@ -43,7 +44,7 @@ export class HealthTimeoutError extends Error {
 
 /** Polls Health.Check until SERVING; backoff doubles from initialDelayMs up to maxDelayMs. */
 export async function waitForServing(address: string, options: WaitForServingOptions): Promise<void> {
-  const client = new HealthClient(address, channelCredentials(), channelOptions);
+  const client = new HealthClient(address, channelCredentials(options.tls), channelOptions(options.tls));
   let delay = options.initialDelayMs ?? 50;
   const maxDelay = options.maxDelayMs ?? 1000;
   let lastProblem = "no answer yet";
@@ -83,7 +84,10 @@ export class HealthRefusedError extends Error {
 
 function isFatal(error: unknown): boolean {
   const code = (error as Partial<ServiceError>).code;
-  return code === status.UNAUTHENTICATED || code === status.PERMISSION_DENIED || code === status.UNIMPLEMENTED;
+  if (code === status.UNAUTHENTICATED || code === status.PERMISSION_DENIED || code === status.UNIMPLEMENTED) return true;
+  // A TLS handshake that fails (wrong CA, no client certificate, TLS against plain TCP) fails
+  // the same way every time: say so at once instead of retrying until the deadline.
+  return code === status.UNAVAILABLE && isTlsFailure(describeGrpcError(error));
 }
 
 function describeGrpcError(error: unknown): string {

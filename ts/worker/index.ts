@@ -1,4 +1,5 @@
 // Opening a worker the way the global options say: connect to --worker, or spawn one.
+import type { TlsOptions } from "../client/channel.js";
 import type { WorkerConnection } from "./connection.js";
 import { connectWorker } from "./remote.js";
 import { spawnWorker, type WorkerDevice } from "./supervisor.js";
@@ -13,6 +14,8 @@ export interface OpenWorkerOptions {
   /** HOST:PORT of a running worker; when absent a worker is spawned. */
   worker?: string | undefined;
   token?: string | undefined;
+  /** TLS to a --worker (ignored for a spawned one: it listens on loopback). */
+  tls?: TlsOptions | undefined;
   workspace: string;
   device?: WorkerDevice | undefined;
   onStderrLine?: ((line: string) => void) | undefined;
@@ -24,7 +27,7 @@ export interface OpenWorkerOptions {
 
 export function openWorker(options: OpenWorkerOptions): Promise<WorkerConnection> {
   if (options.worker !== undefined) {
-    return connectWorker({ address: options.worker, token: options.token, signal: options.signal });
+    return connectWorker({ address: options.worker, token: options.token, tls: options.tls, signal: options.signal });
   }
   return spawnWorker({
     workspace: options.workspace,

@@ -6,7 +6,8 @@ Every function clones its inputs, uses ``x.device``, runs the model in eval mode
 each submodule's mode afterwards, and differentiates w.r.t. the input only (no ``.grad`` is left
 on parameters).
 
-- threat models (:mod:`.threat`): :class:`LinfBall`, :class:`Budget`
+- threat models (:mod:`.threat`): :class:`LinfBall`, :class:`Budget`, per-image seeded random
+  starts :func:`image_generators`
 - losses (:mod:`.losses`): pixel-wise CE, SegPGD and CosPGD weightings, :func:`get_loss`
 - FGSM / PGD (:mod:`.pgd`): :class:`AttackSpec`, :func:`fgsm`, :func:`pgd`,
   :func:`full_area_target`, the paper's evaluation attack :func:`paper_attack`
@@ -57,7 +58,7 @@ from .pgd import (
     pgd,
 )
 from .runtime import Runtime, default_runtime, set_default_runtime
-from .threat import Budget, LinfBall
+from .threat import Budget, LinfBall, image_generators
 
 __all__ = [
     "BACKGROUND",
@@ -85,6 +86,7 @@ __all__ = [
     "fgsm",
     "full_area_target",
     "get_loss",
+    "image_generators",
     "layered_pgd",
     "logit_additive_scores",
     "paper_attack",

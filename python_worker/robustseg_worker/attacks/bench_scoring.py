@@ -5,7 +5,7 @@
 
 Uses a small self-contained U-Net-like net (so it does not depend on the model registry) and
 prints one line per chunk size, then the ratio of each to the fastest; ratios are measured in
-one run, as DESIGN section 11 asks. Not a test.
+one run, as docs/ARCHITECTURE.md section 14 asks. Not a test.
 """
 
 from __future__ import annotations

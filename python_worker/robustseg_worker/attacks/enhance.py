@@ -1,4 +1,4 @@
-"""Method two's parts: selective FGSM enhancement (paper Formulas 3-5, DESIGN section 7).
+"""Method two's parts: selective FGSM enhancement (paper Formulas 3-5, docs/ARCHITECTURE.md section 9).
 
     a_c  = ε · sign(∇ₓ J(θ, x, t_c))            per class c, all at the clean x (C gradients)
     x_s  = clip(x + Σ_c s_c · a_c, 0, 1)        s ∈ {−1, 0, +1}^C  (option: project onto the ε-ball)

@@ -1,4 +1,4 @@
-"""Method one: layered PGD (paper Formula 2, DESIGN section 7).
+"""Method one: layered PGD (paper Formula 2, docs/ARCHITECTURE.md section 9).
 
     x⁽⁰⁾ = x;   for each class c in the configured order:   x⁽ᶜ⁺¹⁾ = PGD_targeted(x⁽ᶜ⁾, t_c, ε, K)
 
@@ -17,9 +17,9 @@ from typing import Sequence
 import torch
 from torch import Tensor, nn
 
-from ._common import OnStep, ShouldStop, clone_images, eval_mode, make_generator
+from ._common import OnStep, ShouldStop, clone_images, eval_mode
 from .losses import PixelLoss
-from .pgd import AttackSpec, full_area_target, run_pgd
+from .pgd import AttackSpec, full_area_target, random_source, run_pgd
 from .threat import Budget
 
 __all__ = ["LayeredSpec", "layered_pgd"]
@@ -87,6 +87,7 @@ def layered_pgd(
     *,
     num_classes: int | None = None,
     return_layers: bool = False,
+    generators: Sequence[torch.Generator] | None = None,
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
 ) -> "Tensor | tuple[Tensor, list[Tensor]]":
@@ -95,6 +96,9 @@ def layered_pgd(
     ``layers[i]`` is the output of the i-th layer (class ``classes[i]``), so ``layers[-1]`` is
     x_adv (for figures). Progress is counted over all layers: ``on_step(done, len(classes)·steps)``.
     ``should_stop`` is polled before every step (raises :class:`~.pgd.AttackCancelled`).
+    With ``random_start``, every layer starts at a random point of its ball; the draws come from
+    one generator seeded with ``spec.seed`` or, given ``generators``, from one CPU generator per
+    image (:func:`~.threat.image_generators`), layer after layer.
     """
     x_orig = clone_images(x)
     classes = spec.classes
@@ -106,7 +110,7 @@ def layered_pgd(
             raise ValueError(f"classes: {max(classes)} out of range for {c_count} classes")
     layer = spec.layer_spec()
     budget: Budget = spec.budget  # type: ignore[assignment]
-    generator = make_generator(x_orig.device, spec.seed) if spec.random_start else None
+    generator = random_source(layer, x_orig.device, generators)
     total = len(classes) * spec.steps
     current = x_orig
     layers: list[Tensor] = []

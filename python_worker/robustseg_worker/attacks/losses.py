@@ -1,4 +1,4 @@
-"""Attack losses, kept separate from the threat model (DESIGN section 7).
+"""Attack losses, kept separate from the threat model (docs/ARCHITECTURE.md section 9).
 
 Every loss here is the pixel-wise cross-entropy J(θ, x, y) with an optional per-pixel weight:
 
@@ -65,7 +65,7 @@ def segpgd_weights(logits: Tensor, target: Tensor, *, step: int, steps: int, tar
 
     Untargeted (Gu et al. 2022): pixels the model still classifies correctly (argmax = y) get
     (1 − λ(t)), already-fooled pixels get λ(t): early steps push the correct pixels, later steps
-    balance both. Targeted (DESIGN's reading, as in the CosPGD authors' ``segpgd_scale``): the
+    balance both. Targeted (our reading, docs/ARCHITECTURE.md section 9, as in the CosPGD authors' ``segpgd_scale``): the
     weights swap, so pixels already at the target get λ(t) and those not yet there (1 − λ(t)).
     Argmax ties go to the lowest class index (``torch.argmax``).
     """
@@ -86,8 +86,8 @@ def cospgd_weights(logits: Tensor, target: Tensor, *, targeted: bool) -> Tensor:
 
     Note on the reading: the CosPGD paper (Agnihotri et al., arXiv 2302.02213, Algorithm 1)
     writes the cosine over sigmoid(f(x)); the authors' released code (``cospgd_scale`` in
-    cospgd/attack_implementations.py) uses softmax over classes, and DESIGN section 7 takes
-    softmax. We follow DESIGN.
+    cospgd/attack_implementations.py) uses softmax over classes, and so do we (docs/ARCHITECTURE.md
+    section 9).
     """
     with torch.no_grad():
         p = torch.softmax(logits.float(), dim=1)

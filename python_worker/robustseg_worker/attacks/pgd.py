@@ -1,4 +1,4 @@
-"""FGSM and PGD in L∞ pixel space, untargeted and targeted (DESIGN section 7).
+"""FGSM and PGD in L∞ pixel space, untargeted and targeted (docs/ARCHITECTURE.md section 9).
 
     FGSM   untargeted  x + ε·sign(∇ₓ J(θ, x, y))        targeted  x − ε·sign(∇ₓ J(θ, x, t))
     PGD    x_{k+1} = Π(x_k ± α·sign(∇ₓ J(θ, x_k, ·)))   (+ untargeted on y, − targeted on t)
@@ -41,7 +41,7 @@ from ._common import (
 )
 from .losses import PixelLoss, get_loss
 from .runtime import Runtime, gradient_model, input_layout
-from .threat import LinfBall
+from .threat import LinfBall, RandomSource
 
 __all__ = [
     "AttackCancelled",
@@ -199,6 +199,7 @@ def pgd(
     y_or_target: Tensor,
     spec: AttackSpec,
     *,
+    generators: Sequence[torch.Generator] | None = None,
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
     runtime: Runtime | None = None,
@@ -207,6 +208,8 @@ def pgd(
 
     Untargeted: ``y_or_target`` is the truth y and the attack ascends J(x, y). Targeted: it is
     the target t (e.g. :func:`full_area_target`) and the attack descends J(x, t).
+    ``generators``: one CPU generator per image for the random start
+    (:func:`~.threat.image_generators`), in place of one generator seeded with ``spec.seed``.
     """
     x, target = prepare(x, y_or_target)
     return run_pgd(
@@ -215,7 +218,7 @@ def pgd(
         centre=x,
         target=target,
         spec=spec,
-        generator=make_generator(x.device, spec.seed) if spec.random_start else None,
+        generator=random_source(spec, x.device, generators),
         done_before=0,
         total=spec.steps,
         on_step=on_step,
@@ -231,7 +234,7 @@ def run_pgd(
     centre: Tensor,
     target: Tensor,
     spec: AttackSpec,
-    generator: torch.Generator | None,
+    generator: RandomSource,
     done_before: int,
     total: int,
     on_step: OnStep | None,
@@ -274,6 +277,15 @@ def run_pgd(
             if on_step is not None:
                 on_step(done_before + t, total)
     return x_adv.detach().contiguous()
+
+
+def random_source(spec: AttackSpec, device: torch.device,
+                  generators: Sequence[torch.Generator] | None) -> RandomSource:
+    """What a random start draws from: the per-image generators when given, else one generator
+    on ``device`` seeded with ``spec.seed`` (None: torch's global one); nothing without a start."""
+    if not spec.random_start:
+        return None
+    return list(generators) if generators is not None else make_generator(device, spec.seed)
 
 
 def paper_attack_spec(steps: int = PAPER_STEPS, eps: float = PAPER_EPS, **overrides) -> AttackSpec:

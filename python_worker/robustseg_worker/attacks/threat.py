@@ -1,4 +1,4 @@
-"""Threat models, kept separate from the losses (DESIGN section 7).
+"""Threat models, kept separate from the losses (docs/ARCHITECTURE.md section 9).
 
 A threat model says *where* an attack may go (the set it projects onto, how one step moves, how a
 random start is drawn); the loss says *which way* is better. The split follows MadryLab
@@ -12,13 +12,35 @@ Everything is L∞ in [0, 1] pixel space: ``eps`` is a fraction of the pixel ran
 from __future__ import annotations
 
 import enum
+import hashlib
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Optional, Union
 
 import torch
 from torch import Tensor
 
-__all__ = ["Budget", "LinfBall"]
+__all__ = ["Budget", "LinfBall", "RandomSource", "image_generators"]
+
+# Where a random start draws from: torch's global generator (None), one generator on the images'
+# device for the whole batch, or one CPU generator per image (see image_generators).
+RandomSource = Optional[Union[torch.Generator, Sequence[torch.Generator]]]
+
+
+def image_generators(seed: int, indices: Iterable[int]) -> list[torch.Generator]:
+    """One CPU generator per image, seeded from sha256(seed, the image's index in its dataset).
+
+    An image's random start then depends only on (seed, index): not on the batch size, the
+    batch it lands in, or the device (CPU draws, moved to the images' device afterwards).
+    """
+    generators = []
+    for index in indices:
+        digest = hashlib.sha256(f"robustseg-random-start:{seed}:{index}".encode()).digest()
+        gen = torch.Generator(device="cpu")
+        gen.manual_seed(int.from_bytes(digest[:8], "little"))
+        generators.append(gen)
+    return generators
 
 
 @dataclass(frozen=True)
@@ -61,13 +83,21 @@ class LinfBall:
         """
         return x + alpha * torch.sign(grad)
 
-    def random_start(self, x0: Tensor, generator: torch.Generator | None = None) -> Tensor:
+    def random_start(self, x0: Tensor, generator: RandomSource = None) -> Tensor:
         """``x0 + U(−eps, eps)`` per coordinate, clipped to the pixel range.
 
-        ``generator`` must live on ``x0.device``; with a seeded generator the draw is
+        ``generator``: None (torch's global generator), one generator on ``x0.device`` for the
+        whole batch, or a sequence of CPU generators, one per image (``x0[i]`` draws from
+        ``generator[i]``; see :func:`image_generators`). With seeded generators the draw is
         deterministic.
         """
-        noise = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
+        if isinstance(generator, Sequence):
+            if len(generator) != x0.shape[0]:
+                raise ValueError(f"generator: one per image needed ({x0.shape[0]}), got {len(generator)}")
+            noise = torch.stack([torch.rand(tuple(x0.shape[1:]), generator=g, dtype=torch.float32) for g in generator])
+            noise = noise.to(device=x0.device, dtype=x0.dtype)
+        else:
+            noise = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
         noise = noise.mul_(2.0).sub_(1.0).mul_(self.eps)
         lo, hi = self.clip
         return (x0 + noise).clamp_(lo, hi)
@@ -81,7 +111,7 @@ class LinfBall:
 
 
 class Budget(str, enum.Enum):
-    """How method one's layers share the ε budget (DESIGN section 7, paper Formula 2).
+    """How method one's layers share the ε budget (docs/ARCHITECTURE.md section 9, paper Formula 2).
 
     ``PER_LAYER`` (the default, as the paper describes): each layer projects onto the ball around
     its own start (the previous layer's output), so after C layers the total perturbation can

@@ -1,4 +1,4 @@
-"""`folder`: the common image/mask folder layout of segmentation sets (DESIGN section 5).
+"""`folder`: the common image/mask folder layout of segmentation sets (docs/ARCHITECTURE.md section 6).
 
     FOLDER/images/NAME.png   RGB (RGBA, greyscale, palette images are converted to RGB; .jpg,
                              .jpeg, .tif, .tiff and .bmp are read too)

@@ -1,4 +1,4 @@
-"""`kandinsky`: Kandinsky Patterns (Holzinger et al. 2019; DESIGN section 5).
+"""`kandinsky`: Kandinsky Patterns (Holzinger et al. 2019; docs/ARCHITECTURE.md section 6).
 
 Each figure holds `min_objects`..`max_objects` (defaults 1..6, at most (tile_size // 8)^2) non-overlapping circles, squares
 and triangles in red, yellow and blue on a grey background, drawn without anti-aliasing so the

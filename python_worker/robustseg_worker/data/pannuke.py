@@ -1,4 +1,4 @@
-"""`pannuke`: PanNuke folds in the Kaggle/Warwick layout (DESIGN section 5).
+"""`pannuke`: PanNuke folds in the Kaggle/Warwick layout (docs/ARCHITECTURE.md section 6).
 
 A fold is a folder holding, at any depth, `images.npy` (N,H,W,3) with values 0-255 (float64 in
 the release; any real dtype is accepted), `masks.npy` (N,H,W,6) where channels 0-4 hold
@@ -162,7 +162,8 @@ class PanNuke:
                       "max_images_per_split": cap, "num_images": n,
                       "folds": [str(f.images_path.parent) for f in folds],
                       "fingerprint": digest([f.fingerprint for f in folds])}
-            plans.append(SplitPlan(split, n, recipe, tag_name="tissue", state=folds))
+            plans.append(SplitPlan(split, n, recipe, tag_name="tissue", state=folds,
+                                   tile_shape=(size, size) if size else (first.height, first.width)))
         if not plans:
             raise InvalidArgument(field_prefix, "every split is empty: give train_folds, validation_folds or "
                                                 "test_folds (folders with images.npy, masks.npy, types.npy)")

@@ -1,4 +1,4 @@
-"""Which files a file-based data source may read (DESIGN section 10): the worker reads only under
+"""Which files a file-based data source may read (docs/ARCHITECTURE.md section 12): the worker reads only under
 its workspace and the data roots it was given (`--data-root DIR`, repeatable). With no data
 root, a worker that listens on loopback (or a unix socket) is a local tool and may read any
 readable path; a worker reachable from outside with no data root reads no data files at all.

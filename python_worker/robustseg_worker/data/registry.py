@@ -31,6 +31,9 @@ class SplitPlan:
     tag_name: str = ""
     # Source-private state for rendering (resolved files, field names for errors); not hashed.
     state: Any = field(default=None, compare=False, repr=False)
+    # (height, width) of the rendered tiles when the plan knows it without rendering and the
+    # recipe's tile_size does not say (e.g. PanNuke's fold headers); None = see plan_tile_shape.
+    tile_shape: tuple[int, int] | None = None
 
 
 class DataSource(Protocol):
@@ -68,6 +71,16 @@ def by_request_field(request_field: str) -> DataSource:
 
 def plan_class_names(source: DataSource, plan: SplitPlan) -> tuple[str, ...]:
     return plan.class_names if plan.class_names is not None else tuple(source.class_names)
+
+
+def plan_tile_shape(plan: SplitPlan) -> tuple[int, int] | None:
+    """The split's tile size, when known before rendering: the plan's own, else the recipe's
+    tile_size (every source that resizes or generates tiles has one); None = only rendering tells
+    (e.g. a folder of PNGs kept at their own size)."""
+    if plan.tile_shape is not None:
+        return plan.tile_shape
+    size = plan.recipe.get("tile_size") or 0
+    return (int(size), int(size)) if size else None
 
 
 def get(name: str) -> DataSource:

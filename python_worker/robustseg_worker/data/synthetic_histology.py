@@ -1,4 +1,4 @@
-"""`synthetic-histology`: H&E-like tiles with PanNuke's six classes (DESIGN section 5).
+"""`synthetic-histology`: H&E-like tiles with PanNuke's six classes (docs/ARCHITECTURE.md section 6).
 
 Why this model of a tile: a segmentation network (and an attack on it) should have to tell the
 nucleus types apart by the cues pathologists and PanNuke annotations use, not by a trivial

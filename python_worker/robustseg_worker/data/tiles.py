@@ -1,4 +1,4 @@
-"""The in-memory form every data source produces (DESIGN section 5)."""
+"""The in-memory form every data source produces (docs/ARCHITECTURE.md section 6)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,11 @@
-"""Model backends (DESIGN section 6). Importing the package registers the built-in U-Net."""
+"""Model backends. Importing the package registers the built-in U-Net and the optional smp and
+MONAI backends (their packages are imported only when a request needs them)."""
 
-from . import unet_backend  # noqa: F401  (registers "unet")
-from .registry import build_model, by_request_field, get, names, register
+from . import monai_backend, smp_backend, unet_backend  # noqa: F401  (register themselves)
+from .framing import FramedNetwork, FramedSegmenter
+from .registry import (BackendDetails, all_details, build_model, by_request_field, check_training_batch, get, names,
+                       register, request_fields)
 from .unet import UNet
 
-__all__ = ["UNet", "build_model", "by_request_field", "get", "names", "register"]
+__all__ = ["BackendDetails", "FramedNetwork", "FramedSegmenter", "UNet", "all_details", "build_model",
+           "by_request_field", "check_training_batch", "get", "names", "register", "request_fields"]

@@ -1,10 +1,8 @@
-"""U-Net (Ronneberger et al. 2015) with BatchNorm and ReLU (DESIGN section 6).
+"""U-Net (Ronneberger et al. 2015) with BatchNorm and ReLU (docs/ARCHITECTURE.md section 7).
 
-Input normalisation is part of the model (fixed per-channel mean/std buffers), so callers, and
-every attack, work in [0, 1] pixel space where epsilon is a fraction of the pixel range.
-Tiles whose sides are not a multiple of 2^depth are padded (reflect) up to one before the
-encoder and the logits are cropped back, so skip connections always line up and any tile size
-works with either upsampling mode.
+Input normalisation, padding to a multiple of 2^depth and cropping back come from
+framing.FramedSegmenter, as for every backend: callers, and every attack, work in [0, 1] pixel
+space, skip connections always line up, and any tile size works with either upsampling mode.
 """
 
 from __future__ import annotations
@@ -14,6 +12,8 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .framing import FramedSegmenter
 
 UPSAMPLING_MODES = ("bilinear", "transposed_conv")
 
@@ -52,7 +52,7 @@ class Up(nn.Module):
         return self.conv(torch.cat([skip, self.up(x)], dim=1))
 
 
-class UNet(nn.Module):
+class UNet(FramedSegmenter):
     def __init__(
         self,
         num_classes: int,
@@ -64,15 +64,8 @@ class UNet(nn.Module):
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
     ) -> None:
-        super().__init__()
+        super().__init__(in_channels, mean, std, pad_multiple=2**depth)
         self.depth = depth
-        mean = torch.tensor(mean if mean is not None else [0.5] * in_channels, dtype=torch.float32)
-        std = torch.tensor(std if std is not None else [0.5] * in_channels, dtype=torch.float32)
-        if mean.shape != (in_channels,) or std.shape != (in_channels,) or (std <= 0).any():
-            raise ValueError("mean and std need one value per input channel, std > 0")
-        # Buffers, not parameters: saved with the weights, never trained, moved with .to().
-        self.register_buffer("input_mean", mean.view(1, -1, 1, 1))
-        self.register_buffer("input_std", std.view(1, -1, 1, 1))
 
         widths = [base_width * 2**i for i in range(depth + 1)]
         self.stem = DoubleConv(in_channels, widths[0])
@@ -83,17 +76,7 @@ class UNet(nn.Module):
         # cuDNN tensor cores; the module stores its weights that way and converts its input.
         self.to(memory_format=torch.channels_last)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, C, H, W) pixels in [0, 1] -> logits (N, num_classes, H, W)."""
-        h, w = x.shape[-2:]
-        x = (x - self.input_mean) / self.input_std
-        multiple = 2**self.depth
-        pad_h, pad_w = -h % multiple, -w % multiple
-        if pad_h or pad_w:
-            # Reflect keeps image statistics at the border; it needs the pad to be smaller than
-            # the side, which replicate does not.
-            mode = "reflect" if pad_h < h and pad_w < w else "replicate"
-            x = F.pad(x, (0, pad_w, 0, pad_h), mode=mode)
+    def core(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)
         skips = []
         x = self.stem(x)
@@ -102,4 +85,4 @@ class UNet(nn.Module):
             x = down(F.max_pool2d(x, 2))
         for up, skip in zip(self.up, reversed(skips)):
             x = up(x, skip)
-        return self.head(x)[..., :h, :w]
+        return self.head(x)

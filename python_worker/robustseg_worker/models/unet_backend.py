@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import torch
+
 from ..errors import InvalidArgument
 from . import registry
+from .fields import choice, integer
 from .unet import UPSAMPLING_MODES, UNet
 
 DEFAULT_DEPTH, MAX_DEPTH = 4, 7
@@ -14,37 +17,33 @@ DEFAULT_BASE_WIDTH, MAX_BASE_WIDTH = 64, 512
 MAX_BOTTLENECK_WIDTH = 8192
 
 
-def _int(spec: dict[str, Any], name: str, prefix: str, default: int, high: int) -> int:
-    value = spec.get(name, 0)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgument(f"{prefix}.{name}", f"must be an integer, got {value!r}")
-    if value == 0:
-        return default
-    if not 1 <= value <= high:
-        raise InvalidArgument(f"{prefix}.{name}", f"must be between 1 and {high} (0 = default {default}), got {value}")
-    return value
-
-
 class UNetBackend:
     name = "unet"
     request_field = "unet"
+    description = "built-in U-Net (Ronneberger et al. 2015) with BatchNorm and ReLU; needs only torch"
 
-    def resolve_spec(self, spec: dict[str, Any], field_prefix: str) -> dict[str, Any]:
-        depth = _int(spec, "depth", field_prefix, DEFAULT_DEPTH, MAX_DEPTH)
-        base_width = _int(spec, "base_width", field_prefix, DEFAULT_BASE_WIDTH, MAX_BASE_WIDTH)
+    def resolve_spec(self, spec: dict[str, Any], field_prefix: str, paths=None) -> dict[str, Any]:
+        depth = integer(spec, "depth", field_prefix, DEFAULT_DEPTH, 1, MAX_DEPTH)
+        base_width = integer(spec, "base_width", field_prefix, DEFAULT_BASE_WIDTH, 1, MAX_BASE_WIDTH)
         if base_width * 2**depth > MAX_BOTTLENECK_WIDTH:
             raise InvalidArgument(
                 field_prefix,
                 f"base_width * 2^depth must be <= {MAX_BOTTLENECK_WIDTH}, got {base_width} * 2^{depth}",
             )
-        upsampling = spec.get("upsampling") or "bilinear"
-        if upsampling not in UPSAMPLING_MODES:
-            raise InvalidArgument(f"{field_prefix}.upsampling", f"must be one of {', '.join(UPSAMPLING_MODES)}, got {upsampling!r}")
+        upsampling = choice(spec, "upsampling", field_prefix, UPSAMPLING_MODES, "bilinear")
         return {"depth": depth, "base_width": base_width, "upsampling": upsampling}
 
-    def build(self, spec, num_classes, in_channels, mean, std) -> UNet:
+    def build(self, spec, num_classes, in_channels, mean, std, *, initial_weights: bool = True) -> UNet:
         return UNet(num_classes, in_channels=in_channels, depth=spec["depth"], base_width=spec["base_width"],
                     upsampling=spec["upsampling"], mean=mean, std=std)
+
+    def min_training_batch(self, spec: dict[str, Any]) -> int:
+        return 1
+
+    def details(self) -> registry.BackendDetails:
+        return registry.BackendDetails(
+            name=self.name, description=self.description, available=True,
+            defaults=self.resolve_spec({}, "model.unet"), package_version=torch.__version__)
 
 
 registry.register(UNetBackend())

@@ -1,4 +1,4 @@
-"""Training (DESIGN section 6 and issue 2): config validation, augmentation, the loop."""
+"""Training (docs/ARCHITECTURE.md section 7 and issue 2): config validation, augmentation, the loop."""
 
 from .config import TrainingConfig
 from .trainer import TrainingOutcome, batch_bounds, build_seeded, train

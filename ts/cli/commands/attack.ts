@@ -1,9 +1,9 @@
 // `robustseg attack`: attack every image of a dataset against a model into a new dataset artifact.
 import { Command } from "commander";
 import { z } from "zod";
+import { ATTACK_METHODS, describeAttack } from "../../attacks/registry.js";
 import { attackDataset, type AttackDatasetOutcome } from "../../ops/attack-dataset.js";
-import { describeAttack } from "../../ops/attacks.js";
-import { ATTACK_METHOD_CHOICES, addAttackOptions, attackOptionsSchema, attackParamsFrom } from "../attack-options.js";
+import { addAttackOptions, attackList, attackParamsFromCommand } from "../attack-options.js";
 import type { CliContext } from "../context.js";
 import { count, percent } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
@@ -16,9 +16,8 @@ import { withWorker } from "../worker-session.js";
 export const attackOptionsCommandSchema = z.object({
   model: artifactId("model"),
   dataset: artifactId("dataset"),
-  method: choice(ATTACK_METHOD_CHOICES),
-  batchSize: nonNegativeInteger(65_536),
-  ...attackOptionsSchema,
+  method: choice(ATTACK_METHODS),
+  batchSize: nonNegativeInteger(),
 });
 
 export function attackCommand(context: CliContext): Command {
@@ -26,18 +25,19 @@ export function attackCommand(context: CliContext): Command {
     .summary("attack a dataset against a model into a new dataset (FGSM, PGD, SegPGD, CosPGD, layered PGD)")
     .description(
       "Attack every image of a dataset against a model and store the result as a new dataset artifact with the same labels; " +
-        "prints its id and the L∞ distance to the clean images. --method layered-pgd is the paper's method one (one targeted " +
-        "PGD per class). The same request twice reuses the artifact.",
+        "prints its id and the L∞ distance to the clean images. The same request twice reuses the artifact. Attacks:\n" +
+        attackList(),
     )
     .option("--model <model-id>", "model the attack is computed against, required")
     .option("--dataset <dataset-id>", "dataset to attack, required")
-    .addOption(option("--method <method>", `attack (${ATTACK_METHOD_CHOICES.join(", ")})`, "pgd"))
+    .addOption(option("--method <method>", `attack (${ATTACK_METHODS.join(", ")})`, "pgd"))
     .addOption(option("--batch-size <n>", "tiles per batch (0: the worker's default)", 0));
   return addAttackOptions(command).action(async (_options, cmd: Command) => {
     const o = parseOptions(attackOptionsCommandSchema, cmd.opts(), cmd);
+    const attack = attackParamsFromCommand(cmd, o.method, "--method");
     const globals = parseGlobalOptions(cmd, context.io.env);
     const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
-      attackDataset(client, { modelId: o.model, datasetId: o.dataset, attack: attackParamsFrom(o.method, o), batchSize: o.batchSize }, { signal, reporter }),
+      attackDataset(client, { modelId: o.model, datasetId: o.dataset, attack, batchSize: o.batchSize }, { signal, reporter }),
     );
     printResult(context.io, globals, result, renderAttack);
   });

@@ -1,4 +1,4 @@
-// `robustseg demo`: the whole four-model experiment with the demo preset (DESIGN section 8):
+// `robustseg demo`: the whole four-model experiment with the demo preset (docs/ARCHITECTURE.md section 10):
 // synthetic histology 64×64, small U-Net, short training, reduced attack steps, greedy method two.
 import { Command } from "commander";
 import { z } from "zod";

@@ -5,13 +5,13 @@ import { evaluateModel, type EvaluateOutcome } from "../../ops/evaluate-model.js
 import type { CliContext } from "../context.js";
 import { count, fixed, percent } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { foregroundToBackground } from "../../experiment/results.js";
-import { type AttackParams, attackSpec, describeAttack } from "../../ops/attacks.js";
-import { ATTACK_METHOD_CHOICES, addAttackOptions, attackParamsFrom, optionalAttackOptionsSchema } from "../attack-options.js";
+import { foregroundToBackground } from "../../metrics/segmentation-metrics.js";
+import { ATTACK_METHODS, ATTACKS, type AttackParams, attackSpec, describeAttack } from "../../attacks/registry.js";
+import { addAttackOptions, attackList, attackParamsFromCommand } from "../attack-options.js";
 import { UsageError } from "../errors.js";
 import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
-import { option, parseOptions } from "../parse-options.js";
+import { flagOf, option, parseOptions } from "../parse-options.js";
 import { renderPerClass } from "../render-metrics.js";
 import { renderKeyValues, renderSections } from "../table.js";
 import { withWorker } from "../worker-session.js";
@@ -19,10 +19,9 @@ import { withWorker } from "../worker-session.js";
 export const evaluateOptionsSchema = z.object({
   model: artifactId("model"),
   dataset: artifactId("dataset"),
-  batchSize: nonNegativeInteger(65_536),
-  attack: choice(ATTACK_METHOD_CHOICES).optional(),
+  batchSize: nonNegativeInteger(),
+  attack: choice(ATTACK_METHODS).optional(),
   attackModel: artifactId("model").optional(),
-  ...optionalAttackOptionsSchema,
 });
 
 export interface EvaluateCommandResult extends EvaluateOutcome {
@@ -38,18 +37,23 @@ export function evaluateCommand(context: CliContext): Command {
     .summary("evaluate a model on a dataset; metrics table")
     .description(
       "Evaluate a model on a dataset: pixel accuracy, foreground accuracy, mIoU, mean Dice, mean loss and per-class IoU/Dice, " +
-        "all from the confusion matrix accumulated over the whole dataset.",
+        "all from the confusion matrix accumulated over the whole dataset. With --attack, under that attack computed on the fly " +
+        "per batch (white-box, or transfer with --attack-model). Attacks:\n" +
+        attackList(),
     )
     .option("--model <model-id>", "model id, required")
     .option("--dataset <dataset-id>", "dataset id, required")
     .addOption(option("--batch-size <n>", "tiles per forward pass (0: the worker's default)", 0))
-    .option("--attack <method>", `evaluate under this attack computed on the fly (${ATTACK_METHOD_CHOICES.join(", ")}); default: clean`)
+    .option("--attack <method>", `evaluate under this attack computed on the fly (${ATTACK_METHODS.join(", ")}); default: clean`)
     .option("--attack-model <model-id>", "compute the attack against this model (transfer); default: the evaluated model (white-box)");
   return addAttackOptions(command).action(async (_options, cmd: Command) => {
     const options = parseOptions(evaluateOptionsSchema, cmd.opts(), cmd);
     const globals = parseGlobalOptions(cmd, context.io.env);
-    if (options.attackModel && !options.attack) throw new UsageError("--attack-model: needs --attack");
-    const attack = options.attack ? attackParamsFrom(options.attack, options) : null;
+    if (!options.attack) {
+      const given = ["attackModel", ...ATTACKS.flatMap((a) => Object.keys(a.cliOptions))].find((k) => cmd.getOptionValueSource(k) === "cli");
+      if (given) throw new UsageError(`${flagOf(cmd, given)}: needs --attack`);
+    }
+    const attack = options.attack ? attackParamsFromCommand(cmd, options.attack, "--attack") : null;
     const result = await withWorker(context, globals, async ({ client, signal, reporter }): Promise<EvaluateCommandResult> => {
       const classNames = attack ? (await client.getModel(options.model, { signal, timeoutMs: 30_000 })).classNames : [];
       const out = await evaluateModel(

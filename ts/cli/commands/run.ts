@@ -42,12 +42,13 @@ export async function runAndPrint(
   globals: GlobalOptions,
   spec: ExperimentSpec,
   outDir: string | undefined,
+  specFile?: string,
 ): Promise<ExperimentResults> {
   const runDir = outDir ?? join("runs", spec.name);
   // A spawned worker may read the spec's data folders (and any --data-root given).
   const withRoots: GlobalOptions = { ...globals, dataRoot: [...globals.dataRoot, ...specDataRoots(spec)] };
   const results = await withWorker(context, withRoots, (session) =>
-    runExperiment(session, spec, { runDir, reporter: session.reporter, signal: session.signal, cliVersion: cliVersion() }),
+    runExperiment(session, spec, { runDir, reporter: session.reporter, signal: session.signal, cliVersion: cliVersion(), specFile }),
   );
   // The report (issue 5), built from the run folder only; its path ends the text output.
   const report = await writeReport(results.runDir);
@@ -62,9 +63,12 @@ export function runCommand(context: CliContext): Command {
       "Run the paper's experiment: train M1 on clean data; build D1 (method one, layered PGD) and D2 (method two, chosen FGSM " +
         "directions) on the training set against M1; train M2 on D1, M3 on D2, M4 on clean+D1+D2 for round(E/3) epochs; evaluate " +
         "all four on the clean test set (Table 1) and under the evaluation attack, white-box and transfer from M1 (Table 2).\n\n" +
-        "SPEC is a YAML or JSON file (see README.md, \"Experiment spec\"); with --preset it is merged over the preset. Every stage " +
+        "SPEC is a YAML or JSON file (see README.md, \"Experiment spec\"); with --preset it is merged over the preset. Its model " +
+        "block chooses the backend: model: {depth, baseWidth} (the U-Net), {backend: smp, architecture, encoder} or " +
+        "{backend: monai, architecture, ...}; M1-M4 share it. Every stage " +
         "is an artifact request or a result cached in the run folder, so running the same spec again reuses everything and an " +
-        "interrupted run resumes at the stage it was in. Writes results.json, tables.md, method-two-choices.jsonl and spec.json " +
+        "interrupted run resumes at the stage it was in. Before the first stage the worker checks the whole plan (data source, " +
+        "model, training, every attack): a problem is one line naming the spec's field. Writes results.json, tables.md, method-two-choices.jsonl and spec.json " +
         "to the run folder (default runs/<name>).",
     )
     .argument("[spec]", "experiment spec file (YAML or JSON)")
@@ -79,7 +83,7 @@ export function runCommand(context: CliContext): Command {
       if (options.name) overrides.name = options.name;
       if (options.dataPath) overrides.data = { path: options.dataPath };
       const spec = await loadSpec({ file: specFile, preset: options.preset, overrides });
-      await runAndPrint(context, globals, spec, options.out);
+      await runAndPrint(context, globals, spec, options.out, specFile);
     });
 }
 

@@ -1,10 +1,15 @@
-// `robustseg train`: train a U-Net on the worker; per-epoch validation metrics, best epoch.
+// `robustseg train`: train a model of any backend (unet, smp, monai) on the worker; per-epoch
+// validation metrics, best epoch. The backends' options come from their modules (ts/backends/).
+import { dirname } from "node:path";
 import { Command } from "commander";
 import { z } from "zod";
-import { DEMO_PRESET } from "../../ops/demo.js";
-import { UPSAMPLING_NAMES } from "../../ops/names.js";
+import { BACKEND_NAMES, backendModule, DEFAULT_BACKEND, MODEL_BACKENDS, type ModelParams, modelFiles } from "../../backends/registry.js";
+import { WorkerError } from "../../client/errors.js";
+import { splitFieldMessage } from "../../extensions/field-paths.js";
 import { type TrainOutcome, trainModel } from "../../ops/train-model.js";
 import type { CliContext } from "../context.js";
+import { UsageError } from "../errors.js";
+import { addExtensionOptions, extensionFromCli, flagOfOption } from "../extension-options.js";
 import { count, fixed } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { artifactId, choice, nonNegativeInteger, positiveInteger, positiveNumber } from "../option-schemas.js";
@@ -14,71 +19,102 @@ import { renderEpochs } from "../render-metrics.js";
 import { renderSections } from "../table.js";
 import { withWorker } from "../worker-session.js";
 
+/** Training defaults of the command line (a spec's are in ts/experiment/spec.ts). */
+export const TRAIN_DEFAULTS = { epochs: 15, batchSize: 16, learningRate: 0.005, seed: 0 } as const;
+
 export const trainOptionsSchema = z.object({
   train: z.array(artifactId("dataset"), { error: "required (one or more dataset ids)" }).min(1, "required (one or more dataset ids)"),
   validation: artifactId("dataset"),
-  epochs: positiveInteger(100_000),
-  batchSize: positiveInteger(65_536),
+  backend: choice(BACKEND_NAMES),
+  epochs: positiveInteger(),
+  batchSize: positiveInteger(),
   lr: positiveNumber(),
   seed: nonNegativeInteger(),
-  depth: positiveInteger(8),
-  baseWidth: positiveInteger(1024),
-  upsampling: choice(UPSAMPLING_NAMES),
   augment: z.boolean(),
 });
 
 export type TrainOptions = z.output<typeof trainOptionsSchema>;
 
+/** The model's parameters from `train`'s options: the chosen backend's module reads its own. */
+export function modelParamsFromCommand(command: Command, backend: string): ModelParams {
+  const module = backendModule(backend);
+  if (!module) throw new UsageError(`--backend: must be one of ${BACKEND_NAMES.join(", ")}`);
+  return extensionFromCli<ModelParams>(command, module, MODEL_BACKENDS, "--backend");
+}
+
+const CONFIG_FLAGS: Record<string, string> = { epochs: "--epochs", batch_size: "--batch-size", learning_rate: "--lr", seed: "--seed", augment: "--no-augment" };
+
+/**
+ * The worker's INVALID_ARGUMENT about the model or the training config ("model.smp.encoder: ...")
+ * as a usage error naming the option as typed ("--encoder: ..."); anything else unchanged.
+ */
+export function optionErrorOf(error: unknown, backend: string): unknown {
+  if (!(error instanceof WorkerError) || error.codeName !== "INVALID_ARGUMENT") return error;
+  const parts = splitFieldMessage(error.details);
+  const module = backendModule(backend);
+  if (!parts || !module) return error;
+  const [head, member, ...rest] = parts.field.split(".");
+  if (head === "model" && member === module.protoCase) {
+    const key = module.specField(rest.join(".")).replace(/\[\d+\]$/, "");
+    if (key in module.cliOptions) return new UsageError(`${flagOfOption(module, key)}: ${parts.message}`);
+  }
+  if (head === "model" && member === undefined) return new UsageError(`--backend: ${parts.message}`);
+  if (head === "config" && member && CONFIG_FLAGS[member]) return new UsageError(`${CONFIG_FLAGS[member]}: ${parts.message}`);
+  return error;
+}
+
+function backendList(): string {
+  const width = Math.max(...MODEL_BACKENDS.map((b) => b.name.length));
+  return MODEL_BACKENDS.map((b) => `  ${b.name.padEnd(width)}  ${b.description}`).join("\n");
+}
+
 export function trainCommand(context: CliContext): Command {
-  const t = DEMO_PRESET.training;
-  const m = DEMO_PRESET.model;
-  return new Command("train")
-    .summary("train a U-Net; per-epoch validation table")
+  const t = TRAIN_DEFAULTS;
+  const command = new Command("train")
+    .summary("train a model (unet, smp, monai); per-epoch validation table")
     .description(
-      "Train a U-Net on one or more train datasets (concatenated), validating after every epoch; keeps the weights " +
-        "of the best validation loss and prints the model id and a per-epoch table. The same request twice reuses the model.",
+      "Train a segmentation model on one or more train datasets (concatenated), validating after every epoch; keeps the " +
+        "weights of the best validation loss and prints the model id and a per-epoch table. The same request twice reuses the " +
+        "model. Backends (robustseg info lists each one's architectures and defaults):\n" +
+        backendList() +
+        "\nEach backend option says which backends take it ([...]); the worker checks ranges and names the option it refuses.",
     )
     .option("--train <dataset-id...>", "train dataset id(s), required; repeat or list several")
     .option("--validation <dataset-id>", "validation dataset id, required")
+    .addOption(option("--backend <name>", `model backend (${BACKEND_NAMES.join(", ")})`, DEFAULT_BACKEND))
     .addOption(option("--epochs <n>", "training epochs", t.epochs))
     .addOption(option("--batch-size <n>", "tiles per step", t.batchSize))
     .addOption(option("--lr <rate>", "Adam learning rate", t.learningRate))
     .addOption(option("--seed <n>", "seed of initialisation, shuffling and augmentation", t.seed))
-    .addOption(option("--depth <n>", "U-Net down-sampling stages (the worker pads tiles to a multiple of 2^depth)", m.depth))
-    .addOption(option("--base-width <n>", "channels of the first U-Net stage, doubled per stage", m.baseWidth))
-    .addOption(option("--upsampling <mode>", `decoder up-sampling (${UPSAMPLING_NAMES.join(", ")})`, m.upsampling))
-    .option("--no-augment", "no random flips and 90-degree rotations")
-    .action(async (_options, command: Command) => {
-      const options = parseOptions(trainOptionsSchema, command.opts(), command);
-      const globals = parseGlobalOptions(command, context.io.env);
-      const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
-        trainModel(
-          client,
-          {
-            trainDatasetIds: options.train,
-            validationDatasetId: options.validation,
-            model: { architecture: "unet", depth: options.depth, baseWidth: options.baseWidth, upsampling: options.upsampling },
-            training: {
-              epochs: options.epochs,
-              batchSize: options.batchSize,
-              learningRate: options.lr,
-              seed: options.seed,
-              augment: options.augment,
-            },
-          },
-          { signal, reporter },
-        ),
-      );
-      printResult(context.io, globals, result, renderTrain);
-    });
+    .option("--no-augment", "no random flips and 90-degree rotations");
+  return addExtensionOptions(command, MODEL_BACKENDS).action(async (_options, cmd: Command) => {
+    const options = parseOptions(trainOptionsSchema, cmd.opts(), cmd);
+    const model = modelParamsFromCommand(cmd, options.backend);
+    const globals = parseGlobalOptions(cmd, context.io.env);
+    // A spawned worker may read the model's files (an smp weights file).
+    const roots = [...globals.dataRoot, ...modelFiles(model).map((f) => dirname(f.file))];
+    const result = await withWorker(context, { ...globals, dataRoot: roots }, ({ client, signal, reporter }) =>
+      trainModel(
+        client,
+        {
+          trainDatasetIds: options.train,
+          validationDatasetId: options.validation,
+          model,
+          training: { epochs: options.epochs, batchSize: options.batchSize, learningRate: options.lr, seed: options.seed, augment: options.augment },
+        },
+        { signal, reporter },
+      ).catch((error: unknown) => {
+        throw optionErrorOf(error, options.backend);
+      }),
+    );
+    printResult(context.io, globals, result, renderTrain);
+  });
 }
 
 export function renderTrain(result: TrainOutcome): string {
   const { model } = result;
-  const a = model.architecture;
-  const arch = a.name === "unet" ? `U-Net depth ${a.depth}, base width ${a.baseWidth}, ${a.upsampling} up-sampling` : a.name;
   return renderSections([
-    { body: `model ${model.id} (${result.reused ? "reused from the workspace" : "trained"})\n${arch}, ${count(model.numParameters)} parameters` },
+    { body: `model ${model.id} (${result.reused ? "reused from the workspace" : "trained"})\n${model.description}, ${count(model.numParameters)} parameters` },
     { title: "epochs (* = best validation loss, the weights kept)", body: renderEpochs(model.epochs) },
     { body: `best epoch ${model.bestEpoch}, validation loss ${fixed(model.bestValidationLoss, 4)}` },
   ]);

@@ -113,7 +113,7 @@ export interface DataSource {
     | undefined;
 }
 
-/** H&E-like tiles with PanNuke's six classes (DESIGN section 5). Deterministic for a seed. */
+/** H&E-like tiles with PanNuke's six classes (docs/ARCHITECTURE.md section 6). Deterministic for a seed. */
 export interface SyntheticHistologySource {
   /** height = width in pixels, > 0 */
   tileSize: number;
@@ -144,7 +144,7 @@ export interface KandinskySource {
 }
 
 /**
- * PanNuke folds in the Kaggle/Warwick layout (DESIGN section 5): each fold is a folder that
+ * PanNuke folds in the Kaggle/Warwick layout (docs/ARCHITECTURE.md section 6): each fold is a folder that
  * holds images.npy, masks.npy and types.npy (found at any depth below it). Read by memory map.
  */
 export interface PanNukeSource {

@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -42,6 +44,16 @@ import {
   TrainingConfig,
   TrainRequest,
 } from "./model.js";
+import {
+  ListModelAliasesRequest,
+  ListModelAliasesResponse,
+  PredictEvent,
+  PredictRequest,
+  ProbeEvent,
+  ProbeRequest,
+  SetModelAliasRequest,
+  SetModelAliasResponse,
+} from "./predict.js";
 
 export const protobufPackage = "robustseg.v1";
 
@@ -1141,6 +1153,46 @@ export const WorkerServiceService = {
     responseSerialize: (value: ExportModelEvent): Buffer => Buffer.from(ExportModelEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportModelEvent => ExportModelEvent.decode(value),
   },
+  /** Embedding: segment images the caller sends (predict.proto). */
+  predict: {
+    path: "/robustseg.v1.WorkerService/Predict" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: PredictRequest): Buffer => Buffer.from(PredictRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PredictRequest => PredictRequest.decode(value),
+    responseSerialize: (value: PredictEvent): Buffer => Buffer.from(PredictEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PredictEvent => PredictEvent.decode(value),
+  },
+  probe: {
+    path: "/robustseg.v1.WorkerService/Probe" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: ProbeRequest): Buffer => Buffer.from(ProbeRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ProbeRequest => ProbeRequest.decode(value),
+    responseSerialize: (value: ProbeEvent): Buffer => Buffer.from(ProbeEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ProbeEvent => ProbeEvent.decode(value),
+  },
+  setModelAlias: {
+    path: "/robustseg.v1.WorkerService/SetModelAlias" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetModelAliasRequest): Buffer => Buffer.from(SetModelAliasRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetModelAliasRequest => SetModelAliasRequest.decode(value),
+    responseSerialize: (value: SetModelAliasResponse): Buffer =>
+      Buffer.from(SetModelAliasResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetModelAliasResponse => SetModelAliasResponse.decode(value),
+  },
+  listModelAliases: {
+    path: "/robustseg.v1.WorkerService/ListModelAliases" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListModelAliasesRequest): Buffer =>
+      Buffer.from(ListModelAliasesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListModelAliasesRequest => ListModelAliasesRequest.decode(value),
+    responseSerialize: (value: ListModelAliasesResponse): Buffer =>
+      Buffer.from(ListModelAliasesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListModelAliasesResponse => ListModelAliasesResponse.decode(value),
+  },
   shutdown: {
     path: "/robustseg.v1.WorkerService/Shutdown" as const,
     requestStream: false as const,
@@ -1165,6 +1217,11 @@ export interface WorkerServiceServer extends UntypedServiceImplementation {
   renderPanels: handleUnaryCall<RenderPanelsRequest, RenderPanelsResponse>;
   validatePlan: handleUnaryCall<ValidatePlanRequest, ValidatePlanResponse>;
   exportModel: handleServerStreamingCall<ExportModelRequest, ExportModelEvent>;
+  /** Embedding: segment images the caller sends (predict.proto). */
+  predict: handleBidiStreamingCall<PredictRequest, PredictEvent>;
+  probe: handleBidiStreamingCall<ProbeRequest, ProbeEvent>;
+  setModelAlias: handleUnaryCall<SetModelAliasRequest, SetModelAliasResponse>;
+  listModelAliases: handleUnaryCall<ListModelAliasesRequest, ListModelAliasesResponse>;
   shutdown: handleUnaryCall<ShutdownRequest, ShutdownResponse>;
 }
 
@@ -1297,6 +1354,43 @@ export interface WorkerServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ExportModelEvent>;
+  /** Embedding: segment images the caller sends (predict.proto). */
+  predict(): ClientDuplexStream<PredictRequest, PredictEvent>;
+  predict(options: Partial<CallOptions>): ClientDuplexStream<PredictRequest, PredictEvent>;
+  predict(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<PredictRequest, PredictEvent>;
+  probe(): ClientDuplexStream<ProbeRequest, ProbeEvent>;
+  probe(options: Partial<CallOptions>): ClientDuplexStream<ProbeRequest, ProbeEvent>;
+  probe(metadata: Metadata, options?: Partial<CallOptions>): ClientDuplexStream<ProbeRequest, ProbeEvent>;
+  setModelAlias(
+    request: SetModelAliasRequest,
+    callback: (error: ServiceError | null, response: SetModelAliasResponse) => void,
+  ): ClientUnaryCall;
+  setModelAlias(
+    request: SetModelAliasRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetModelAliasResponse) => void,
+  ): ClientUnaryCall;
+  setModelAlias(
+    request: SetModelAliasRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetModelAliasResponse) => void,
+  ): ClientUnaryCall;
+  listModelAliases(
+    request: ListModelAliasesRequest,
+    callback: (error: ServiceError | null, response: ListModelAliasesResponse) => void,
+  ): ClientUnaryCall;
+  listModelAliases(
+    request: ListModelAliasesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListModelAliasesResponse) => void,
+  ): ClientUnaryCall;
+  listModelAliases(
+    request: ListModelAliasesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListModelAliasesResponse) => void,
+  ): ClientUnaryCall;
   shutdown(
     request: ShutdownRequest,
     callback: (error: ServiceError | null, response: ShutdownResponse) => void,

@@ -16,29 +16,30 @@ from robustseg_worker.proto.robustseg.v1 import attack_pb2 as robustseg_dot_v1_d
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as robustseg_dot_v1_dot_data__pb2
 from robustseg_worker.proto.robustseg.v1 import figure_pb2 as robustseg_dot_v1_dot_figure__pb2
 from robustseg_worker.proto.robustseg.v1 import model_pb2 as robustseg_dot_v1_dot_model__pb2
+from robustseg_worker.proto.robustseg.v1 import predict_pb2 as robustseg_dot_v1_dot_predict__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!robustseg/v1/worker_service.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/attack.proto\x1a\x17robustseg/v1/data.proto\x1a\x19robustseg/v1/figure.proto\x1a\x18robustseg/v1/model.proto\"\x10\n\x0eGetInfoRequest\"\x93\x02\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x03 \x01(\t\x12\x15\n\rtorch_version\x18\x04 \x01(\t\x12\x15\n\rtorch_threads\x18\x05 \x01(\x05\x12\x10\n\x08\x62\x61\x63kends\x18\x06 \x03(\t\x12\x14\n\x0c\x64\x61ta_sources\x18\x07 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x08 \x03(\t\x12\x11\n\tworkspace\x18\t \x01(\t\x12\x19\n\x11max_message_bytes\x18\n \x01(\x03\x12\x30\n\rbackend_infos\x18\x0b \x03(\x0b\x32\x19.robustseg.v1.BackendInfo\"\xb8\x01\n\x0b\x42\x61\x63kendInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x04 \x01(\t\x12\x15\n\rarchitectures\x18\x05 \x03(\t\x12\x10\n\x08\x65ncoders\x18\x06 \x03(\t\x12\x15\n\rdefaults_json\x18\x07 \x01(\t\x12\x17\n\x0fpackage_version\x18\x08 \x01(\t\"\xd9\x01\n\x13ValidatePlanRequest\x12(\n\x06source\x18\x01 \x01(\x0b\x32\x18.robustseg.v1.DataSource\x12\'\n\x06models\x18\x02 \x03(\x0b\x32\x17.robustseg.v1.ModelSpec\x12/\n\ttrainings\x18\x03 \x03(\x0b\x32\x1c.robustseg.v1.TrainingConfig\x12)\n\x07\x61ttacks\x18\x04 \x03(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x13\n\x0bnum_classes\x18\x05 \x01(\x05\"}\n\x14ValidatePlanResponse\x12\x13\n\x0b\x63lass_names\x18\x01 \x03(\t\x12\'\n\x06models\x18\x02 \x03(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x13\n\x0btile_height\x18\x03 \x01(\x05\x12\x12\n\ntile_width\x18\x04 \x01(\x05\"\x11\n\x0fShutdownRequest\"\x12\n\x10ShutdownResponse2\xc1\x08\n\rWorkerService\x12\x46\n\x07GetInfo\x12\x1c.robustseg.v1.GetInfoRequest\x1a\x1d.robustseg.v1.GetInfoResponse\x12W\n\rCreateDataset\x12\".robustseg.v1.CreateDatasetRequest\x1a .robustseg.v1.CreateDatasetEvent0\x01\x12O\n\nGetDataset\x12\x1f.robustseg.v1.GetDatasetRequest\x1a .robustseg.v1.GetDatasetResponse\x12?\n\x05Train\x12\x1a.robustseg.v1.TrainRequest\x1a\x18.robustseg.v1.TrainEvent0\x01\x12I\n\x08GetModel\x12\x1d.robustseg.v1.GetModelRequest\x1a\x1e.robustseg.v1.GetModelResponse\x12H\n\x08\x45valuate\x12\x1d.robustseg.v1.EvaluateRequest\x1a\x1b.robustseg.v1.EvaluateEvent0\x01\x12V\n\rAttackDataset\x12\".robustseg.v1.AttackDatasetRequest\x1a\x1f.robustseg.v1.DatasetBuildEvent0\x01\x12^\n\x0fScoreCandidates\x12$.robustseg.v1.ScoreCandidatesRequest\x1a%.robustseg.v1.ScoreCandidatesResponse\x12\x64\n\x14\x42uildEnhancedDataset\x12).robustseg.v1.BuildEnhancedDatasetRequest\x1a\x1f.robustseg.v1.DatasetBuildEvent0\x01\x12U\n\x0cRenderPanels\x12!.robustseg.v1.RenderPanelsRequest\x1a\".robustseg.v1.RenderPanelsResponse\x12U\n\x0cValidatePlan\x12!.robustseg.v1.ValidatePlanRequest\x1a\".robustseg.v1.ValidatePlanResponse\x12Q\n\x0b\x45xportModel\x12 .robustseg.v1.ExportModelRequest\x1a\x1e.robustseg.v1.ExportModelEvent0\x01\x12I\n\x08Shutdown\x12\x1d.robustseg.v1.ShutdownRequest\x1a\x1e.robustseg.v1.ShutdownResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!robustseg/v1/worker_service.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/attack.proto\x1a\x17robustseg/v1/data.proto\x1a\x19robustseg/v1/figure.proto\x1a\x18robustseg/v1/model.proto\x1a\x1arobustseg/v1/predict.proto\"\x10\n\x0eGetInfoRequest\"\x93\x02\n\x0fGetInfoResponse\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x0e\n\x06\x64\x65vice\x18\x02 \x01(\t\x12\x13\n\x0b\x64\x65vice_type\x18\x03 \x01(\t\x12\x15\n\rtorch_version\x18\x04 \x01(\t\x12\x15\n\rtorch_threads\x18\x05 \x01(\x05\x12\x10\n\x08\x62\x61\x63kends\x18\x06 \x03(\t\x12\x14\n\x0c\x64\x61ta_sources\x18\x07 \x03(\t\x12\x14\n\x0c\x63\x61pabilities\x18\x08 \x03(\t\x12\x11\n\tworkspace\x18\t \x01(\t\x12\x19\n\x11max_message_bytes\x18\n \x01(\x03\x12\x30\n\rbackend_infos\x18\x0b \x03(\x0b\x32\x19.robustseg.v1.BackendInfo\"\xb8\x01\n\x0b\x42\x61\x63kendInfo\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\x02 \x01(\t\x12\x11\n\tavailable\x18\x03 \x01(\x08\x12\x1a\n\x12unavailable_reason\x18\x04 \x01(\t\x12\x15\n\rarchitectures\x18\x05 \x03(\t\x12\x10\n\x08\x65ncoders\x18\x06 \x03(\t\x12\x15\n\rdefaults_json\x18\x07 \x01(\t\x12\x17\n\x0fpackage_version\x18\x08 \x01(\t\"\xd9\x01\n\x13ValidatePlanRequest\x12(\n\x06source\x18\x01 \x01(\x0b\x32\x18.robustseg.v1.DataSource\x12\'\n\x06models\x18\x02 \x03(\x0b\x32\x17.robustseg.v1.ModelSpec\x12/\n\ttrainings\x18\x03 \x03(\x0b\x32\x1c.robustseg.v1.TrainingConfig\x12)\n\x07\x61ttacks\x18\x04 \x03(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x13\n\x0bnum_classes\x18\x05 \x01(\x05\"}\n\x14ValidatePlanResponse\x12\x13\n\x0b\x63lass_names\x18\x01 \x03(\t\x12\'\n\x06models\x18\x02 \x03(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x13\n\x0btile_height\x18\x03 \x01(\x05\x12\x12\n\ntile_width\x18\x04 \x01(\x05\"\x11\n\x0fShutdownRequest\"\x12\n\x10ShutdownResponse2\x8a\x0b\n\rWorkerService\x12\x46\n\x07GetInfo\x12\x1c.robustseg.v1.GetInfoRequest\x1a\x1d.robustseg.v1.GetInfoResponse\x12W\n\rCreateDataset\x12\".robustseg.v1.CreateDatasetRequest\x1a .robustseg.v1.CreateDatasetEvent0\x01\x12O\n\nGetDataset\x12\x1f.robustseg.v1.GetDatasetRequest\x1a .robustseg.v1.GetDatasetResponse\x12?\n\x05Train\x12\x1a.robustseg.v1.TrainRequest\x1a\x18.robustseg.v1.TrainEvent0\x01\x12I\n\x08GetModel\x12\x1d.robustseg.v1.GetModelRequest\x1a\x1e.robustseg.v1.GetModelResponse\x12H\n\x08\x45valuate\x12\x1d.robustseg.v1.EvaluateRequest\x1a\x1b.robustseg.v1.EvaluateEvent0\x01\x12V\n\rAttackDataset\x12\".robustseg.v1.AttackDatasetRequest\x1a\x1f.robustseg.v1.DatasetBuildEvent0\x01\x12^\n\x0fScoreCandidates\x12$.robustseg.v1.ScoreCandidatesRequest\x1a%.robustseg.v1.ScoreCandidatesResponse\x12\x64\n\x14\x42uildEnhancedDataset\x12).robustseg.v1.BuildEnhancedDatasetRequest\x1a\x1f.robustseg.v1.DatasetBuildEvent0\x01\x12U\n\x0cRenderPanels\x12!.robustseg.v1.RenderPanelsRequest\x1a\".robustseg.v1.RenderPanelsResponse\x12U\n\x0cValidatePlan\x12!.robustseg.v1.ValidatePlanRequest\x1a\".robustseg.v1.ValidatePlanResponse\x12Q\n\x0b\x45xportModel\x12 .robustseg.v1.ExportModelRequest\x1a\x1e.robustseg.v1.ExportModelEvent0\x01\x12G\n\x07Predict\x12\x1c.robustseg.v1.PredictRequest\x1a\x1a.robustseg.v1.PredictEvent(\x01\x30\x01\x12\x41\n\x05Probe\x12\x1a.robustseg.v1.ProbeRequest\x1a\x18.robustseg.v1.ProbeEvent(\x01\x30\x01\x12X\n\rSetModelAlias\x12\".robustseg.v1.SetModelAliasRequest\x1a#.robustseg.v1.SetModelAliasResponse\x12\x61\n\x10ListModelAliases\x12%.robustseg.v1.ListModelAliasesRequest\x1a&.robustseg.v1.ListModelAliasesResponse\x12I\n\x08Shutdown\x12\x1d.robustseg.v1.ShutdownRequest\x1a\x1e.robustseg.v1.ShutdownResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robustseg.v1.worker_service_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_GETINFOREQUEST']._serialized_start=156
-  _globals['_GETINFOREQUEST']._serialized_end=172
-  _globals['_GETINFORESPONSE']._serialized_start=175
-  _globals['_GETINFORESPONSE']._serialized_end=450
-  _globals['_BACKENDINFO']._serialized_start=453
-  _globals['_BACKENDINFO']._serialized_end=637
-  _globals['_VALIDATEPLANREQUEST']._serialized_start=640
-  _globals['_VALIDATEPLANREQUEST']._serialized_end=857
-  _globals['_VALIDATEPLANRESPONSE']._serialized_start=859
-  _globals['_VALIDATEPLANRESPONSE']._serialized_end=984
-  _globals['_SHUTDOWNREQUEST']._serialized_start=986
-  _globals['_SHUTDOWNREQUEST']._serialized_end=1003
-  _globals['_SHUTDOWNRESPONSE']._serialized_start=1005
-  _globals['_SHUTDOWNRESPONSE']._serialized_end=1023
-  _globals['_WORKERSERVICE']._serialized_start=1026
-  _globals['_WORKERSERVICE']._serialized_end=2115
+  _globals['_GETINFOREQUEST']._serialized_start=184
+  _globals['_GETINFOREQUEST']._serialized_end=200
+  _globals['_GETINFORESPONSE']._serialized_start=203
+  _globals['_GETINFORESPONSE']._serialized_end=478
+  _globals['_BACKENDINFO']._serialized_start=481
+  _globals['_BACKENDINFO']._serialized_end=665
+  _globals['_VALIDATEPLANREQUEST']._serialized_start=668
+  _globals['_VALIDATEPLANREQUEST']._serialized_end=885
+  _globals['_VALIDATEPLANRESPONSE']._serialized_start=887
+  _globals['_VALIDATEPLANRESPONSE']._serialized_end=1012
+  _globals['_SHUTDOWNREQUEST']._serialized_start=1014
+  _globals['_SHUTDOWNREQUEST']._serialized_end=1031
+  _globals['_SHUTDOWNRESPONSE']._serialized_start=1033
+  _globals['_SHUTDOWNRESPONSE']._serialized_end=1051
+  _globals['_WORKERSERVICE']._serialized_start=1054
+  _globals['_WORKERSERVICE']._serialized_end=2472
 # @@protoc_insertion_point(module_scope)

@@ -3,6 +3,7 @@ from robustseg_worker.proto.robustseg.v1 import attack_pb2 as _attack_pb2
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as _data_pb2
 from robustseg_worker.proto.robustseg.v1 import figure_pb2 as _figure_pb2
 from robustseg_worker.proto.robustseg.v1 import model_pb2 as _model_pb2
+from robustseg_worker.proto.robustseg.v1 import predict_pb2 as _predict_pb2
 from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message

@@ -7,6 +7,7 @@ from robustseg_worker.proto.robustseg.v1 import attack_pb2 as robustseg_dot_v1_d
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as robustseg_dot_v1_dot_data__pb2
 from robustseg_worker.proto.robustseg.v1 import figure_pb2 as robustseg_dot_v1_dot_figure__pb2
 from robustseg_worker.proto.robustseg.v1 import model_pb2 as robustseg_dot_v1_dot_model__pb2
+from robustseg_worker.proto.robustseg.v1 import predict_pb2 as robustseg_dot_v1_dot_predict__pb2
 from robustseg_worker.proto.robustseg.v1 import worker_service_pb2 as robustseg_dot_v1_dot_worker__service__pb2
 
 GRPC_GENERATED_VERSION = '1.64.3'
@@ -105,6 +106,26 @@ class WorkerServiceStub(object):
                 request_serializer=robustseg_dot_v1_dot_model__pb2.ExportModelRequest.SerializeToString,
                 response_deserializer=robustseg_dot_v1_dot_model__pb2.ExportModelEvent.FromString,
                 _registered_method=True)
+        self.Predict = channel.stream_stream(
+                '/robustseg.v1.WorkerService/Predict',
+                request_serializer=robustseg_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_predict__pb2.PredictEvent.FromString,
+                _registered_method=True)
+        self.Probe = channel.stream_stream(
+                '/robustseg.v1.WorkerService/Probe',
+                request_serializer=robustseg_dot_v1_dot_predict__pb2.ProbeRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_predict__pb2.ProbeEvent.FromString,
+                _registered_method=True)
+        self.SetModelAlias = channel.unary_unary(
+                '/robustseg.v1.WorkerService/SetModelAlias',
+                request_serializer=robustseg_dot_v1_dot_predict__pb2.SetModelAliasRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_predict__pb2.SetModelAliasResponse.FromString,
+                _registered_method=True)
+        self.ListModelAliases = channel.unary_unary(
+                '/robustseg.v1.WorkerService/ListModelAliases',
+                request_serializer=robustseg_dot_v1_dot_predict__pb2.ListModelAliasesRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_predict__pb2.ListModelAliasesResponse.FromString,
+                _registered_method=True)
         self.Shutdown = channel.unary_unary(
                 '/robustseg.v1.WorkerService/Shutdown',
                 request_serializer=robustseg_dot_v1_dot_worker__service__pb2.ShutdownRequest.SerializeToString,
@@ -189,6 +210,31 @@ class WorkerServiceServicer(object):
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Predict(self, request_iterator, context):
+        """Embedding: segment images the caller sends (predict.proto).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def Probe(self, request_iterator, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetModelAlias(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListModelAliases(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def Shutdown(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
@@ -257,6 +303,26 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.ExportModel,
                     request_deserializer=robustseg_dot_v1_dot_model__pb2.ExportModelRequest.FromString,
                     response_serializer=robustseg_dot_v1_dot_model__pb2.ExportModelEvent.SerializeToString,
+            ),
+            'Predict': grpc.stream_stream_rpc_method_handler(
+                    servicer.Predict,
+                    request_deserializer=robustseg_dot_v1_dot_predict__pb2.PredictRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_predict__pb2.PredictEvent.SerializeToString,
+            ),
+            'Probe': grpc.stream_stream_rpc_method_handler(
+                    servicer.Probe,
+                    request_deserializer=robustseg_dot_v1_dot_predict__pb2.ProbeRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_predict__pb2.ProbeEvent.SerializeToString,
+            ),
+            'SetModelAlias': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetModelAlias,
+                    request_deserializer=robustseg_dot_v1_dot_predict__pb2.SetModelAliasRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_predict__pb2.SetModelAliasResponse.SerializeToString,
+            ),
+            'ListModelAliases': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListModelAliases,
+                    request_deserializer=robustseg_dot_v1_dot_predict__pb2.ListModelAliasesRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_predict__pb2.ListModelAliasesResponse.SerializeToString,
             ),
             'Shutdown': grpc.unary_unary_rpc_method_handler(
                     servicer.Shutdown,
@@ -590,6 +656,114 @@ class WorkerService(object):
             '/robustseg.v1.WorkerService/ExportModel',
             robustseg_dot_v1_dot_model__pb2.ExportModelRequest.SerializeToString,
             robustseg_dot_v1_dot_model__pb2.ExportModelEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Predict(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/robustseg.v1.WorkerService/Predict',
+            robustseg_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
+            robustseg_dot_v1_dot_predict__pb2.PredictEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Probe(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/robustseg.v1.WorkerService/Probe',
+            robustseg_dot_v1_dot_predict__pb2.ProbeRequest.SerializeToString,
+            robustseg_dot_v1_dot_predict__pb2.ProbeEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetModelAlias(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/SetModelAlias',
+            robustseg_dot_v1_dot_predict__pb2.SetModelAliasRequest.SerializeToString,
+            robustseg_dot_v1_dot_predict__pb2.SetModelAliasResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListModelAliases(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/ListModelAliases',
+            robustseg_dot_v1_dot_predict__pb2.ListModelAliasesRequest.SerializeToString,
+            robustseg_dot_v1_dot_predict__pb2.ListModelAliasesResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,0 +1,58 @@
+// `robustseg export MODEL_ID --format onnx|torchscript|safetensors --out FILE`: the worker builds
+// the file and streams it; the CLI writes --out atomically after checking size and sha256.
+import { Command } from "commander";
+import { z } from "zod";
+import { EXPORT_FORMAT_NAMES, EXPORT_FORMATS, type ExportOutcome, exportModel } from "../../ops/export-model.js";
+import type { CliContext } from "../context.js";
+import { bytes } from "../format.js";
+import { parseGlobalOptions } from "../global-options.js";
+import { artifactId, choice, positiveInteger } from "../option-schemas.js";
+import { printResult } from "../output.js";
+import { option, parseOptions } from "../parse-options.js";
+import { renderKeyValues } from "../table.js";
+import { withWorker } from "../worker-session.js";
+
+export const exportOptionsSchema = z.object({
+  model: artifactId("model"),
+  format: choice(EXPORT_FORMAT_NAMES),
+  out: z.string().trim().min(1, "must not be empty").optional(),
+  opset: positiveInteger().optional(),
+});
+
+export function exportCommand(context: CliContext): Command {
+  const width = Math.max(...EXPORT_FORMAT_NAMES.map((f) => f.length));
+  return new Command("export")
+    .summary("export a trained model (onnx, torchscript, safetensors)")
+    .description(
+      "Export a trained model of any backend to a file for use outside robustseg. The model takes float32 images " +
+        "(N, 3, H, W) with pixels in [0, 1] (normalisation is inside) and gives logits (N, classes, H, W). Formats:\n" +
+        EXPORT_FORMAT_NAMES.map((f) => `  ${f.padEnd(width)}  ${EXPORT_FORMATS[f].purpose}`).join("\n") +
+        "\nThe worker streams the file (a remote worker too) and keeps a copy in its workspace (exports/); --out is written " +
+        "atomically after its size and sha256 are checked. --json gives path, size, sha256, opset, input/output names and classes.",
+    )
+    .argument("<model-id>", "model id (from train or a run's results.json)")
+    .addOption(option("--format <format>", `file format (${EXPORT_FORMAT_NAMES.join(", ")})`, "onnx"))
+    .option("--out <file>", "file to write, or an existing folder (default: the worker's file name, e.g. m-….onnx, here)")
+    .option("--opset <n>", "ONNX opset (default: the worker's)")
+    .action(async (modelId: string, _options, command: Command) => {
+      const o = parseOptions(exportOptionsSchema, { ...command.opts(), model: modelId }, command);
+      const globals = parseGlobalOptions(command, context.io.env);
+      const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
+        exportModel(client, { modelId: o.model, format: o.format, opset: o.opset, out: o.out }, { signal, reporter }),
+      );
+      printResult(context.io, globals, result, renderExport);
+    });
+}
+
+export function renderExport(r: ExportOutcome): string {
+  return renderKeyValues([
+    ["model", r.modelId],
+    ["format", `${r.format}${r.opset !== null ? `, opset ${r.opset}` : ""}`],
+    ["file", r.path],
+    ["size", bytes(r.sizeBytes)],
+    ["sha256", r.sha256],
+    ["input", `${r.inputName}: float32 (N, 3, H, W), pixels in [0, 1]`],
+    ["output", `${r.outputName}: float32 (N, ${r.classNames.length}, H, W) logits: ${r.classNames.join(", ")}`],
+    ["worker's copy", r.workspacePath],
+  ]);
+}

@@ -1,0 +1,29 @@
+// `train` names the option as typed when the worker refuses a model or training field.
+import { status } from "@grpc/grpc-js";
+import { describe, expect, it } from "vitest";
+import { WorkerError } from "../../client/errors.js";
+import { UsageError } from "../errors.js";
+import { optionErrorOf } from "./train.js";
+
+const invalid = (details: string) => new WorkerError(status.INVALID_ARGUMENT, details, "Train");
+
+describe("the worker's INVALID_ARGUMENT as the option that caused it", () => {
+  it.each([
+    ["smp", "model.smp.encoder: unknown encoder 'resnet1000'", "--encoder: unknown encoder 'resnet1000'"],
+    ["smp", "model.smp.encoder_depth: must be between 3 and 5", "--encoder-depth: must be between 3 and 5"],
+    ["monai", "model.monai.channels[2]: must be an integer between 1 and 4096, got 0", "--channels: must be an integer between 1 and 4096, got 0"],
+    ["unet", "model.unet.base_width: must be between 1 and 512 (0 = default 64), got 1000", "--base-width: must be between 1 and 512 (0 = default 64), got 1000"],
+    ["unet", "config.learning_rate: must be <= 10, got 20", "--lr: must be <= 10, got 20"],
+  ])("%s: %s", (backend, details, expected) => {
+    const out = optionErrorOf(invalid(details), backend);
+    expect(out).toBeInstanceOf(UsageError);
+    expect((out as UsageError).message).toBe(expected);
+  });
+
+  it("leaves other failures alone", () => {
+    const notFound = new WorkerError(status.NOT_FOUND, "dataset ds-x not found", "Train");
+    expect(optionErrorOf(notFound, "unet")).toBe(notFound);
+    const other = invalid("train_dataset_ids[0]: dataset ds-1 has classes [a, b]");
+    expect(optionErrorOf(other, "unet")).toBe(other);
+  });
+});

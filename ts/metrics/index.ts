@@ -1,3 +1,0 @@
-export * from "./baselines.js";
-export * from "./confusion-matrix.js";
-export * from "./segmentation-metrics.js";
