@@ -89,6 +89,7 @@ def train_request(request: model_pb2.TrainRequest) -> engine.TrainRequest:
         train_dataset_ids=list(request.train_dataset_ids),
         validation_dataset_id=request.validation_dataset_id,
         config=message_to_params(request.config),
+        distributed=message_to_params(request.distributed) if request.HasField("distributed") else {},
     )
 
 

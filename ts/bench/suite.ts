@@ -5,7 +5,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { execa } from "execa";
-import { attackSpec, type AttackParams } from "../ops/attacks.js";
+import { attackSpec, type AttackParams } from "../attacks/registry.js";
 import { attackDataset } from "../ops/attack-dataset.js";
 import { createDataset, datasetOfSplit } from "../ops/create-dataset.js";
 import { evaluateModel } from "../ops/evaluate-model.js";
@@ -202,7 +202,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
       trainModel(client, {
         trainDatasetIds: [train.id],
         validationDatasetId: validation.id,
-        model: { architecture: "unet", depth: size.model.depth, baseWidth: size.model.baseWidth, upsampling: "bilinear" },
+        model: { backend: "unet", architecture: "unet", depth: size.model.depth, baseWidth: size.model.baseWidth, upsampling: "bilinear" },
         training: { epochs: size.data.epochs, batchSize: 16, learningRate: 0.005, seed: 0, augment: true },
       }),
     );

@@ -43,6 +43,17 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
+@dataclass(frozen=True)
+class Replica:
+    """This process's place in data-parallel training (:mod:`.distributed`): every replica draws
+    the same shuffling and augmentation as a single process, then trains on rows
+    ``rank::world_size`` of each batch through ``net`` (the DistributedDataParallel wrapper)."""
+
+    rank: int
+    world_size: int
+    net: nn.Module
+
+
 @dataclass
 class TrainingOutcome:
     best_epoch: int
@@ -60,9 +71,17 @@ def train(
     config: TrainingConfig,
     check_stop: Callable[[], None] = lambda: None,
     validation_batch_size: int | None = None,
+    replica: Replica | None = None,
 ) -> Generator[Progress | TrainStep | EpochSummary, None, TrainingOutcome]:
     """Train `model` in place (it ends holding the best weights). Tensors should already be on
-    the model's device: they are indexed there, never copied per step."""
+    the model's device: they are indexed there, never copied per step.
+
+    With ``replica`` (data-parallel), the loss of each replica's rows is scaled so that the
+    gradients DistributedDataParallel averages equal the gradient of the whole batch's mean loss;
+    the reported loss is the whole batch's. Only rank 0 validates and keeps the best weights (the
+    other ranks return an outcome without them)."""
+    net = replica.net if replica is not None else model
+    rank, world = (replica.rank, replica.world_size) if replica is not None else (0, 1)
     n = int(train_images.shape[0])
     bounds = batch_bounds(n, config.batch_size)
     steps = len(bounds)
@@ -74,7 +93,7 @@ def train(
     yield Progress("train", 0, config.epochs * steps, f"{n} tiles, {steps} steps per epoch")
 
     for epoch in range(1, config.epochs + 1):
-        model.train()
+        net.train()
         order = torch.randperm(n, generator=generator).to(device)
         loss_sum = 0.0
         for step, (start, stop) in enumerate(bounds, 1):
@@ -84,12 +103,15 @@ def train(
             if config.augment:
                 x, y = flip_rotate(x, y, generator)
             optimizer.zero_grad(set_to_none=True)
-            with autocast(device):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-            loss.backward()
-            optimizer.step()
-            value = loss.item()
+            if world == 1:
+                with autocast(device):
+                    logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+                loss.backward()
+                optimizer.step()
+                value = loss.item()
+            else:
+                value = _replica_step(net, optimizer, x[rank::world], y[rank::world], y.numel(), world, device)
             if not math.isfinite(value):
                 raise FailedPrecondition(
                     f"training diverged: loss is {value} at epoch {epoch} step {step}; "
@@ -99,6 +121,8 @@ def train(
             yield TrainStep(epoch, step, steps, value)
 
         check_stop()
+        if rank != 0:
+            continue  # rank 0 validates; this replica's next all-reduce waits for it
         result = yield from evaluate(
             model, validation_images, validation_labels, num_classes,
             validation_batch_size or max(config.batch_size, 16), check_stop, stage="validate",
@@ -111,8 +135,27 @@ def train(
         history.append(summary)
         yield summary
 
+    if rank != 0:
+        return TrainingOutcome(0, math.nan, history)
     if best_state is None:
         raise FailedPrecondition("validation loss was never finite; no weights worth keeping")
     model.load_state_dict(best_state)
     model.eval()
     return TrainingOutcome(best_epoch, best_loss, history)
+
+
+def _replica_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  batch_pixels: int, world: int, device: torch.device) -> float:
+    """One data-parallel step on this replica's rows: the summed loss over the batch's pixel
+    count times ``world``, so DDP's gradient average is the batch mean's gradient; returns the
+    batch's mean loss (summed over the replicas)."""
+    import torch.distributed as dist
+
+    with autocast(device):
+        logits = net(x)
+    loss = F.cross_entropy(logits.float(), y, reduction="sum") * (world / batch_pixels)
+    loss.backward()
+    optimizer.step()
+    value = loss.detach() / world
+    dist.all_reduce(value)
+    return value.item()
