@@ -153,6 +153,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
               seed: spec.training.seed,
               augment: spec.training.augment,
             },
+            distributed: spec.training.distributed,
           },
           opCtx,
         );

@@ -75,6 +75,17 @@ export const experimentSpecSchema = z.strictObject({
     augment: bool().default(true),
     /** M4's epochs on clean ∪ D1 ∪ D2; default round(E/3), at least 1. */
     combinedEpochs: posInt().optional(),
+    /** Data-parallel training on torch.distributed (docs/scaling.md); absent: one process. */
+    distributed: z
+      .strictObject({
+        nprocPerNode: posInt(),
+        nnodes: posInt().default(1),
+        nodeRank: nonNegInt().default(0),
+        rdzvEndpoint: z.string().optional(),
+        rdzvId: z.string().optional(),
+        backend: z.enum(["gloo", "nccl"], { error: "must be gloo or nccl" }).optional(),
+      })
+      .optional(),
   }),
   methodOne: layeredPgd.specSchema(),
   methodTwo: z.strictObject({

@@ -4,10 +4,11 @@ The worker does not schedule processes itself: it writes a job folder (the seede
 the training and validation tensors, the config) and launches ``torchrun``
 (``python -m torch.distributed.run``) on this module. Every rank wraps the model in
 DistributedDataParallel (gloo on CPU, nccl on CUDA) and runs the same training loop
-(:func:`.trainer.train` with a :class:`.trainer.Replica`); rank 0 prints its events as JSON lines,
+(:func:`.trainer.train` with a :class:`.trainer.Replica`); the first process of the node prints its events as JSON lines,
 which the worker turns back into the Train stream, and saves the kept weights for the worker to
-store as usual. On other nodes of a multi-node job the same command runs with their node rank
-(:func:`torchrun_command`); the job folder must then be on a filesystem every node sees.
+store as usual. In a multi-node job every node's worker launches its own torchrun with its node
+rank (:func:`torchrun_command`) on its own job folder; the first process of each node validates
+and saves, so every node's worker stores the same model (docs/scaling.md).
 
 Run by torchrun: ``python -m robustseg_worker.training.distributed JOB_DIR``.
 """
@@ -123,7 +124,7 @@ def train_distributed(
     check_stop: Callable[[], None],
     threads: int,
 ) -> Iterator[Progress | TrainStep | EpochSummary]:
-    """Launch torchrun on a job in ``job_dir`` and yield rank 0's events; returns the outcome
+    """Launch torchrun on a job in ``job_dir`` and yield the events of this node's first process; returns the outcome
     and leaves ``model`` holding the kept weights. ``tensors``: train_images, train_labels,
     validation_images, validation_labels (any device; saved on CPU)."""
     job_dir.mkdir(parents=True, exist_ok=True)
@@ -193,7 +194,7 @@ def _emit(event: Progress | TrainStep | EpochSummary) -> None:
 
 
 def run_rank(job_dir: Path) -> None:
-    """One rank of a job: DDP over the process group torchrun set up; rank 0 reports and saves."""
+    """One rank of a job: DDP over the process group torchrun set up; the node's first process reports and saves."""
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
 
@@ -213,16 +214,16 @@ def run_rank(job_dir: Path) -> None:
         config = TrainingConfig(**job["config"])
         events = train(model, data["train_images"], data["train_labels"], data["validation_images"],
                        data["validation_labels"], int(job["num_classes"]), config,
-                       replica=Replica(rank, world, net))
+                       replica=Replica(rank, world, net, validates=local_rank == 0))
         while True:
             try:
                 event = next(events)
             except StopIteration as done:
                 outcome: TrainingOutcome = done.value
                 break
-            if rank == 0:
+            if local_rank == 0:
                 _emit(event)
-        if rank == 0:
+        if local_rank == 0:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
             torch.save({"state": state, "best_epoch": outcome.best_epoch,
                         "best_validation_loss": outcome.best_validation_loss,

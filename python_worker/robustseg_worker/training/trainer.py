@@ -47,11 +47,14 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
 class Replica:
     """This process's place in data-parallel training (:mod:`.distributed`): every replica draws
     the same shuffling and augmentation as a single process, then trains on rows
-    ``rank::world_size`` of each batch through ``net`` (the DistributedDataParallel wrapper)."""
+    ``rank::world_size`` of each batch through ``net`` (the DistributedDataParallel wrapper).
+    ``validates``: this replica validates after each epoch and keeps the best weights (the first
+    process of each node, so every node's worker gets the same model)."""
 
     rank: int
     world_size: int
     net: nn.Module
+    validates: bool
 
 
 @dataclass
@@ -78,10 +81,12 @@ def train(
 
     With ``replica`` (data-parallel), the loss of each replica's rows is scaled so that the
     gradients DistributedDataParallel averages equal the gradient of the whole batch's mean loss;
-    the reported loss is the whole batch's. Only rank 0 validates and keeps the best weights (the
-    other ranks return an outcome without them)."""
+    the reported loss is the whole batch's. Before validating, every replica takes rank 0's
+    BatchNorm buffers, so the replicas that validate (``replica.validates``) see the same model;
+    the others return an outcome without weights or history."""
     net = replica.net if replica is not None else model
     rank, world = (replica.rank, replica.world_size) if replica is not None else (0, 1)
+    validates = replica is None or replica.validates
     n = int(train_images.shape[0])
     bounds = batch_bounds(n, config.batch_size)
     steps = len(bounds)
@@ -121,8 +126,10 @@ def train(
             yield TrainStep(epoch, step, steps, value)
 
         check_stop()
-        if rank != 0:
-            continue  # rank 0 validates; this replica's next all-reduce waits for it
+        if world > 1:
+            _broadcast_buffers(model)
+        if not validates:
+            continue  # this replica's next all-reduce waits for the validating ones
         result = yield from evaluate(
             model, validation_images, validation_labels, num_classes,
             validation_batch_size or max(config.batch_size, 16), check_stop, stage="validate",
@@ -135,7 +142,7 @@ def train(
         history.append(summary)
         yield summary
 
-    if rank != 0:
+    if not validates:
         return TrainingOutcome(0, math.nan, history)
     if best_state is None:
         raise FailedPrecondition("validation loss was never finite; no weights worth keeping")
@@ -159,3 +166,12 @@ def _replica_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Ten
     value = loss.detach() / world
     dist.all_reduce(value)
     return value.item()
+
+
+def _broadcast_buffers(model: nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) to every replica: each replica's last
+    forward pass updated its own from its rows."""
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer, 0)

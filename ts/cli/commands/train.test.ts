@@ -14,6 +14,8 @@ describe("the worker's INVALID_ARGUMENT as the option that caused it", () => {
     ["monai", "model.monai.channels[2]: must be an integer between 1 and 4096, got 0", "--channels: must be an integer between 1 and 4096, got 0"],
     ["unet", "model.unet.base_width: must be between 1 and 512 (0 = default 64), got 1000", "--base-width: must be between 1 and 512 (0 = default 64), got 1000"],
     ["unet", "config.learning_rate: must be <= 10, got 20", "--lr: must be <= 10, got 20"],
+    ["unet", "distributed.rdzv_endpoint: required with nnodes > 1", "--rdzv-endpoint: required with nnodes > 1"],
+    ["unet", "distributed.nproc_per_node: 4 processes need config.batch_size >= 8", "--nproc: 4 processes need config.batch_size >= 8"],
   ])("%s: %s", (backend, details, expected) => {
     const out = optionErrorOf(invalid(details), backend);
     expect(out).toBeInstanceOf(UsageError);

@@ -12,7 +12,7 @@ import { UsageError } from "../errors.js";
 import { addExtensionOptions, extensionFromCli, flagOfOption } from "../extension-options.js";
 import { count, fixed } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { artifactId, choice, nonNegativeInteger, positiveInteger, positiveNumber } from "../option-schemas.js";
+import { artifactId, choice, hostPort, nonNegativeInteger, positiveInteger, positiveNumber } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderEpochs } from "../render-metrics.js";
@@ -31,6 +31,12 @@ export const trainOptionsSchema = z.object({
   lr: positiveNumber(),
   seed: nonNegativeInteger(),
   augment: z.boolean(),
+  nproc: positiveInteger(),
+  nnodes: positiveInteger(),
+  nodeRank: nonNegativeInteger(),
+  rdzvEndpoint: hostPort().optional(),
+  rdzvId: z.string().optional(),
+  distBackend: choice(["gloo", "nccl"]).optional(),
 });
 
 export type TrainOptions = z.output<typeof trainOptionsSchema>;
@@ -43,6 +49,9 @@ export function modelParamsFromCommand(command: Command, backend: string): Model
 }
 
 const CONFIG_FLAGS: Record<string, string> = { epochs: "--epochs", batch_size: "--batch-size", learning_rate: "--lr", seed: "--seed", augment: "--no-augment" };
+const DISTRIBUTED_FLAGS: Record<string, string> = {
+  nproc_per_node: "--nproc", nnodes: "--nnodes", node_rank: "--node-rank", rdzv_endpoint: "--rdzv-endpoint", rdzv_id: "--rdzv-id", backend: "--dist-backend",
+};
 
 /**
  * The worker's INVALID_ARGUMENT about the model or the training config ("model.smp.encoder: ...")
@@ -60,6 +69,7 @@ export function optionErrorOf(error: unknown, backend: string): unknown {
   }
   if (head === "model" && member === undefined) return new UsageError(`--backend: ${parts.message}`);
   if (head === "config" && member && CONFIG_FLAGS[member]) return new UsageError(`${CONFIG_FLAGS[member]}: ${parts.message}`);
+  if (head === "distributed" && member && DISTRIBUTED_FLAGS[member]) return new UsageError(`${DISTRIBUTED_FLAGS[member]}: ${parts.message}`);
   return error;
 }
 
@@ -86,7 +96,13 @@ export function trainCommand(context: CliContext): Command {
     .addOption(option("--batch-size <n>", "tiles per step", t.batchSize))
     .addOption(option("--lr <rate>", "Adam learning rate", t.learningRate))
     .addOption(option("--seed <n>", "seed of initialisation, shuffling and augmentation", t.seed))
-    .option("--no-augment", "no random flips and 90-degree rotations");
+    .option("--no-augment", "no random flips and 90-degree rotations")
+    .addOption(option("--nproc <n>", "data-parallel training: processes on this node, launched by torchrun with DistributedDataParallel (one per GPU on CUDA; each takes its share of every batch; docs/scaling.md)", 1))
+    .addOption(option("--nnodes <n>", "nodes of a multi-node job (each runs the same command with its --node-rank; needs --rdzv-endpoint)", 1))
+    .addOption(option("--node-rank <n>", "this node's rank in a multi-node job", 0))
+    .option("--rdzv-endpoint <host:port>", "torchrun's c10d rendezvous every node reaches (default: a free loopback port, one node)")
+    .option("--rdzv-id <id>", "the job's rendezvous id (default: the model id)")
+    .option("--dist-backend <name>", "torch.distributed backend: gloo or nccl (default: nccl on CUDA, gloo on CPU)");
   return addExtensionOptions(command, MODEL_BACKENDS).action(async (_options, cmd: Command) => {
     const options = parseOptions(trainOptionsSchema, cmd.opts(), cmd);
     const model = modelParamsFromCommand(cmd, options.backend);
@@ -101,6 +117,14 @@ export function trainCommand(context: CliContext): Command {
           validationDatasetId: options.validation,
           model,
           training: { epochs: options.epochs, batchSize: options.batchSize, learningRate: options.lr, seed: options.seed, augment: options.augment },
+          distributed: {
+            nprocPerNode: options.nproc,
+            nnodes: options.nnodes,
+            nodeRank: options.nodeRank,
+            rdzvEndpoint: options.rdzvEndpoint,
+            rdzvId: options.rdzvId,
+            backend: options.distBackend as "gloo" | "nccl" | undefined,
+          },
         },
         { signal, reporter },
       ).catch((error: unknown) => {
