@@ -23,7 +23,7 @@ describe("experiment commands: usage errors", () => {
     [["run", bad, "--preset", "demo"], `error: ${bad}: training.epochs: must be a positive integer`],
     [["attack", "--model", "m", "--dataset", "d", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, layered-pgd, got deepfool"],
     [["attack", "--model", "m", "--dataset", "d", "--epsilon", "0"], "error: --epsilon: must be a positive number, got 0"],
-    [["enhance", "--model", "m", "--dataset", "d", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy or beam:K, got random"],
+    [["enhance", "--model", "m", "--dataset", "d", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy, beam:K, surrogate or surrogate:B, got random"],
     [["evaluate", "--model", "m", "--dataset", "d", "--attack-model", "m2"], "error: --attack-model: needs --attack"],
     [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "exhaustive"], "error: --strategies: needs at least one strategy besides exhaustive"],
     [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "greedy,beam:x"], "error: --strategies: unknown strategy beam:x: expected greedy, greedy(N) or beam:K"],

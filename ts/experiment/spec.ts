@@ -31,9 +31,9 @@ const strategySchema = z.union([z.string(), z.record(z.string(), z.unknown())]).
     if (typeof value === "string") return parseStrategy(value);
     const parsed = selectionStrategySchema.safeParse(value);
     if (parsed.success) return parsed.data;
-    ctx.addIssue({ code: "custom", message: "must be exhaustive, greedy, greedy(N), beam(k) or {kind, width|maxSweeps}" });
+    ctx.addIssue({ code: "custom", message: "must be exhaustive, greedy, greedy(N), beam(k), surrogate, surrogate(B) or {kind, width|maxSweeps|budget}" });
   } catch {
-    ctx.addIssue({ code: "custom", message: `unknown strategy ${JSON.stringify(value)}: must be exhaustive, greedy, greedy(N) or beam(k)` });
+    ctx.addIssue({ code: "custom", message: `unknown strategy ${JSON.stringify(value)}: must be exhaustive, greedy, greedy(N), beam(k), surrogate or surrogate(B)` });
   }
   return z.NEVER;
 });
