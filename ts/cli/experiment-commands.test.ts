@@ -26,7 +26,7 @@ describe("experiment commands: usage errors", () => {
     [["enhance", "--model", "m", "--dataset", "d", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy, beam:K, surrogate or surrogate:B, got random"],
     [["evaluate", "--model", "m", "--dataset", "d", "--attack-model", "m2"], "error: --attack-model: needs --attack"],
     [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "exhaustive"], "error: --strategies: needs at least one strategy besides exhaustive"],
-    [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "greedy,beam:x"], "error: --strategies: unknown strategy beam:x: expected greedy, greedy(N) or beam:K"],
+    [["compare-selection", "--model", "m", "--dataset", "d", "--strategies", "greedy,beam:x"], "error: --strategies: unknown strategy beam:x: expected greedy, greedy(N), beam:K, surrogate or surrogate:B"],
   ])("%j", async (argv, message) => {
     const { code, stdout, stderr } = await run(argv);
     expect(stderr).toBe(`${message}\n`);
