@@ -41,9 +41,6 @@ export type SelectionStrategy =
   | { readonly kind: "beam"; readonly width: number }
   | ({ readonly kind: "surrogate" } & SurrogateParams);
 
-/** The default strategy: surrogate (the exhaustive optimum at a tenth of its cost; see README "Method two"). */
-export const DEFAULT_STRATEGY: SelectionStrategy = { kind: "surrogate" };
-
 /**
  * zod schema of a strategy, for spec files: {kind: "exhaustive"} | {kind: "greedy", maxSweeps?} |
  * {kind: "beam", width} | {kind: "surrogate", budget?, first?, then?, maxCentres?}.
