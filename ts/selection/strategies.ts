@@ -206,28 +206,15 @@ export async function selectSigns(scorer: CandidateScorer, options: SelectionOpt
       results = states.map((st) =>
         finish(ctx, st.index, st.tracker, st.cleanLoss, st.exact.size, { centres: st.centres, estimated: st.estimated }),
       );
-      return {
-        strategy: ctx.label,
-        classCount,
-        tolerance: tol,
-        results,
-        scorerCalls: ctx.stats.scorerCalls,
-        rounds: ctx.stats.rounds,
-        candidatesScored: ctx.stats.candidatesScored,
-        estimatorCalls: estimateStats.estimatorCalls,
-        candidatesEstimated: estimateStats.candidatesEstimated,
-      };
+      return { ...runOf(results), estimatorCalls: estimateStats.estimatorCalls, candidatesEstimated: estimateStats.candidatesEstimated };
     }
   }
-  return {
-    strategy: ctx.label,
-    classCount,
-    tolerance: tol,
-    results,
-    scorerCalls: ctx.stats.scorerCalls,
-    rounds: ctx.stats.rounds,
-    candidatesScored: ctx.stats.candidatesScored,
-  };
+  return runOf(results);
+
+  function runOf(images: ImageSelection[]): SelectionRun {
+    const { scorerCalls, rounds, candidatesScored } = ctx.stats;
+    return { strategy: ctx.label, classCount, tolerance: tol, results: images, scorerCalls, rounds, candidatesScored };
+  }
 }
 
 function finish(
