@@ -20,7 +20,7 @@ counter. The caller's model is never modified, and its modes are untouched.
 
 Precision: ``"auto"`` is bf16 autocast on CUDA and float32 elsewhere (CPU results reproducible
 bit for bit). The loss is always computed in float32 from the logits. bf16 changes an attack's
-result within the tolerance that ``tests/attacks/test_runtime.py`` checks (targeted PGD's success
+result within the tolerance that ``tests/attacks/test_attack_runtime.py`` checks (targeted PGD's success
 differs by at most 5 percentage points from float32's on a trained U-Net).
 """
 

@@ -1,7 +1,7 @@
 """How the attacks run (attacks/runtime.py): BatchNorm folding, the cached gradient model, bf16
 autocast within the documented tolerance, batch sizing from free memory, first-order estimates.
 
-The tolerance (README, "Attack performance"): bf16 autocast may change targeted PGD's success by
+The tolerance (python_worker/README.md, "Attack performance"): bf16 autocast may change targeted PGD's success by
 at most 5 percentage points, and BatchNorm folding may flip the sign of a few near-zero gradient
 entries (at most 1% of an attack's pixel values differ from the unfolded model's)."""
 
