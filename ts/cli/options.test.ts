@@ -48,7 +48,7 @@ describe("option value schemas", () => {
 });
 
 describe("command option schemas", () => {
-  const trainDefaults = { train: ["ds-a"], validation: "ds-b", backend: "unet", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, augment: true };
+  const trainDefaults = { train: ["ds-a"], validation: "ds-b", backend: "unet", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, augment: true, nproc: 1, nnodes: 1, nodeRank: 0 };
 
   it("turn train options into typed values", () => {
     expect(trainOptionsSchema.parse({ ...trainDefaults, epochs: "2", lr: "1e-3", backend: "smp" })).toMatchObject({
@@ -66,6 +66,9 @@ describe("command option schemas", () => {
     [{ train: undefined }, "train: required (one or more dataset ids)"],
     [{ validation: undefined }, "validation: required (a dataset id)"],
     [{ validation: "bad id!" }, "validation: must be a dataset id, got bad id!"],
+    [{ nproc: "0" }, "nproc: must be a positive integer, got 0"],
+    [{ rdzvEndpoint: "head" }, "rdzvEndpoint: must be HOST:PORT, got head"],
+    [{ distBackend: "mpi" }, "distBackend: must be one of gloo, nccl, got mpi"],
   ])("reject train options %j", (change, expected) => {
     expect(message(trainOptionsSchema.safeParse({ ...trainDefaults, ...change }))).toBe(expected);
   });
