@@ -148,6 +148,16 @@ describe("robustseg run SPEC on a tiny spec", () => {
     expect(ev.confusion).toEqual(wb?.confusion);
     expect(ev.attackModelId).toBe(m1);
 
+    // APGD with one of SEA's losses from the command line: untargeted by default.
+    const apgd = await cli(["evaluate", "--model", m1, "--dataset", test, "--attack", "apgd", "--loss", "masked-ce", "--steps", "3", "--iterate", "lowest-accuracy", "--json"]);
+    expect(apgd.code).toBe(0);
+    const ap = JSON.parse(apgd.stdout);
+    expect(ap.attack).toMatchObject({ method: "apgd", loss: "masked-ce", steps: 3, target: "untargeted", iterate: "lowest-accuracy" });
+    expect(ap.metrics.numPixels).toBe(ev.metrics.numPixels);
+    const refused = await cli(["evaluate", "--model", m1, "--dataset", test, "--attack", "apgd", "--loss", "js", "--target", "background"]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/attack\.apgd\.target: a targeted APGD needs loss CROSS_ENTROPY/);
+
     const m2 = first.models.find((m) => m.name === "M2")?.id as string;
     const transfer = await cli(["evaluate", "--model", m2, "--dataset", test, "--attack", "pgd", "--steps", "2", "--attack-model", m1, "--json"]);
     expect(transfer.code).toBe(0);

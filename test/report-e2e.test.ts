@@ -105,7 +105,7 @@ describe("the report of a real tiny run", () => {
       expect(img.naturalHeight).toBeGreaterThan(0);
     }
     expect(seen.tableModels).toEqual([0, 1, 2].map(() => ["M1", "M2", "M3", "M4"]));
-    expect(seen.charts.map((c) => c.id)).toEqual(["chart-validation-loss", "chart-method-two-choices"]);
+    expect(seen.charts.map((c) => c.id)).toEqual(["chart-validation-loss", "chart-method-two-choices", "chart-foreground-accuracy"]);
     for (const c of seen.charts) {
       expect(c.marks).toBeGreaterThan(10);
       expect(c.width).toBeGreaterThan(100);

@@ -53,10 +53,10 @@ function datasetRequest(seed: number, counts = { train: 8, validation: 4, test: 
 
 function trainRequest(train: DatasetInfo, validation: DatasetInfo, epochs = 1): TrainRequest {
   return {
-    model: { architecture: { $case: "unet", value: { depth: 2, baseWidth: 4, upsampling: Upsampling.UPSAMPLING_BILINEAR } } },
+    model: { architecture: { $case: "unet", value: { depth: 2, baseWidth: 4, upsampling: Upsampling.UPSAMPLING_BILINEAR, inputBits: 0 } } },
     trainDatasetIds: [train.id],
     validationDatasetId: validation.id,
-    config: { epochs, batchSize: 4, learningRate: 0.01, seed: 0, augment: false },
+    config: { epochs, batchSize: 4, learningRate: 0.01, seed: 0, augment: false, adversarial: undefined },
     distributed: undefined,
   };
 }
@@ -172,7 +172,7 @@ describe("datasets", () => {
       expect(model).toMatchObject({ backend: "unet", numClasses: 6, classNames: CLASS_NAMES, bestEpoch: 1 });
       expect(model?.numParameters).toBeGreaterThan(0);
       expect(model?.history).toHaveLength(1);
-      expect(model?.spec?.architecture).toEqual({ $case: "unet", value: { depth: 2, baseWidth: 4, upsampling: Upsampling.UPSAMPLING_BILINEAR } });
+      expect(model?.spec?.architecture).toEqual({ $case: "unet", value: { depth: 2, baseWidth: 4, upsampling: Upsampling.UPSAMPLING_BILINEAR, inputBits: 0 } });
       modelId = model?.id ?? "";
       expect(modelId).toMatch(/\S/);
     });

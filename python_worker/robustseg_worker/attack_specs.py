@@ -19,13 +19,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import Tensor, nn
 
 from . import attacks
 from .errors import InvalidArgument
 
 METHODS = ("fgsm", "pgd", "segpgd", "cospgd")
-ATTACK_METHODS = (*METHODS, "layered_pgd")
+ATTACK_METHODS = (*METHODS, "layered_pgd", "apgd")
+# ApgdAttack.loss (AttackLoss enum names) -> the attack library's loss names.
+APGD_LOSSES = {"cross_entropy": "ce", "balanced_cross_entropy": "balanced-ce", "jensen_shannon": "js",
+               "masked_cross_entropy": "masked-ce", "masked_spherical": "masked-spherical"}
+APGD_ITERATES = {"best_loss": "best-loss", "lowest_accuracy": "lowest-accuracy"}
 _LOSS = {"pgd": "ce", "segpgd": "segpgd", "cospgd": "cospgd"}
 _MAX_STEPS = 100_000
 
@@ -93,6 +98,8 @@ class ResolvedAttack:
         c = self.canonical
         generators = (attacks.image_generators(c["seed"], range(first_index, first_index + x.shape[0]))
                       if c["random_start"] else None)
+        if c["kind"] == "apgd":
+            return self._apgd(model, x, y, generators, should_stop)
         if c["kind"] == "layered_pgd":
             spec = attacks.LayeredSpec(eps=c["epsilon"], steps=c["steps"], alpha=c["step_size"],
                                        classes=c["class_order"], budget=c["budget"], random_start=c["random_start"])
@@ -105,18 +112,79 @@ class ResolvedAttack:
             return attacks.fgsm(model, x, target, spec, should_stop=should_stop)
         return attacks.pgd(model, x, target, spec, generators=generators, should_stop=should_stop)
 
+    def _apgd(self, model, x, y, generators, should_stop) -> Tensor:
+        c = self.canonical
+        spec = attacks.ApgdSpec(eps=c["epsilon"], steps=c["steps"], loss=c["loss"], targeted=c["target"] is not None,
+                                iterate=c["iterate"], progressive_radius=c["progressive_radius"])
+        target = y if c["target"] is None else attacks.full_area_target(x, c["target"])
+        start = attacks.apgd_random_start(x, spec.eps, generator=generators) if generators else None
+        # "Accuracy" for the lowest-accuracy iterate: foreground accuracy against the truth (pixel
+        # accuracy for an image without foreground), the worst-case protocol's own criterion.
+        return attacks.apgd(model, x, target.to(x.device), spec, x_init=start, score=foreground_accuracy_score(y),
+                            should_stop=should_stop).x
+
+
+def foreground_accuracy_score(labels: Tensor, background: int = 0) -> Callable[[Tensor], Tensor]:
+    """Per image: the share of foreground pixels predicted correctly, or, for an image without
+    foreground, its pixel accuracy (the same truth for every attack, so rankings stay per image)."""
+    labels = labels.detach()
+
+    def score(logits: Tensor) -> Tensor:
+        hit = (logits.argmax(dim=1) == labels).flatten(1).to(torch.float32)
+        fg = (labels != background).flatten(1).to(torch.float32)
+        n_fg = fg.sum(dim=1)
+        fg_acc = (hit * fg).sum(dim=1) / n_fg.clamp_min(1.0)
+        return torch.where(n_fg > 0, fg_acc, hit.mean(dim=1))
+    return score
+
 
 def resolve(params: dict[str, Any] | None, num_classes: int, field: str = "attack") -> ResolvedAttack:
     """Validate an attack spec (as convert.attack_spec_params gives it) for a model with
     `num_classes` classes."""
     if not params or not params.get("kind"):
-        raise InvalidArgument(field, "must set one of: gradient, layered_pgd")
+        raise InvalidArgument(field, "must set one of: gradient, layered_pgd, apgd")
     kind = params["kind"]
     if kind == "gradient":
         return _gradient(params, num_classes, f"{field}.gradient")
     if kind == "layered_pgd":
         return _layered(params, num_classes, f"{field}.layered_pgd")
+    if kind == "apgd":
+        return _apgd(params, num_classes, f"{field}.apgd")
     raise InvalidArgument(field, f"unknown attack {kind!r}")
+
+
+def _target(p: dict[str, Any], num_classes: int, field: str) -> int | None:
+    target = p.get("target")
+    if target is None or target.get("kind") in (None, "untargeted"):
+        return None  # unset target = untargeted
+    if target.get("kind") == "full_area_class":
+        return _class(f"{field}.target.full_area_class", target.get("full_area_class"), num_classes)
+    raise InvalidArgument(f"{field}.target", f"unknown target {target.get('kind')!r}")
+
+
+def _apgd(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack:
+    """APGD (Croce & Hein 2020) with one of SEA's losses; step sizes are APGD's own (2ε, halved at
+    its checkpoints), so there is no step_size field."""
+    eps = _epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
+    steps = _steps(f"{field}.steps", p.get("steps", 0))
+    loss_name = p.get("loss") or "cross_entropy"
+    if loss_name not in APGD_LOSSES:
+        raise InvalidArgument(f"{field}.loss", f"must be one of {', '.join(n.upper() for n in APGD_LOSSES)}, got {loss_name!r}")
+    loss = APGD_LOSSES[loss_name]
+    target_class = _target(p, num_classes, field)
+    if target_class is not None and loss != "ce":
+        raise InvalidArgument(f"{field}.target", f"a targeted APGD needs loss CROSS_ENTROPY; {loss_name.upper()} "
+                              "attacks the truth (untargeted)")
+    iterate = p.get("iterate") or "best_loss"
+    if iterate not in APGD_ITERATES:
+        raise InvalidArgument(f"{field}.iterate", f"must be BEST_LOSS or LOWEST_ACCURACY, got {iterate!r}")
+    random_start = bool(p.get("random_start", False))
+    seed = _seed(f"{field}.seed", p.get("seed", 0)) if random_start else 0
+    canonical = {"kind": "apgd", "method": "apgd", "epsilon": eps, "steps": steps, "loss": loss,
+                 "target": target_class, "iterate": APGD_ITERATES[iterate],
+                 "progressive_radius": bool(p.get("progressive_radius", False)),
+                 "random_start": random_start, "seed": seed}
+    return ResolvedAttack(canonical, steps)
 
 
 def _gradient(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack:
@@ -130,13 +198,7 @@ def _gradient(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack
     step_size = _step_size(f"{field}.step_size", p.get("step_size", 0.0)) if iterative else None
     random_start = bool(p.get("random_start", False)) and iterative
     seed = _seed(f"{field}.seed", p.get("seed", 0)) if random_start else 0
-    target = p.get("target")
-    if target is None or target.get("kind") in (None, "untargeted"):
-        target_class = None  # unset target = untargeted
-    elif target.get("kind") == "full_area_class":
-        target_class = _class(f"{field}.target.full_area_class", target.get("full_area_class"), num_classes)
-    else:
-        raise InvalidArgument(f"{field}.target", f"unknown target {target.get('kind')!r}")
+    target_class = _target(p, num_classes, field)
     canonical = {"kind": "gradient", "method": method, "epsilon": eps, "steps": steps,
                  "step_size": step_size if step_size is None else float(step_size),
                  "random_start": random_start, "seed": seed, "target": target_class}

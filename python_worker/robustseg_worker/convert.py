@@ -11,7 +11,7 @@ import numpy as np
 from google.protobuf.descriptor import FieldDescriptor
 from google.protobuf.message import Message
 
-from . import engine, engine_plan, events, figures, models
+from . import engine, engine_plan, events, figures, models, worst_case
 from .errors import InvalidArgument
 from .proto.robustseg.v1 import attack_pb2, common_pb2, data_pb2, figure_pb2, model_pb2, worker_service_pb2
 
@@ -75,6 +75,14 @@ def create_dataset_request(request: data_pb2.CreateDatasetRequest) -> tuple[str 
     return member, (message_to_params(getattr(request.source, member)) if member else {})
 
 
+def training_config_params(config: model_pb2.TrainingConfig) -> dict[str, Any]:
+    """A TrainingConfig's fields, with its adversarial-training block (a nested message) when set."""
+    params = message_to_params(config)
+    if config.HasField("adversarial"):
+        params["adversarial"] = message_to_params(config.adversarial)
+    return params
+
+
 def model_spec_params(spec: model_pb2.ModelSpec) -> tuple[str | None, dict[str, Any]]:
     """(the oneof member, its fields) of a ModelSpec; (None, {}) when no member is set."""
     member = spec.WhichOneof("architecture")
@@ -88,7 +96,7 @@ def train_request(request: model_pb2.TrainRequest) -> engine.TrainRequest:
         spec=spec,
         train_dataset_ids=list(request.train_dataset_ids),
         validation_dataset_id=request.validation_dataset_id,
-        config=message_to_params(request.config),
+        config=training_config_params(request.config),
         distributed=message_to_params(request.distributed) if request.HasField("distributed") else {},
     )
 
@@ -154,12 +162,24 @@ def train_event(event: Any) -> model_pb2.TrainEvent:
     return model_pb2.TrainEvent(result=model_pb2.TrainResult(model=model_info(event.model), reused=event.reused))
 
 
+def evaluate_result(event: events.EvaluationResult) -> model_pb2.EvaluateResult:
+    return model_pb2.EvaluateResult(confusion=confusion(event.confusion), mean_loss=event.mean_loss,
+                                    num_pixels=event.num_pixels, num_images=event.num_images)
+
+
 def evaluate_event(event: Any) -> model_pb2.EvaluateEvent:
     if isinstance(event, events.Progress):
         return model_pb2.EvaluateEvent(progress=progress(event))
-    return model_pb2.EvaluateEvent(result=model_pb2.EvaluateResult(
-        confusion=confusion(event.confusion), mean_loss=event.mean_loss,
-        num_pixels=event.num_pixels, num_images=event.num_images))
+    return model_pb2.EvaluateEvent(result=evaluate_result(event))
+
+
+def evaluate_worst_case_event(event: Any) -> model_pb2.EvaluateWorstCaseEvent:
+    if isinstance(event, events.Progress):
+        return model_pb2.EvaluateWorstCaseEvent(progress=progress(event))
+    result: worst_case.WorstCaseResult = event
+    return model_pb2.EvaluateWorstCaseEvent(result=model_pb2.EvaluateWorstCaseResult(
+        members=[evaluate_result(m) for m in result.members], worst_case=evaluate_result(result.worst_case),
+        chosen_member=result.chosen_member, image_scores=numpy_to_tensor(result.image_scores)))
 
 
 def info(i: events.WorkerInfo) -> worker_service_pb2.GetInfoResponse:
@@ -184,7 +204,7 @@ def validate_plan_request(request: worker_service_pb2.ValidatePlanRequest) -> en
     return engine_plan.PlanRequest(
         source=source, source_params=source_params,
         models=[model_spec_params(m) for m in request.models],
-        trainings=[message_to_params(t) for t in request.trainings],
+        trainings=[training_config_params(t) for t in request.trainings],
         attacks=[attack_spec_params(a) for a in request.attacks],
         num_classes=request.num_classes,
     )
@@ -238,7 +258,7 @@ def attack_spec_params(spec: attack_pb2.AttackSpec) -> dict[str, Any]:
         return {}
     inner = getattr(spec, member)
     params = {"kind": member, **message_to_params(inner)}
-    if member == "gradient":
+    if member in ("gradient", "apgd"):
         which = inner.target.WhichOneof("target")
         params["target"] = None if which is None else {"kind": which, which: getattr(inner.target, which)}
     return params

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, artifacts, data, figures, models, training
+from . import __version__, artifacts, data, figures, models, training, worst_case
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
 from .engine_export import ExportMixin
@@ -47,9 +47,11 @@ log = logging.getLogger(__name__)
 
 CAPABILITIES = ["create_dataset", "train", "evaluate", "attack_dataset", "evaluate_under_attack",
                 "score_candidates", "build_enhanced_dataset", "render_panels", "validate_plan", "export_model",
+                "evaluate_worst_case", "adversarial_training",
                 *ATTACK_METHODS, "predict", "probe", "model_aliases", "open_inference_protocol"]
 DEFAULT_EVALUATION_BATCH = 16
 MAX_EVALUATION_BATCH = 65_536
+MAX_ENSEMBLE_MEMBERS = 32
 # Leave this share of free memory untouched when deciding whether work fits.
 _MEMORY_HEADROOM = 0.8
 
@@ -215,6 +217,9 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         distributed = DistributedOptions.from_params(request.distributed)
         if distributed.enabled:
             check_distributed_batch(distributed, config, backend.min_training_batch(spec))
+            if config.adversarial:
+                raise InvalidArgument("distributed", "adversarial training runs in one process for now "
+                                      "(leave distributed unset)")
         train_infos = self._training_datasets(request.train_dataset_ids)
         num_train = sum(i.num_images for i in train_infos)
         if num_train < backend.min_training_batch(spec):
@@ -298,7 +303,8 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
                 shutil.rmtree(job_dir, ignore_errors=True)
         else:
             outcome = yield from training.train(
-                model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop
+                model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop,
+                batch_transform=config.adversarial.transform(config.seed) if config.adversarial else None,
             )
         info = ModelInfo(
             id=model_id, backend=backend.name, spec=spec, num_classes=num_classes,
@@ -333,18 +339,22 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
 
     # --- evaluation --------------------------------------------------------------------------
 
-    def evaluate(self, model_id: str, dataset_id: str, batch_size: int = 0,
-                 check_stop: Callable[[], None] = _never_stop, attack: dict[str, Any] | None = None,
-                 attack_model_id: str = "") -> Iterator[Progress | EvaluationResult]:
-        """Clean evaluation, or (with `attack`) evaluation of `model_id` on x_adv computed per
-        batch against `attack_model_id` (empty: `model_id` itself, white-box; another id:
-        transfer). Progress: stage "evaluate", images done/total."""
+    @staticmethod
+    def _check_evaluation_args(model_id: str, dataset_id: str, batch_size: Any) -> None:
         for field_name, value in (("model_id", model_id), ("dataset_id", dataset_id)):
             if not value:
                 raise InvalidArgument(field_name, "required")
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 <= batch_size <= MAX_EVALUATION_BATCH:
             raise InvalidArgument("batch_size", f"must be between 0 (default {DEFAULT_EVALUATION_BATCH}) "
                                   f"and {MAX_EVALUATION_BATCH}, got {batch_size!r}")
+
+    def evaluate(self, model_id: str, dataset_id: str, batch_size: int = 0,
+                 check_stop: Callable[[], None] = _never_stop, attack: dict[str, Any] | None = None,
+                 attack_model_id: str = "") -> Iterator[Progress | EvaluationResult]:
+        """Clean evaluation, or (with `attack`) evaluation of `model_id` on x_adv computed per
+        batch against `attack_model_id` (empty: `model_id` itself, white-box; another id:
+        transfer). Progress: stage "evaluate", images done/total."""
+        self._check_evaluation_args(model_id, dataset_id, batch_size)
         model_info, _ = self._pair(model_id, dataset_id)
         perturb = None
         if attack is not None:
@@ -363,6 +373,33 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
                                            batch_size or DEFAULT_EVALUATION_BATCH, check_stop, perturb=perturb)
         if not math.isfinite(result.mean_loss):
             log.warning("evaluation of %s on %s: loss is %s", model_id, dataset_id, result.mean_loss)
+        yield result
+
+    def evaluate_worst_case(self, model_id: str, dataset_id: str, members: list[dict[str, Any]],
+                            batch_size: int = 0, check_stop: Callable[[], None] = _never_stop,
+                            attack_model_id: str = "") -> Iterator[Progress | worst_case.WorstCaseResult]:
+        """Every member attack per batch (against `attack_model_id`, empty = white-box), the model
+        evaluated on each, and per image the member of lowest foreground accuracy: worst_case.py.
+        Progress: stage "worst-case", images x members done/total."""
+        self._check_evaluation_args(model_id, dataset_id, batch_size)
+        if not members:
+            raise InvalidArgument("members", "at least one attack is required")
+        if len(members) > MAX_ENSEMBLE_MEMBERS:
+            raise InvalidArgument("members", f"at most {MAX_ENSEMBLE_MEMBERS} attacks, got {len(members)}")
+        model_info, _ = self._pair(model_id, dataset_id)
+        attacker_id = attack_model_id or model_id
+        attacker_info, _ = self._pair(attacker_id, dataset_id, "attack_model_id" if attack_model_id else "model_id")
+        specs = [resolve_attack(m, attacker_info.num_classes, f"members[{i}]") for i, m in enumerate(members)]
+        attacker, _ = self.cached_model(attacker_id)
+        model, _ = self.cached_model(model_id)
+        images, labels = self.cached_dataset(dataset_id)
+
+        def perturb_with(spec):
+            return lambda x, y, first_index: spec.run(attacker, x, y, first_index, check_stop)
+
+        result = yield from worst_case.evaluate_worst_case(
+            model, images, labels, model_info.num_classes, batch_size or DEFAULT_EVALUATION_BATCH,
+            [perturb_with(s) for s in specs], check_stop)
         yield result
 
     # --- figures -----------------------------------------------------------------------------

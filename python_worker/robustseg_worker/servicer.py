@@ -63,6 +63,13 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
                                  attack=attack, attack_model_id=request.attack_model_id),
             convert.evaluate_event)
 
+    def EvaluateWorstCase(self, request, context):
+        members = [convert.attack_spec_params(m) for m in request.members]
+        yield from _stream(
+            self.engine.evaluate_worst_case(request.model_id, request.dataset_id, members, request.batch_size,
+                                            self._stopper(context), attack_model_id=request.attack_model_id),
+            convert.evaluate_worst_case_event)
+
     def AttackDataset(self, request, context):
         attack = convert.attack_spec_params(request.attack)
         yield from _stream(

@@ -25,6 +25,8 @@ _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
     (errors.ResourceExhausted, grpc.StatusCode.RESOURCE_EXHAUSTED),
     (errors.Cancelled, grpc.StatusCode.CANCELLED),
     (errors.Unavailable, grpc.StatusCode.UNAVAILABLE),
+    # What the generated base servicer raises for an RPC this worker does not serve.
+    (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
     (MemoryError, grpc.StatusCode.RESOURCE_EXHAUSTED),
 ]
 

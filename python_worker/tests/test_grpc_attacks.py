@@ -103,7 +103,7 @@ def test_attack_dataset_errors(env):
                                                    "COSPGD, got unspecified"),
         (A.AttackSpec(layered_pgd=A.LayeredPgdAttack(epsilon=0.01, steps=1, class_order=[1, 1])),
          "attack.layered_pgd.class_order[1]: class 1 is repeated"),
-        (A.AttackSpec(), "attack: must set one of: gradient, layered_pgd"),
+        (A.AttackSpec(), "attack: must set one of: gradient, layered_pgd, apgd"),
     ]
     for spec, message in cases:
         request = A.AttackDatasetRequest(model_id=m1, dataset_id=test.id, attack=spec)
@@ -221,3 +221,61 @@ def test_build_enhanced_dataset_over_grpc(env):
     assert _code(lambda: list(stub.BuildEnhancedDataset(bad, timeout=10))) == (
         grpc.StatusCode.INVALID_ARGUMENT,
         "signs: shape must be (10, 6): one row per image of dataset " + test.id + ", one column per class, got (3, 6)")
+
+
+# --- issue 11: the worst case over an ensemble, adversarial training -----------------------------
+
+
+def _apgd(loss, **extra):
+    return A.AttackSpec(apgd=A.ApgdAttack(epsilon=0.03, steps=3, loss=loss, **extra))
+
+
+def test_evaluate_worst_case_over_grpc(env):
+    _, stub, test, (m1, m2), engine = env
+    members = [_pgd(target=0), _apgd(A.ATTACK_LOSS_MASKED_SPHERICAL, iterate=A.APGD_ITERATE_LOWEST_ACCURACY),
+               _apgd(A.ATTACK_LOSS_BALANCED_CROSS_ENTROPY, progressive_radius=True, random_start=True, seed=3)]
+    request = model_pb2.EvaluateWorstCaseRequest(model_id=m1, dataset_id=test.id, members=members, batch_size=4)
+    events = list(stub.EvaluateWorstCase(request, timeout=300))
+    assert events[-1].WhichOneof("event") == "result" and events[-2].progress.done == events[-2].progress.total == 30
+    result = events[-1].result
+    local = list(engine.evaluate_worst_case(m1, test.id, [
+        {"kind": "gradient", "method": "pgd", "epsilon": 0.03, "steps": 3, "step_size": 0.0, "random_start": False,
+         "seed": 0, "target": {"kind": "full_area_class", "full_area_class": 0}},
+        {"kind": "apgd", "epsilon": 0.03, "steps": 3, "loss": "masked_spherical", "iterate": "lowest_accuracy"},
+        {"kind": "apgd", "epsilon": 0.03, "steps": 3, "loss": "balanced_cross_entropy", "progressive_radius": True,
+         "random_start": True, "seed": 3},
+    ], batch_size=4))[-1]
+    assert np.array_equal(_confusion(result.worst_case), np.array(local.worst_case.confusion))
+    for got, want in zip(result.members, local.members):
+        assert np.array_equal(_confusion(got), np.array(want.confusion))
+    assert list(result.chosen_member) == local.chosen_member
+    scores = np.frombuffer(result.image_scores.data, dtype="<f8").reshape(tuple(result.image_scores.shape))
+    assert scores.shape == (3, 10) and np.allclose(scores, local.image_scores)
+    # transfer: the members computed against another model
+    transfer = list(stub.EvaluateWorstCase(model_pb2.EvaluateWorstCaseRequest(
+        model_id=m1, dataset_id=test.id, members=members[:1], attack_model_id=m2), timeout=300))[-1].result
+    assert not np.array_equal(_confusion(transfer.worst_case), _confusion(result.members[0]))
+    invalid = grpc.StatusCode.INVALID_ARGUMENT
+    empty = model_pb2.EvaluateWorstCaseRequest(model_id=m1, dataset_id=test.id)
+    assert _code(lambda: list(stub.EvaluateWorstCase(empty, timeout=10))) == (invalid, "members: at least one attack is required")
+    bad = model_pb2.EvaluateWorstCaseRequest(model_id=m1, dataset_id=test.id, members=[
+        _apgd(A.ATTACK_LOSS_JENSEN_SHANNON, target=A.AttackTarget(full_area_class=0))])
+    code, details = _code(lambda: list(stub.EvaluateWorstCase(bad, timeout=10)))
+    assert code == invalid and details.startswith("members[0].apgd.target: a targeted APGD needs loss CROSS_ENTROPY")
+
+
+def test_adversarial_training_over_grpc(env):
+    _, stub, test, (m1, _), engine = env
+    source = engine.get_model(m1).provenance["parents"]
+    config = model_pb2.TrainingConfig(epochs=1, batch_size=4, learning_rate=0.01, seed=1, adversarial=model_pb2.AdversarialTraining(
+        method=A.ATTACK_METHOD_SEGPGD, epsilon=0.03, steps=1, random_start=True, clean_fraction=0.5))
+    request = model_pb2.TrainRequest(model=model_pb2.ModelSpec(unet=model_pb2.UNetSpec(depth=2, base_width=4)),
+                                     train_dataset_ids=source["train_dataset_ids"],
+                                     validation_dataset_id=source["validation_dataset_id"], config=config)
+    model = list(stub.Train(request, timeout=300))[-1].result.model
+    assert model.id != m1
+    assert engine.get_model(model.id).provenance["recipe"]["config"]["adversarial"] == {
+        "method": "segpgd", "epsilon": 0.03, "steps": 1, "step_size": None, "random_start": True, "clean_fraction": 0.5}
+    request.config.adversarial.method = A.ATTACK_METHOD_FGSM
+    assert _code(lambda: list(stub.Train(request, timeout=10))) == (
+        grpc.StatusCode.INVALID_ARGUMENT, "config.adversarial.method: must be PGD or SEGPGD, got 'fgsm'")

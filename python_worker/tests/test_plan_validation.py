@@ -68,6 +68,10 @@ def test_a_good_plan_comes_back_resolved_without_creating_anything(engine):
      "attacks[1].gradient.target.full_area_class", "[0, 6)"),
     ({"attacks": [{"kind": "layered_pgd", "epsilon": 0.01, "steps": 1, "class_order": [0, 0]}]},
      "attacks[0].layered_pgd.class_order[1]", "repeated"),
+    ({"trainings": [dict(TRAINING), dict(TRAINING, adversarial={"method": "segpgd", "epsilon": 0.0, "steps": 1})]},
+     "trainings[1].adversarial.epsilon", "> 0"),
+    ({"attacks": [dict(GRADIENT), {"kind": "apgd", "epsilon": 0.01, "steps": 5, "loss": "hinge"}]},
+     "attacks[1].apgd.loss", "MASKED_SPHERICAL"),
     ({"source": "folder", "source_params": {"path": "/nonexistent/tiles"}}, "source.folder.path", "no such folder"),
     ({"source": None, "num_classes": 0}, "num_classes", "required"),
 ])

@@ -21,6 +21,7 @@ from robustseg_worker.status_mapping import status_for
     (errors.ResourceExhausted("too big"), grpc.StatusCode.RESOURCE_EXHAUSTED, "too big"),
     (errors.Cancelled("stop"), grpc.StatusCode.CANCELLED, "stop"),
     (errors.Unavailable("shutting down"), grpc.StatusCode.UNAVAILABLE, "shutting down"),
+    (NotImplementedError("Method not implemented!"), grpc.StatusCode.UNIMPLEMENTED, "Method not implemented!"),
     (MemoryError(), grpc.StatusCode.RESOURCE_EXHAUSTED, "MemoryError"),
     (torch.cuda.OutOfMemoryError("CUDA out of memory"), grpc.StatusCode.RESOURCE_EXHAUSTED, "out of GPU memory: CUDA out of memory"),
     (OSError(28, "No space left on device"), grpc.StatusCode.RESOURCE_EXHAUSTED,

@@ -2,6 +2,7 @@
 // --method/--attack choices and options, and the conversion to the contract dispatch through here.
 import type { AttackSpec } from "../generated/robustseg/v1/attack.js";
 import { unionBy, withDefaultKey } from "../extensions/spec-values.js";
+import { apgd, type ApgdParams } from "./apgd.js";
 import { type AttackTarget, AttackParamsError } from "./common.js";
 import { cospgd } from "./cospgd.js";
 import { fgsm } from "./fgsm.js";
@@ -12,11 +13,12 @@ import { segpgd } from "./segpgd.js";
 
 export { type AttackTarget, AttackParamsError, parseAttackTarget, resolveClass } from "./common.js";
 export type { LayeredPgdParams } from "./layered-pgd.js";
+export type { ApgdParams } from "./apgd.js";
 
 /** Attacks on one image with one target (usable for evaluation and sweeps). */
 export const GRADIENT_ATTACKS = [fgsm, pgd, segpgd, cospgd] as const;
 /** Every attack, in the order --help lists them. */
-export const ATTACKS = [...GRADIENT_ATTACKS, layeredPgd] as const;
+export const ATTACKS = [...GRADIENT_ATTACKS, apgd, layeredPgd] as const;
 
 export type GradientAttackModule = (typeof GRADIENT_ATTACKS)[number];
 export type AttackModule = (typeof ATTACKS)[number];
@@ -27,7 +29,7 @@ export const GRADIENT_METHODS = GRADIENT_ATTACKS.map((a) => a.method) as [Gradie
 export const ATTACK_METHODS = ATTACKS.map((a) => a.method) as [AttackMethodName, ...AttackMethodName[]];
 
 export type GradientAttackParams = GradientParamsOf<GradientMethodName>;
-export type AttackParams = GradientAttackParams | LayeredPgdParams;
+export type AttackParams = GradientAttackParams | ApgdParams | LayeredPgdParams;
 
 export function attackModule(method: string): AttackModule {
   const found = ATTACKS.find((a) => a.method === method);
@@ -44,12 +46,14 @@ export function gradientAttackModule(method: string): GradientAttackModule {
 /** The contract's AttackSpec; class names resolve targets and class orders given by name. */
 export function attackSpec(params: AttackParams, classNames: readonly string[]): AttackSpec {
   if (params.method === "layered-pgd") return layeredPgd.toProto(params, classNames);
+  if (params.method === "apgd") return apgd.toProto(params, classNames);
   return gradientAttackModule(params.method).toProto(params, classNames);
 }
 
 /** "PGD ε=0.01, 10 steps, target background" and the like. */
 export function describeAttack(params: AttackParams, classNames?: readonly string[]): string {
   if (params.method === "layered-pgd") return layeredPgd.describe(params);
+  if (params.method === "apgd") return apgd.describe(params, classNames);
   return gradientAttackModule(params.method).describe(params, classNames);
 }
 

@@ -6,7 +6,7 @@ import { z } from "zod";
 import { type ModelSpec, Upsampling } from "../generated/robustseg/v1/model.js";
 import { type CliValues, cliOptions, defineExtension } from "../extensions/extension.js";
 import { specFieldOf } from "../extensions/field-paths.js";
-import { posInt } from "../extensions/spec-values.js";
+import { nonNegInt, posInt } from "../extensions/spec-values.js";
 import { choice, positiveInteger } from "../extensions/option-values.js";
 
 export const UPSAMPLING_NAMES = ["bilinear", "transposed"] as const;
@@ -31,6 +31,11 @@ export interface UNetParams {
   depth: number;
   baseWidth: number;
   upsampling: UpsamplingName;
+  /**
+   * Round the input to 2^bits levels first (0 = off): bit-depth reduction, a front with no
+   * gradient, i.e. a model that masks gradients on purpose, for the trust checks.
+   */
+  inputBits?: number | undefined;
 }
 
 const options = cliOptions({
@@ -45,6 +50,8 @@ const specSchema = z.strictObject({
   depth: posInt().default(UNET_DEFAULTS.depth),
   baseWidth: posInt().default(UNET_DEFAULTS.baseWidth),
   upsampling: z.enum(UPSAMPLING_NAMES, { error: `must be one of ${UPSAMPLING_NAMES.join(", ")}` }).default(UNET_DEFAULTS.upsampling),
+  /** Bit-depth reduction of the input (0 = off; the worker takes 1-8): masks gradients on purpose. */
+  inputBits: nonNegInt().default(0),
 });
 
 export const unet = defineExtension({
@@ -65,18 +72,18 @@ export const unet = defineExtension({
   },
 
   toProto(p: UNetParams): ModelSpec {
-    return { architecture: { $case: "unet", value: { depth: p.depth, baseWidth: p.baseWidth, upsampling: upsamplingToProto(p.upsampling) } } };
+    return { architecture: { $case: "unet", value: { depth: p.depth, baseWidth: p.baseWidth, upsampling: upsamplingToProto(p.upsampling), inputBits: p.inputBits ?? 0 } } };
   },
 
   fromProto(spec: ModelSpec): UNetParams | undefined {
     const a = spec.architecture;
     if (a?.$case !== "unet") return undefined;
     const up = upsamplingName(a.value.upsampling);
-    return { backend: "unet", architecture: "unet", depth: a.value.depth, baseWidth: a.value.baseWidth, upsampling: up === "default" ? "bilinear" : up };
+    return { backend: "unet", architecture: "unet", depth: a.value.depth, baseWidth: a.value.baseWidth, upsampling: up === "default" ? "bilinear" : up, inputBits: a.value.inputBits };
   },
 
   describe(p: UNetParams): string {
-    return `U-Net depth ${p.depth}, base width ${p.baseWidth}, ${p.upsampling} up-sampling`;
+    return `U-Net depth ${p.depth}, base width ${p.baseWidth}, ${p.upsampling} up-sampling${p.inputBits ? `, input rounded to ${p.inputBits} bits` : ""}`;
   },
 
   specField: (protoField: string) => specFieldOf(protoField),

@@ -35,7 +35,7 @@ describe("usage errors are caught before a worker starts", () => {
     [["dataset", "create", "--labeling", "colour"], "error: --labeling: not an option of --source synthetic-histology (it is for kandinsky)"],
     [["dataset", "create", "--source", "folder"], "error: --path: required (a folder with images/ and masks/), or --train-path/--validation-path/--test-path"],
     [["attack", "--model", "m", "--dataset", "d", "--budget", "total"], "error: --budget: not an option of --method pgd (it is for layered-pgd)"],
-    [["attack", "--model", "m", "--dataset", "d", "--method", "fgsm", "--steps", "5"], "error: --steps: not an option of --method fgsm (it is for pgd, segpgd, cospgd, layered-pgd)"],
+    [["attack", "--model", "m", "--dataset", "d", "--method", "fgsm", "--steps", "5"], "error: --steps: not an option of --method fgsm (it is for pgd, segpgd, cospgd, apgd, layered-pgd)"],
     [["evaluate", "--model", "m", "--dataset", "d", "--epsilon", "0.1"], "error: --epsilon: needs --attack"],
     [["export", "m-1", "--format", "zip"], "error: --format: must be one of onnx, torchscript, safetensors, got zip"],
     [["probe", "--model", "m", "--input", "x.png", "--epsilon", "-1"], "error: --epsilon: must be a positive number, got -1"],

@@ -17,11 +17,11 @@ describe("experiment commands: usage errors", () => {
 
   it.each([
     [["run"], "error: give a spec file or --preset demo|paper"],
-    [["run", "--preset", "papers"], "error: --preset: must be one of demo, paper, got papers"],
+    [["run", "--preset", "papers"], "error: --preset: must be one of demo, paper, study, got papers"],
     [["run", "--preset", "paper"], "error: data.path: required (the folder of the PanNuke folds; --data-path)"],
     [["run", "--preset", "paper", "--data-path", "/data/pannuke"], "error: data.trainFolds[0]: no such folder: /data/pannuke/Fold 1"],
     [["run", bad, "--preset", "demo"], `error: ${bad}: training.epochs: must be a positive integer`],
-    [["attack", "--model", "m", "--dataset", "d", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, layered-pgd, got deepfool"],
+    [["attack", "--model", "m", "--dataset", "d", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, apgd, layered-pgd, got deepfool"],
     [["attack", "--model", "m", "--dataset", "d", "--epsilon", "0"], "error: --epsilon: must be a positive number, got 0"],
     [["enhance", "--model", "m", "--dataset", "d", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy, beam:K, surrogate or surrogate:B, got random"],
     [["evaluate", "--model", "m", "--dataset", "d", "--attack-model", "m2"], "error: --attack-model: needs --attack"],

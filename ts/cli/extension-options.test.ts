@@ -52,6 +52,14 @@ describe("choosing a module on the command line", () => {
     expect(monai).toMatchObject({ backend: "monai", architecture: "UNet", channels: [8, 16, 32], strides: [2, 2] });
   });
 
+  it("keeps each module's own default of a shared option: --target is background for PGD, untargeted for APGD", () => {
+    const attack = (name: string) => ATTACKS.find((a) => a.name === name) as (typeof ATTACKS)[number];
+    const params = (name: string, argv: string[]) => extensionFromCli<unknown>(parsed(ATTACKS, argv), attack(name), ATTACKS, "--method");
+    expect(params("pgd", [])).toMatchObject({ target: { class: "background" } });
+    expect(params("apgd", [])).toMatchObject({ target: "untargeted" });
+    expect(params("apgd", ["--target", "background"])).toMatchObject({ target: { class: "background" } });
+  });
+
   it("refuses an option of another module, naming it and its modules", () => {
     const command = parsed(MODEL_BACKENDS, ["--encoder", "resnet18"]);
     expect(() => extensionFromCli<ModelParams>(command, backend("unet"), MODEL_BACKENDS, "--backend")).toThrow(

@@ -24,6 +24,8 @@ import type {
 import type {
   EvaluateEvent,
   EvaluateRequest,
+  EvaluateWorstCaseEvent,
+  EvaluateWorstCaseRequest,
   ExportModelEvent,
   ExportModelRequest,
   GetModelResponse,
@@ -144,6 +146,10 @@ export class WorkerClient {
     return iterateStream(this.raw.evaluate(request, this.metadata(), this.callOptions(control)), "Evaluate", control.signal);
   }
 
+  evaluateWorstCase(request: EvaluateWorstCaseRequest, control: CallControl = {}): AsyncGenerator<EventOf<EvaluateWorstCaseEvent>> {
+    return iterateStream(this.raw.evaluateWorstCase(request, this.metadata(), this.callOptions(control)), "EvaluateWorstCase", control.signal);
+  }
+
   attackDataset(request: AttackDatasetRequest, control: CallControl = {}): AsyncGenerator<EventOf<DatasetBuildEvent>> {
     return iterateStream(this.raw.attackDataset(request, this.metadata(), this.callOptions(control)), "AttackDataset", control.signal);
   }
@@ -207,6 +213,13 @@ export class WorkerClient {
     control: CallControl & DrainHandlers<EvaluateEvent> = {},
   ): Promise<ResultOf<EvaluateEvent>> {
     return drainToResult<EvaluateEvent>(this.evaluate(request, control), "Evaluate", control);
+  }
+
+  evaluateWorstCaseResult(
+    request: EvaluateWorstCaseRequest,
+    control: CallControl & DrainHandlers<EvaluateWorstCaseEvent> = {},
+  ): Promise<ResultOf<EvaluateWorstCaseEvent>> {
+    return drainToResult<EvaluateWorstCaseEvent>(this.evaluateWorstCase(request, control), "EvaluateWorstCase", control);
   }
 
   attackDatasetResult(

@@ -77,12 +77,16 @@ export function experimentFigureRequests(args: {
   }
   const a = args.evaluationAttack;
   const attackWords = describeAttack(a, args.classNames);
-  for (const [i, name] of ["M1", "M2", "M3", "M4"].entries()) {
+  // Figures 5-8 for M1-M4 (the paper's), then one per adversarial-training baseline.
+  const paper = ["M1", "M2", "M3", "M4"];
+  const names = [...paper, ...args.models.map((x) => x.name).filter((n) => !paper.includes(n))];
+  for (const [i, name] of names.entries()) {
     const model = m(name);
     if (!model) continue;
+    const inPaper = i < paper.length;
     out.push({
-      id: `fig${5 + i}-${name.toLowerCase()}-white-box`,
-      paperFigure: String(5 + i),
+      id: inPaper ? `fig${5 + i}-${name.toLowerCase()}-white-box` : `fig-${name.toLowerCase()}-white-box`,
+      paperFigure: inPaper ? String(5 + i) : "",
       title: `${name} under the evaluation attack (white-box)`,
       caption: `Test images attacked by the evaluation attack, ${attackWords}, computed against ${name} itself, and ${name}'s prediction before and after.`,
       model: name,

@@ -27,6 +27,14 @@ describe("the stage plan", () => {
       "evaluate-M2-transfer",
       "evaluate-M3-transfer",
       "evaluate-M4-transfer",
+      "check-large-epsilon-M1",
+      "check-large-epsilon-M2",
+      "check-large-epsilon-M3",
+      "check-large-epsilon-M4",
+      "check-more-steps-M1",
+      "check-more-steps-M2",
+      "check-more-steps-M3",
+      "check-more-steps-M4",
       "sweep-1-M1",
       "sweep-1-M4",
       "figures",
@@ -47,6 +55,30 @@ describe("the stage plan", () => {
         if (s.protocol === "transfer") expect(index.get(s.id)).toBeGreaterThan(index.get("transfer-attack") ?? 99);
       }
     }
+  });
+
+  it("adds the baselines beside M1-M4 in every protocol, sweep and the worst case", async () => {
+    const spec = await loadSpec({
+      preset: "demo",
+      overrides: {
+        baselines: ["pgd-at", { method: "segpgd-at", epochs: 2, cleanFraction: 0.5 }],
+        evaluation: { protocols: ["white-box", "worst-case"] },
+        sweeps: [{ model: "all", epsilons: [0, 0.01] }],
+        trust: { largeEpsilon: false, moreSteps: false },
+      },
+    });
+    const stages = planExperiment(spec);
+    const trains = stages.flatMap((s) => (s.kind === "train" ? [[s.model, s.trainOn, s.epochs, s.baseline?.method ?? null]] : []));
+    expect(trains.slice(4)).toEqual([
+      ["PGD-AT", ["train"], 12, "pgd-at"],
+      ["SegPGD-AT", ["train"], 2, "segpgd-at"],
+    ]);
+    const models = ["M1", "M2", "M3", "M4", "PGD-AT", "SegPGD-AT"];
+    expect(stages.filter((s) => s.kind === "evaluate" && s.protocol === "white-box").map((s) => (s as { model: string }).model)).toEqual(models);
+    expect(stages.filter((s) => s.kind === "worst-case").map((s) => s.id)).toEqual(models.map((m) => `worst-case-${m}`));
+    expect(stages.filter((s) => s.kind === "sweep").map((s) => s.id)).toEqual(models.map((m) => `sweep-1-${m}`));
+    expect(stages.some((s) => s.kind === "trust-evaluation")).toBe(false);
+    expect(stages.find((s) => s.id === "train-PGD-AT")?.label).toBe("train PGD-AT (PGD-AT ε = 0.01, 3 steps, random start)");
   });
 
   it("leaves out the protocols the spec does not ask for; M4 gets at least one epoch", async () => {

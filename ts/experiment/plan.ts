@@ -1,41 +1,50 @@
 // The stage plan of the paper's experiment (docs/ARCHITECTURE.md section 10): data → M1 → D1, D2 → M2, M3, M4 →
-// evaluations (clean, white-box, transfer). Pure: the runner executes it.
-import { combinedEpochs, type ExperimentSpec } from "./spec.js";
+// the adversarial-training baselines the spec adds → evaluations (clean, white-box, transfer,
+// worst-case) → the trust checks' extra evaluations → ε-sweeps → figures. Pure: the runner executes it.
+import { type BaselineModelName, type BaselineSpec, baselineModelName, describeBaseline } from "./baselines.js";
+import { combinedEpochs, type ExperimentSpec, specModelNames, trustAttacks } from "./spec.js";
 
 export const MODEL_NAMES = ["M1", "M2", "M3", "M4"] as const;
-export type ModelName = (typeof MODEL_NAMES)[number];
+export type PaperModelName = (typeof MODEL_NAMES)[number];
+/** The paper's four models and the baselines (PGD-AT, SegPGD-AT). */
+export type ModelName = PaperModelName | BaselineModelName;
 /** Datasets by role: the splits, method one's and two's training sets, the test set attacked against M1. */
 export type DatasetRole = "train" | "validation" | "test" | "D1" | "D2" | "test-transfer";
-export type EvaluationProtocol = "clean" | "white-box" | "transfer";
+export type EvaluationProtocol = "clean" | "white-box" | "transfer" | "worst-case";
+/** The trust checks that need an evaluation of their own. */
+export type TrustEvaluationCheck = "large-epsilon" | "more-steps";
 
 export type Stage =
   | { id: "data"; kind: "data"; label: string }
-  | { id: `train-${ModelName}`; kind: "train"; label: string; model: ModelName; trainOn: DatasetRole[]; epochs: number }
+  | { id: `train-${ModelName}`; kind: "train"; label: string; model: ModelName; trainOn: DatasetRole[]; epochs: number; baseline?: BaselineSpec | undefined }
   | { id: "method-one"; kind: "method-one"; label: string; output: "D1"; against: "M1"; dataset: "train" }
   | { id: "method-two"; kind: "method-two"; label: string; output: "D2"; against: "M1"; dataset: "train" }
   | { id: "transfer-attack"; kind: "transfer-attack"; label: string; output: "test-transfer"; against: "M1"; dataset: "test" }
   | {
-      id: `evaluate-${ModelName}-${EvaluationProtocol}`;
+      id: `evaluate-${ModelName}-${Exclude<EvaluationProtocol, "worst-case">}`;
       kind: "evaluate";
       label: string;
       model: ModelName;
-      protocol: EvaluationProtocol;
+      protocol: Exclude<EvaluationProtocol, "worst-case">;
       dataset: "test" | "test-transfer";
     }
+  | { id: `worst-case-${ModelName}`; kind: "worst-case"; label: string; model: ModelName; dataset: "test" }
+  | { id: `check-${TrustEvaluationCheck}-${ModelName}`; kind: "trust-evaluation"; label: string; model: ModelName; check: TrustEvaluationCheck; dataset: "test" }
   | { id: "figures"; kind: "figures"; label: string }
   | { id: `sweep-${number}-${ModelName}`; kind: "sweep"; label: string; sweep: number; model: ModelName; dataset: "test" };
 
 export type StageId = Stage["id"];
 
-/** The models a sweep names ("all" = every one, in order). */
-export function sweepModels(model: string | readonly string[]): ModelName[] {
+/** The models a sweep names ("all" = every model of the plan, in order). */
+export function sweepModels(model: string | readonly string[], planModels: readonly string[] = MODEL_NAMES): ModelName[] {
   const names = typeof model === "string" ? [model] : model;
-  return MODEL_NAMES.filter((m) => names.includes(m) || names.includes("all"));
+  return planModels.filter((m) => names.includes(m) || names.includes("all")) as ModelName[];
 }
 
 export function planExperiment(spec: ExperimentSpec): Stage[] {
   const e = spec.training.epochs;
   const protocols = spec.evaluation.protocols;
+  const models = specModelNames(spec) as ModelName[];
   const stages: Stage[] = [
     { id: "data", kind: "data", label: "data" },
     { id: "train-M1", kind: "train", label: "train M1 (clean)", model: "M1", trainOn: ["train"], epochs: e },
@@ -45,21 +54,35 @@ export function planExperiment(spec: ExperimentSpec): Stage[] {
     { id: "train-M3", kind: "train", label: "train M3 (D2)", model: "M3", trainOn: ["D2"], epochs: e },
     { id: "train-M4", kind: "train", label: "train M4 (clean+D1+D2)", model: "M4", trainOn: ["train", "D1", "D2"], epochs: combinedEpochs(spec) },
   ];
-  for (const m of MODEL_NAMES) stages.push({ id: `evaluate-${m}-clean`, kind: "evaluate", label: `evaluate ${m} clean`, model: m, protocol: "clean", dataset: "test" });
+  for (const b of spec.baselines) {
+    const name = baselineModelName(b);
+    stages.push({ id: `train-${name}`, kind: "train", label: `train ${name} (${describeBaseline(b)})`, model: name, trainOn: ["train"], epochs: b.epochs ?? e, baseline: b });
+  }
+  for (const m of models) stages.push({ id: `evaluate-${m}-clean`, kind: "evaluate", label: `evaluate ${m} clean`, model: m, protocol: "clean", dataset: "test" });
   if (protocols.includes("white-box")) {
-    for (const m of MODEL_NAMES) {
+    for (const m of models) {
       stages.push({ id: `evaluate-${m}-white-box`, kind: "evaluate", label: `evaluate ${m} white-box`, model: m, protocol: "white-box", dataset: "test" });
     }
   }
   if (protocols.includes("transfer")) {
     stages.push({ id: "transfer-attack", kind: "transfer-attack", label: "attack test set vs M1", output: "test-transfer", against: "M1", dataset: "test" });
-    for (const m of MODEL_NAMES) {
+    for (const m of models) {
       stages.push({ id: `evaluate-${m}-transfer`, kind: "evaluate", label: `evaluate ${m} transfer`, model: m, protocol: "transfer", dataset: "test-transfer" });
     }
   }
+  if (protocols.includes("worst-case")) {
+    for (const m of models) stages.push({ id: `worst-case-${m}`, kind: "worst-case", label: `worst case over the strong ensemble: ${m}`, model: m, dataset: "test" });
+  }
+  // Trust checks (Carlini et al. 2019): the evaluation attack at a large ε and with more steps.
+  const trust = trustAttacks(spec);
+  for (const [check, attack] of [["large-epsilon", trust.largeEpsilon], ["more-steps", trust.moreSteps]] as const) {
+    if (!attack) continue;
+    const what = check === "large-epsilon" ? `ε = ${attack.epsilon}` : `${attack.steps} steps`;
+    for (const m of models) stages.push({ id: `check-${check}-${m}`, kind: "trust-evaluation", label: `trust check ${m}: evaluation attack at ${what}`, model: m, check, dataset: "test" });
+  }
   // ε-sweeps (issue 4): one stage per sweep and model, after the evaluations.
   for (const [i, sweep] of (spec.sweeps ?? []).entries()) {
-    for (const m of sweepModels(sweep.model)) {
+    for (const m of sweepModels(sweep.model, models)) {
       const eps = sweep.epsilons.join(", ");
       stages.push({ id: `sweep-${i + 1}-${m}`, kind: "sweep", label: `sweep ${i + 1}: ${m} ${sweep.attack.method} ${sweep.protocol} ε ∈ {${eps}}`, sweep: i, model: m, dataset: "test" });
     }

@@ -21,6 +21,7 @@ import {
 } from "../ops/enhance-dataset.js";
 import { writeJsonAtomic } from "../files/atomic.js";
 import { evaluateModel, type EvaluateOutcome } from "../ops/evaluate-model.js";
+import { evaluateWorstCase, type WorstCaseOutcome } from "../ops/evaluate-worst-case.js";
 import { type Reporter, silentReporter } from "../ops/reporter.js";
 import { trainModel } from "../ops/train-model.js";
 import { getWorkerInfo } from "../ops/worker-info.js";
@@ -40,8 +41,14 @@ import {
   RESULTS_SCHEMA,
   type StageTiming,
   type SweepResult,
+  type TrustEvaluationResult,
+  type TrustResults,
+  type WorstCaseResult,
 } from "./results.js";
-import { evaluationAttack, type ExperimentSpec, methodOneAttack, specDataSource, specForJson, sweepAttack } from "./spec.js";
+import { baselineTraining, describeBaseline } from "./baselines.js";
+import { evaluationAttack, type ExperimentSpec, methodOneAttack, specDataSource, specForJson, sweepAttack, trustAttacks } from "./spec.js";
+import { ensembleMembers } from "./strong-evaluation.js";
+import { runTrustChecks, trustInputOf } from "./trust-checks.js";
 import { validateExperimentPlan } from "./validate-plan.js";
 import { renderTablesMarkdown } from "./tables.js";
 import { renderFigures } from "../ops/render-figures.js";
@@ -107,6 +114,8 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
   const datasets = new Map<DatasetRole, DatasetResult>();
   const models = new Map<ModelName, ModelResult>();
   const evaluations: EvaluationResult[] = [];
+  const worstCase: WorstCaseResult[] = [];
+  const trustEvaluations: TrustEvaluationResult[] = [];
   const sweeps: SweepResult[] = [];
   const timings: StageTiming[] = [];
   let methodTwo: MethodTwoResult | undefined;
@@ -152,6 +161,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
               learningRate: spec.training.learningRate,
               seed: spec.training.seed,
               augment: spec.training.augment,
+              adversarial: stage.baseline ? baselineTraining(stage.baseline) : undefined,
             },
             distributed: spec.training.distributed,
           },
@@ -170,6 +180,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           bestEpoch: out.model.bestEpoch,
           bestValidationLoss: out.model.bestValidationLoss,
           history: out.model.epochs,
+          ...(stage.baseline ? { adversarialTraining: describeBaseline(stage.baseline) } : {}),
         });
         return out.reused;
       }
@@ -261,6 +272,64 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           confusion: out.confusion,
           cached,
         });
+        return cached;
+      }
+      case "worst-case": {
+        const m = model(stage.model);
+        const d = ds(stage.dataset);
+        const members = ensembleMembers(spec.evaluation.strong, evalAttack);
+        const inputs = { modelId: m.id, datasetId: d.id, members: members.map((x) => attackSpec(x.params, classNames)), batchSize: spec.evaluation.batchSize };
+        const key = RunCache.key("worst-case", inputs);
+        let out = await cache.get<WorstCaseOutcome>(key);
+        const cached = out !== undefined;
+        if (!out) {
+          out = await evaluateWorstCase(client, inputs, opCtx);
+          await cache.set(key, inputs, out);
+        }
+        evaluations.push({
+          model: stage.model,
+          modelId: m.id,
+          protocol: "worst-case",
+          dataset: stage.dataset,
+          datasetId: d.id,
+          attack: null,
+          attackModel: stage.model,
+          numImages: out.worstCase.numImages,
+          numPixels: out.worstCase.numPixels,
+          metrics: out.worstCase.metrics,
+          foregroundToBackground: foregroundToBackground(out.worstCase.confusion),
+          confusion: out.worstCase.confusion,
+          cached,
+        });
+        worstCase.push({
+          model: stage.model,
+          modelId: m.id,
+          dataset: stage.dataset,
+          datasetId: d.id,
+          members: members.map((x, i) => {
+            const r = out.members[i] as WorstCaseOutcome["members"][number];
+            return { label: x.label, attack: x.params, metrics: r.metrics, foregroundToBackground: foregroundToBackground(r.confusion), confusion: r.confusion, chosenImages: out.chosenCounts[i] ?? 0 };
+          }),
+          chosenMember: out.chosenMember,
+          cached,
+        });
+        return cached;
+      }
+      case "trust-evaluation": {
+        const m = model(stage.model);
+        const d = ds(stage.dataset);
+        const attack = trustAttacks(spec)[stage.check === "large-epsilon" ? "largeEpsilon" : "moreSteps"];
+        if (!attack) throw new Error(`internal: no ${stage.check} attack`);
+        // The same cache key as an evaluation under that attack (a sweep point may share it).
+        const inputs = { modelId: m.id, datasetId: d.id, attack: attackSpec(attack, classNames), batchSize: spec.evaluation.batchSize };
+        const key = RunCache.key("evaluate", inputs);
+        let out = await cache.get<EvaluateOutcome>(key);
+        const cached = out !== undefined;
+        if (!out) {
+          out = await evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack }, opCtx);
+          await cache.set(key, inputs, out);
+        }
+        trustEvaluations.push({ model: stage.model, modelId: m.id, check: stage.check, attack, metrics: out.metrics, foregroundToBackground: foregroundToBackground(out.confusion), cached });
         return cached;
       }
       case "sweep": {
@@ -355,6 +424,9 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
   }
 
   if (!methodTwo) throw new Error("internal: method two did not run");
+  const trustOptions = { tolerance: spec.trust.tolerance, largeEpsilonMaxAccuracy: spec.trust.largeEpsilonMaxAccuracy };
+  const checks = runTrustChecks(trustInputOf({ evaluations, sweeps, trustEvaluations, evaluationSteps: evalAttack.method === "fgsm" ? undefined : evalAttack.steps }), trustOptions);
+  const trust: TrustResults = { options: trustOptions, evaluations: trustEvaluations, checks, flagged: checks.filter((c) => c.flagged).length };
   const results: ExperimentResults = {
     schema: RESULTS_SCHEMA,
     name: spec.name,
@@ -369,8 +441,11 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
     evaluations,
     methodTwo,
     sweeps,
+    worstCase,
+    trust,
     stages: timings,
     totalSeconds: (performance.now() - t0) / 1000,
+    seed: spec.training.seed,
   };
   await writeJsonAtomic(join(runDir, RESULTS_FILE), results);
   await writeFile(join(runDir, TABLES_FILE), renderTablesMarkdown(results), "utf8");

@@ -106,7 +106,7 @@ describe("sweeps in the spec", () => {
       "sweeps[0].epsilons[1]: must be in [0, 1]",
     );
     await expect(loadSpec({ file: spec("s3.yaml", "{ source: synthetic-histology }", "sweeps: [{ model: M5, epsilons: [0] }]\n") })).rejects.toThrow(
-      "sweeps[0].model: must be one of M1, M2, M3, M4, all",
+      "sweeps[0].model: must be one of M1, M2, M3, M4, PGD-AT, SegPGD-AT, all",
     );
   });
 });

@@ -81,7 +81,7 @@ describe("spec files", () => {
     ["unknown attack", "evaluation:\n  attack:\n    method: deepfool\n", "evaluation.attack.method: must be one of fgsm, pgd, segpgd, cospgd"],
     ["epsilon above 1", "methodOne:\n  epsilon: 2\n", "methodOne.epsilon: must be at most 1 (a fraction of the pixel range)"],
     ["unknown field", "training:\n  epoch: 3\n", "training: unknown field epoch"],
-    ["bad protocol", "evaluation:\n  protocols: [black-box]\n", "evaluation.protocols[0]: must be one of white-box, transfer"],
+    ["bad protocol", "evaluation:\n  protocols: [black-box]\n", "evaluation.protocols[0]: must be one of white-box, transfer, worst-case"],
     ["unknown source", "data:\n  source: imagenet\n", "data.source: must be one of synthetic-histology, kandinsky, pannuke, folder"],
     ["pannuke", "data:\n  source: pannuke\n  path: /x\n", "data.trainFolds[0]: no such folder: /x/Fold 1"],
     ["unknown backend", "model:\n  backend: keras\n", "model.backend: must be one of unet, smp, monai"],
@@ -124,9 +124,9 @@ describe("the model block: one backend module each", () => {
 
   it("the original form (no backend) is the U-Net, with the control plane's defaults", async () => {
     const s = await loadSpec({ file: file("u.yaml", `${rest}model: { architecture: unet, depth: 2 }\n`) });
-    expect(s.model).toEqual({ backend: "unet", architecture: "unet", depth: 2, baseWidth: 16, upsampling: "bilinear" });
+    expect(s.model).toEqual({ backend: "unet", architecture: "unet", depth: 2, baseWidth: 16, upsampling: "bilinear", inputBits: 0 });
     const bare = await loadSpec({ file: file("u0.yaml", rest) });
-    expect(bare.model).toEqual({ backend: "unet", architecture: "unet", depth: 3, baseWidth: 16, upsampling: "bilinear" });
+    expect(bare.model).toEqual({ backend: "unet", architecture: "unet", depth: 3, baseWidth: 16, upsampling: "bilinear", inputBits: 0 });
   });
 
   it("smp and monai blocks parse; a weights file resolves against the spec file and must exist", async () => {

@@ -12,8 +12,11 @@ import { type GradientAttackParams, gradientAttackSchema, gradientParams, type L
 import { layeredPgd } from "../attacks/layered-pgd.js";
 import { DEFAULT_BACKEND, modelFiles, modelSpecSchema, resolveModelSpecPaths } from "../backends/registry.js";
 import { type DatasetSource, dataSpecSchema, resolveDataSpecPaths, sourceFolders, sourceFromSpec } from "../data-sources/registry.js";
-import { issuePath, nonNegInt, posInt, posNum, bool } from "../extensions/spec-values.js";
+import { bool, epsilon, fraction, issuePath, nonNegInt, nonNegNum, posInt, posNum } from "../extensions/spec-values.js";
 import { parseStrategy, type SelectionStrategy, selectionStrategySchema, strategyLabel } from "../selection/strategies.js";
+import { ALL_BASELINE_MODEL_NAMES, baselineModelName, baselinesSchema } from "./baselines.js";
+import { dataHasSeed, seedsSchema } from "./seeds.js";
+import { strongEvaluationSchema } from "./strong-evaluation.js";
 
 export class SpecError extends Error {
   override readonly name = "SpecError";
@@ -38,10 +41,13 @@ const strategySchema = z.union([z.string(), z.record(z.string(), z.unknown())]).
   return z.NEVER;
 });
 
-const PROTOCOLS = ["white-box", "transfer"] as const;
+const PROTOCOLS = ["white-box", "transfer", "worst-case"] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
+const SWEEP_PROTOCOLS = ["white-box", "transfer"] as const;
 
-export const SWEEP_MODELS = ["M1", "M2", "M3", "M4", "all"] as const;
+/** The paper's models, then the adversarial-training baselines the spec adds. */
+export const PAPER_MODEL_NAMES = ["M1", "M2", "M3", "M4"] as const;
+export const SWEEP_MODELS = [...PAPER_MODEL_NAMES, ...ALL_BASELINE_MODEL_NAMES, "all"] as const;
 const sweepSchema = z.strictObject({
   /** One model, a list of them, or all four. */
   model: z
@@ -55,11 +61,27 @@ const sweepSchema = z.strictObject({
     .refine((v) => new Set(v).size === v.length, "must not repeat a value")
     .transform((v) => [...v].sort((a, b) => a - b)),
   /** white-box: the attack computed against each model; transfer: against M1. */
-  protocol: z.enum(PROTOCOLS, { error: `must be one of ${PROTOCOLS.join(", ")}` }).default("white-box"),
+  protocol: z.enum(SWEEP_PROTOCOLS, { error: `must be one of ${SWEEP_PROTOCOLS.join(", ")}` }).default("white-box"),
 });
 export type SweepSpec = z.output<typeof sweepSchema>;
 
-export const experimentSpecSchema = z.strictObject({
+/**
+ * Checks that the numbers can be trusted (ts/experiment/trust-checks.ts): the ε-sweeps and the
+ * transfer protocol are checked as they are; these two add one evaluation per model each.
+ */
+const trustSchema = z.strictObject({
+  /** The evaluation attack at this ε must leave at most `largeEpsilonMaxAccuracy` foreground accuracy (false: no such check). */
+  largeEpsilon: z.union([epsilon(), z.literal(false)], { error: "must be an ε in (0, 1] or false" }).default(0.1),
+  largeEpsilonMaxAccuracy: fraction().default(0.1),
+  /** The evaluation attack with this many steps must not leave more accuracy (default 4 × its steps; false: no such check). */
+  moreSteps: z.union([posInt(), z.literal(false)], { error: "must be a positive integer or false" }).optional(),
+  /** Accuracy differences up to this are noise. */
+  tolerance: nonNegNum().default(0.005),
+});
+export type TrustSpec = z.output<typeof trustSchema>;
+
+export const experimentSpecSchema = z
+  .strictObject({
   name: z
     .string()
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, "must be a word of letters, digits, '.', '_' or '-'")
@@ -87,6 +109,12 @@ export const experimentSpecSchema = z.strictObject({
       })
       .optional(),
   }),
+  /** The experiment repeated per seed (the training seed; the data seed too with varyData); absent: once, with training.seed. */
+  seeds: seedsSchema.optional(),
+  /** With seeds: the data seed follows the seed too (another split or synthetic set per seed). */
+  varyData: bool().default(false),
+  /** Adversarial-training baselines beside M1-M4: pgd-at, segpgd-at (ts/experiment/baselines.ts). */
+  baselines: baselinesSchema,
   methodOne: layeredPgd.specSchema(),
   methodTwo: z.strictObject({
     epsilon: posNum().max(1, "must be at most 1 (a fraction of the pixel range)").default(0.01),
@@ -100,11 +128,26 @@ export const experimentSpecSchema = z.strictObject({
       .array(z.enum(PROTOCOLS, { error: `must be one of ${PROTOCOLS.join(", ")}` }))
       .min(1, "needs at least one protocol")
       .default(["white-box", "transfer"]),
+    /** The worst-case protocol's ensemble (SEA-style): APGD per loss plus the evaluation attack. */
+    strong: strongEvaluationSchema.prefault({}),
     batchSize: nonNegInt().default(0),
   }),
   /** ε-sweeps: robustness curves of trained models (results.json sweeps[], sweeps/*.json). */
   sweeps: z.array(sweepSchema).default([]),
-});
+  trust: trustSchema.prefault({}),
+  })
+  .superRefine((spec, ctx) => {
+    const models = new Set<string>([...PAPER_MODEL_NAMES, ...spec.baselines.map(baselineModelName)]);
+    spec.sweeps.forEach((sweep, i) => {
+      const names = typeof sweep.model === "string" ? [sweep.model] : sweep.model;
+      for (const name of names) {
+        if (name !== "all" && !models.has(name)) ctx.addIssue({ code: "custom", path: ["sweeps", i, "model"], message: `${name} is not a model of this spec (add its baseline to baselines)` });
+      }
+    });
+    if (spec.varyData && !dataHasSeed(spec.data)) {
+      ctx.addIssue({ code: "custom", path: ["varyData"], message: `the ${spec.data.source} source has no data seed to vary (its splits are fixed)` });
+    }
+  });
 
 export type ExperimentSpecInput = z.input<typeof experimentSpecSchema>;
 export type ExperimentSpec = z.output<typeof experimentSpecSchema>;
@@ -119,6 +162,37 @@ export const DEMO_SPEC: ExperimentSpecInput = {
   methodTwo: { epsilon: 0.01, strategy: "greedy", project: false },
   evaluation: { attack: { method: "pgd", epsilon: 0.01, steps: 10, target: "background" }, protocols: ["white-box", "transfer"] },
   sweeps: [{ model: ["M1", "M4"], attack: { method: "pgd", steps: 5, target: "background" }, epsilons: [0, 0.005, 0.02], protocol: "white-box" }],
+  // Trust checks: the sweep and transfer checks come free; ε = 0.1 and twice the steps add one
+  // evaluation per model each.
+  trust: { largeEpsilon: 0.1, moreSteps: 20 },
+};
+
+/**
+ * The study (docs/results.md): does the robustness hold beyond seed-to-seed spread, against the
+ * field's adversarial-training baselines and a strong attack ensemble? Three seeds, M1-M4 plus
+ * PGD-AT and SegPGD-AT, white-box, transfer and worst-case protocols, an ε-sweep of every model and
+ * the trust checks; sized to finish within 45 minutes on two CPU cores. Method two's strategy is
+ * pinned (greedy) so that a later change of the default does not change the study.
+ */
+export const STUDY_SPEC: ExperimentSpecInput = {
+  name: "study",
+  seeds: [0, 1, 2],
+  data: { source: "synthetic-histology", tileSize: 64, train: 160, validation: 32, test: 64, seed: 0 },
+  model: { architecture: "unet", depth: 3, baseWidth: 16, upsampling: "bilinear" },
+  training: { epochs: 12, batchSize: 16, learningRate: 0.005, seed: 0, augment: true },
+  methodOne: { epsilon: 0.01, steps: 3, budget: "per-layer" },
+  methodTwo: { epsilon: 0.01, strategy: "greedy", project: false },
+  baselines: [
+    { method: "pgd-at", epsilon: 0.01, steps: 3, randomStart: true, cleanFraction: 0 },
+    { method: "segpgd-at", epsilon: 0.01, steps: 3, randomStart: true, cleanFraction: 0 },
+  ],
+  evaluation: {
+    attack: { method: "pgd", epsilon: 0.01, steps: 10, target: "background" },
+    protocols: ["white-box", "transfer", "worst-case"],
+    strong: { steps: 15, losses: ["ce", "balanced-ce", "js", "masked-ce", "masked-spherical"], iterate: "lowest-accuracy", progressiveRadius: true },
+  },
+  sweeps: [{ model: "all", attack: { method: "pgd", steps: 10, target: "background" }, epsilons: [0, 0.005, 0.01, 0.02], protocol: "white-box" }],
+  trust: { largeEpsilon: 0.1, moreSteps: 30 },
 };
 
 /** The paper's protocol on PanNuke (path from the user): 256×256, 100-step attacks, exhaustive. */
@@ -133,7 +207,7 @@ export const PAPER_SPEC: ExperimentSpecInput = {
   sweeps: [{ model: "all", attack: { method: "pgd", steps: 100, target: "background" }, epsilons: [0, 0.0025, 0.005, 0.01, 0.02], protocol: "white-box" }],
 };
 
-export const PRESETS = { demo: DEMO_SPEC, paper: PAPER_SPEC } as const;
+export const PRESETS = { demo: DEMO_SPEC, paper: PAPER_SPEC, study: STUDY_SPEC } as const;
 export type PresetName = keyof typeof PRESETS;
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
@@ -266,6 +340,22 @@ export function methodOneAttack(spec: ExperimentSpec): LayeredPgdParams {
 
 export function evaluationAttack(spec: ExperimentSpec): GradientAttackParams {
   return gradientParams(spec.evaluation.attack);
+}
+
+/** Every model of the plan: M1-M4, then the baselines in the spec's order. */
+export function specModelNames(spec: ExperimentSpec): string[] {
+  return [...PAPER_MODEL_NAMES, ...spec.baselines.map(baselineModelName)];
+}
+
+/** The trust checks' extra evaluations: the evaluation attack at the large ε, and with more steps (null: not run). */
+export function trustAttacks(spec: ExperimentSpec): { largeEpsilon: GradientAttackParams | null; moreSteps: GradientAttackParams | null } {
+  const a = evaluationAttack(spec);
+  const iterative = a.method !== "fgsm" && a.steps !== undefined;
+  const large = spec.trust.largeEpsilon === false ? null : { ...a, epsilon: spec.trust.largeEpsilon, stepSize: undefined };
+  const steps = spec.trust.moreSteps === false || !iterative ? null : (spec.trust.moreSteps ?? 4 * (a.steps ?? 1));
+  // With a given step size, more steps go further; with the default 2.5·ε/K they take smaller steps over the same ball.
+  const more = steps === null || steps <= (a.steps ?? 0) ? null : { ...a, steps };
+  return { largeEpsilon: large, moreSteps: more };
 }
 
 /** A sweep's attack at ε (the sweep block has no ε of its own). */

@@ -5,6 +5,7 @@ import { describe, expect, it } from "vitest";
 import { WorkerError } from "../client/errors.js";
 import type { WorkerClient } from "../client/worker-client.js";
 import type { ValidatePlanRequest, ValidatePlanResponse } from "../generated/robustseg/v1/worker_service.js";
+import { AttackMethod } from "../generated/robustseg/v1/attack.js";
 import { DEMO_SPEC, mergeSpec, parseSpec, SpecError } from "./spec.js";
 import { plannedAttacks, specFieldOfPlanField, validateExperimentPlan } from "./validate-plan.js";
 
@@ -37,6 +38,22 @@ describe("the worker's field paths in the spec's words", () => {
     ["attacks[3].gradient.steps", "sweeps[0].attack.steps"],
   ])("%s → %s", (field, expected) => {
     expect(specFieldOfPlanField(field, s)).toBe(expected);
+  });
+
+  it("baselines, the strong ensemble and the trust checks name their own fields", () => {
+    const full = spec({ baselines: [{ method: "pgd-at", epochs: 3 }, "segpgd-at"], evaluation: { protocols: ["white-box", "worst-case"], strong: { losses: ["js", "masked-ce"] } } });
+    const attacks = plannedAttacks(full);
+    // methodOne, evaluation, the demo sweep's two ε > 0, two APGD members, then ε = 0.1 and 20 steps.
+    expect(attacks.map((a) => a.field)).toEqual(["methodOne", "evaluation.attack", "sweeps[0].attack", "sweeps[0].attack", "evaluation.strong", "evaluation.strong", "evaluation.attack", "evaluation.attack"]);
+    expect(specFieldOfPlanField("attacks[5].apgd.loss", full, attacks)).toBe("evaluation.strong.losses[1]");
+    expect(specFieldOfPlanField("attacks[4].apgd.steps", full, attacks)).toBe("evaluation.strong.steps");
+    expect(specFieldOfPlanField("attacks[4].apgd.epsilon", full, attacks)).toBe("evaluation.attack.epsilon");
+    expect(specFieldOfPlanField("attacks[6].gradient.epsilon", full, attacks)).toBe("trust.largeEpsilon");
+    expect(specFieldOfPlanField("attacks[7].gradient.steps", full, attacks)).toBe("trust.moreSteps");
+    expect(specFieldOfPlanField("trainings[2].adversarial.step_size", full, attacks)).toBe("baselines[0].stepSize");
+    expect(specFieldOfPlanField("trainings[2].adversarial.method", full, attacks)).toBe("baselines[0]");
+    expect(specFieldOfPlanField("trainings[2].epochs", full, attacks)).toBe("baselines[0].epochs");
+    expect(specFieldOfPlanField("trainings[3].epochs", full, attacks)).toBe("training.epochs");
   });
 
   it("M4's epochs are training.combinedEpochs when the spec sets them", () => {
@@ -80,9 +97,19 @@ describe("validateExperimentPlan", () => {
     expect(first?.trainings.map((t) => t.epochs)).toEqual([12, 4]);
     expect(second?.numClasses).toBe(6);
     expect(second?.attacks).toHaveLength(plannedAttacks(s).length);
-    expect(second?.attacks.map((a) => a.attack?.$case)).toEqual(["layeredPgd", "gradient", "gradient", "gradient"]);
+    // methodOne, the evaluation attack, the sweep's two ε > 0, the trust checks' ε = 0.1 and more steps
+    expect(second?.attacks.map((a) => a.attack?.$case)).toEqual(["layeredPgd", "gradient", "gradient", "gradient", "gradient", "gradient"]);
     const evaluation = second?.attacks[1]?.attack;
     expect(evaluation?.$case === "gradient" && evaluation.value.target?.target).toEqual({ $case: "fullAreaClass", value: 0 });
+  });
+
+  it("sends each baseline's adversarial training and the ensemble's APGD members", async () => {
+    const client = planClient(ok);
+    await validateExperimentPlan(client, spec({ baselines: ["pgd-at", { method: "segpgd-at", cleanFraction: 0.5 }], evaluation: { protocols: ["worst-case"] } }));
+    const [first, second] = client.requests;
+    expect(first?.trainings.map((t) => t.adversarial?.method)).toEqual([undefined, undefined, AttackMethod.ATTACK_METHOD_PGD, AttackMethod.ATTACK_METHOD_SEGPGD]);
+    expect(first?.trainings[3]?.adversarial).toMatchObject({ epsilon: 0.01, steps: 3, randomStart: true, cleanFraction: 0.5 });
+    expect(second?.attacks.filter((a) => a.attack?.$case === "apgd")).toHaveLength(5);
   });
 
   it("turns the worker's INVALID_ARGUMENT into one SpecError naming the spec file and field", async () => {

@@ -12,7 +12,9 @@ import { dataSourceToProto, sourceSpecField } from "../data-sources/registry.js"
 import { camelPath, splitFieldMessage } from "../extensions/field-paths.js";
 import type { AttackSpec } from "../generated/robustseg/v1/attack.js";
 import { trainingConfig } from "../ops/train-model.js";
-import { combinedEpochs, evaluationAttack, type ExperimentSpec, methodOneAttack, SpecError, specDataSource, sweepAttack } from "./spec.js";
+import { baselineTraining } from "./baselines.js";
+import { combinedEpochs, evaluationAttack, type ExperimentSpec, methodOneAttack, SpecError, specDataSource, sweepAttack, trustAttacks } from "./spec.js";
+import { ensembleMembers } from "./strong-evaluation.js";
 
 /** An attack of the plan and the spec field that made it. */
 export interface PlannedAttack {
@@ -21,6 +23,8 @@ export interface PlannedAttack {
   field: string;
   /** A sweep's ε comes from its list: "sweeps[0].epsilons[2]". */
   epsilonField?: string | undefined;
+  /** Other fields the spec sets elsewhere, by contract field: {steps: "trust.moreSteps"}. */
+  fieldOverrides?: Record<string, string> | undefined;
 }
 
 /** Every attack the experiment will run, in a fixed order (the request's attacks[k]). */
@@ -34,14 +38,27 @@ export function plannedAttacks(spec: ExperimentSpec): PlannedAttack[] {
       if (eps > 0) out.push({ params: sweepAttack(spec, i, eps), field: `sweeps[${i}].attack`, epsilonField: `sweeps[${i}].epsilons[${j}]` });
     }),
   );
+  if (spec.evaluation.protocols.includes("worst-case")) {
+    for (const m of ensembleMembers(spec.evaluation.strong, evaluationAttack(spec))) {
+      if (m.field === "evaluation.attack") continue; // already checked above
+      out.push({ params: m.params, field: "evaluation.strong", fieldOverrides: { loss: m.field }, epsilonField: spec.evaluation.strong.epsilon === undefined ? "evaluation.attack.epsilon" : undefined });
+    }
+  }
+  const trust = trustAttacks(spec);
+  if (trust.largeEpsilon) out.push({ params: trust.largeEpsilon, field: "evaluation.attack", epsilonField: "trust.largeEpsilon" });
+  if (trust.moreSteps) out.push({ params: trust.moreSteps, field: "evaluation.attack", fieldOverrides: { steps: "trust.moreSteps" } });
   return out;
 }
 
-/** The training configs of the plan: trainings[0] for M1-M3, trainings[1] for M4. */
+/** The training configs of the plan: trainings[0] for M1-M3, trainings[1] for M4, trainings[2 + k] for baselines[k]. */
 function plannedTrainings(spec: ExperimentSpec) {
   const t = spec.training;
   const config = { batchSize: t.batchSize, learningRate: t.learningRate, seed: t.seed, augment: t.augment };
-  return [trainingConfig({ epochs: t.epochs, ...config }), trainingConfig({ epochs: combinedEpochs(spec), ...config })];
+  return [
+    trainingConfig({ epochs: t.epochs, ...config }),
+    trainingConfig({ epochs: combinedEpochs(spec), ...config }),
+    ...spec.baselines.map((b) => trainingConfig({ epochs: b.epochs ?? t.epochs, ...config, adversarial: baselineTraining(b) })),
+  ];
 }
 
 /**
@@ -67,6 +84,11 @@ export function specFieldOfPlanField(field: string, spec: ExperimentSpec, attack
     }
     case "trainings": {
       if (rest === "epochs" && index === 1) return spec.training.combinedEpochs !== undefined ? "training.combinedEpochs" : "training.epochs";
+      const baseline = index >= 2 ? spec.baselines[index - 2] : undefined;
+      if (baseline) {
+        if (rest.startsWith("adversarial.")) return join(`baselines[${index - 2}]`, camelPath(rest.slice("adversarial.".length)).replace(/^method$/, ""));
+        if (rest === "epochs" && baseline.epochs !== undefined) return `baselines[${index - 2}].epochs`;
+      }
       return join("training", camelPath(rest));
     }
     case "attacks": {
@@ -75,6 +97,8 @@ export function specFieldOfPlanField(field: string, spec: ExperimentSpec, attack
       const [member = "", ...parts] = rest.split(".");
       const sub = parts.join(".");
       if (sub === "epsilon" && a.epsilonField) return a.epsilonField;
+      const override = a.fieldOverrides?.[sub];
+      if (override) return override;
       if (!member || !sub) return a.field;
       const module = attackModule(a.params.method);
       return join(a.field, module.specField(sub));

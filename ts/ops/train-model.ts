@@ -4,6 +4,7 @@ import type { WorkerClient } from "../client/worker-client.js";
 import type { DistributedTraining, EpochSummary, ModelInfo, TrainingConfig, TrainRequest } from "../generated/robustseg/v1/model.js";
 import { confusionFromMessage } from "../metrics/confusion-matrix.js";
 import { segmentationMetrics } from "../metrics/segmentation-metrics.js";
+import { type AdversarialTrainingParams, adversarialTrainingToProto } from "./adversarial-training.js";
 import { describeModel, type ModelParams, modelParamsOf, modelSpec } from "../backends/registry.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
@@ -13,6 +14,8 @@ export interface TrainingParams {
   learningRate: number;
   seed: number;
   augment: boolean;
+  /** PGD-AT / SegPGD-AT; absent = clean training. */
+  adversarial?: AdversarialTrainingParams | undefined;
 }
 
 /** Data-parallel training on torch.distributed (docs/scaling.md): the worker launches torchrun. */
@@ -73,7 +76,14 @@ export interface TrainOutcome {
 
 /** The contract's TrainingConfig. */
 export function trainingConfig(t: TrainingParams): TrainingConfig {
-  return { epochs: t.epochs, batchSize: t.batchSize, learningRate: t.learningRate, seed: t.seed, augment: t.augment };
+  return {
+    epochs: t.epochs,
+    batchSize: t.batchSize,
+    learningRate: t.learningRate,
+    seed: t.seed,
+    augment: t.augment,
+    adversarial: t.adversarial ? adversarialTrainingToProto(t.adversarial) : undefined,
+  };
 }
 
 export function trainRequest(params: TrainParams): TrainRequest {

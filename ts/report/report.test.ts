@@ -14,7 +14,7 @@ describe("the report from a hand-made run folder", () => {
 
   it("writes one self-contained report.html: tables with the four models, escaped text, data: URIs, SVG charts", async () => {
     const written = await writeReport(runDir);
-    expect(written.charts).toEqual(["validation-loss", "method-two-choices", "epsilon-sweep", "selection-comparison"]);
+    expect(written.charts).toEqual(["validation-loss", "method-two-choices", "foreground-accuracy", "epsilon-sweep", "selection-comparison"]);
     const html = readFileSync(written.html, "utf8");
     // The four models in Tables 1, 2a and 2b.
     for (const m of ["M1", "M2", "M3", "M4"]) expect(html.match(new RegExp(`<tr data-model="${m}">`, "g"))).toHaveLength(3);
@@ -32,7 +32,7 @@ describe("the report from a hand-made run folder", () => {
     expect(html).toContain("target: background");
     expect(html).toMatch(/class="swatch" style="background:#cc6677"/);
     // Charts as inline SVG with marks; nothing external.
-    expect(html.match(/<svg[^>]*class="marks"/g)?.length).toBe(4);
+    expect(html.match(/<svg[^>]*class="marks"/g)?.length).toBe(5);
     expect(html).toMatch(/id="chart-validation-loss"><h3>[^<]*<\/h3><svg/);
     expect(html).not.toMatch(/<script|<link|src="http|href="http/);
     // Markdown: tables and links to the PNGs.
@@ -48,7 +48,7 @@ describe("the report from a hand-made run folder", () => {
     const html = await renderReportHtml({ ...inputs, figures: undefined, selectionComparison: undefined });
     expect(html).toContain("No ε-sweeps in this run");
     expect(html).toContain("figures.json is missing");
-    expect(html.match(/<svg[^>]*class="marks"/g)?.length).toBe(2);
+    expect(html.match(/<svg[^>]*class="marks"/g)?.length).toBe(3);
   });
 
   it("reads sweep points flat or under metrics, and ignores malformed ones", () => {

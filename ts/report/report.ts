@@ -6,19 +6,38 @@ import { readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { describeAttack } from "../attacks/registry.js";
 import { type EvaluationResult, type ExperimentResults, modelColumnTitle } from "../experiment/results.js";
-import { type Chart, choicesSpec, type ChoiceRow, type HistoryRow, renderVegaLiteSvg, selectionComparisonSpec, type StrategyRow, sweepSpec, type SweepRow, validationLossSpec } from "./charts.js";
+import { renderPaperTables } from "../experiment/tables.js";
+import {
+  type Chart,
+  choicesSpec,
+  type ChoiceRow,
+  type HistoryRow,
+  protocolBarsSpec,
+  renderVegaLiteSvg,
+  selectionComparisonSpec,
+  type StrategyRow,
+  sweepSpec,
+  type SweepRow,
+  validationLossSpec,
+} from "./charts.js";
+import {
+  aggregateSweepRows,
+  aggregateTableHtml,
+  dropsHtml,
+  PROTOCOL_TITLE,
+  PROTOCOLS,
+  protocolBarRows,
+  robustnessMarkdown,
+  trainedOnText,
+  trustHtml,
+  worstCaseHtml,
+} from "./robustness-sections.js";
 import { type FiguresIndex, readFiguresIndex } from "./figures-index.js";
 
 export const REPORT_HTML = "report.html";
 export const REPORT_MD = "report.md";
 export const SELECTION_COMPARISON_FILE = "selection-comparison.json";
 
-const TRAINED_ON: Record<string, string> = { M1: "clean", M2: "D1 (method one)", M3: "D2 (method two)", M4: "clean + D1 + D2" };
-const PROTOCOL_TITLE: Record<string, string> = {
-  clean: "Table 1: clean test set",
-  "white-box": "Table 2a: under attack, white-box (computed against each model)",
-  transfer: "Table 2b: under attack, transfer (test set attacked once against M1)",
-};
 
 /** HTML-escapes text for element content and attribute values. */
 export function esc(value: unknown): string {
@@ -131,7 +150,7 @@ export async function buildCharts(inputs: ReportInputs): Promise<Chart[]> {
     charts.push({
       id: "validation-loss",
       title: "Validation loss per epoch (paper Figure 4)",
-      caption: "Validation loss after each epoch of M1-M4; M4 trains for round(E/3) epochs on clean ∪ D1 ∪ D2.",
+      caption: `Validation loss after each epoch of M1-M4${r.models.length > 4 ? " and the adversarial-training baselines" : ""}; M4 trains for round(E/3) epochs on clean ∪ D1 ∪ D2${r.series ? ` (seed ${r.series.seeds[0]})` : ""}.`,
       svg: await renderVegaLiteSvg(validationLossSpec(hist)),
     });
   }
@@ -144,12 +163,24 @@ export async function buildCharts(inputs: ReportInputs): Promise<Chart[]> {
       svg: await renderVegaLiteSvg(choicesSpec(choices)),
     });
   }
-  const sweeps = sweepRows(r.sweeps);
+  const bars = protocolBarRows(r);
+  if (bars.length > 0) {
+    const protocols = PROTOCOLS.filter((p) => bars.some((b) => b.protocol === p));
+    charts.push({
+      id: "foreground-accuracy",
+      title: "Foreground accuracy per model and protocol",
+      caption: r.series
+        ? `Mean over ${r.series.seeds.length} seeds; error bars: the 95% t-interval of the mean (drawn within [0, 1]).`
+        : "One seed: no error bars (run with several seeds for intervals).",
+      svg: await renderVegaLiteSvg(protocolBarsSpec(bars, [...protocols])),
+    });
+  }
+  const sweeps = r.series ? { rows: aggregateSweepRows(r) } : sweepRows(r.sweeps);
   if (sweeps.rows.length > 0) {
     charts.push({
       id: "epsilon-sweep",
       title: "ε-sweep robustness curves",
-      caption: "Pixel accuracy, foreground accuracy and mIoU on the test set against the attack's ε.",
+      caption: `Pixel accuracy, foreground accuracy and mIoU on the test set against the attack's ε${r.series ? `; mean over ${r.series.seeds.length} seeds with 95% t-intervals` : ""}.`,
       svg: await renderVegaLiteSvg(sweepSpec(sweeps.rows)),
     });
   }
@@ -183,15 +214,16 @@ figure{margin:12px 0 24px} figcaption{color:#444;margin:4px 0 8px}
 .panel img{display:block;border:1px solid #999;image-rendering:pixelated;background:#fff}
 .imgrow{border-left:3px solid #eee;padding-left:10px;margin:8px 0}
 .chart svg{max-width:100%;height:auto}
+.flag{color:#a00;font-weight:600}
 pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}
 `;
 
-function evalTable(rows: EvaluationResult[], title: string): string {
+function evalTable(r: ExperimentResults, rows: EvaluationResult[], title: string): string {
   const head = `<tr><th class=l>${esc(title)}</th><th class=l>trained on</th><th>pixel accuracy</th><th>foreground accuracy</th><th>mIoU</th><th>mean Dice</th><th>mean loss</th><th>fg → bg</th></tr>`;
   const body = rows
     .map(
       (e) =>
-        `<tr data-model="${esc(e.model)}"><td class=l>${esc(e.model)}</td><td class=l>${esc(TRAINED_ON[e.model] ?? "")}</td><td>${f4(e.metrics.pixelAccuracy)}</td><td>${f4(
+        `<tr data-model="${esc(e.model)}"><td class=l>${esc(e.model)}</td><td class=l>${esc(trainedOnText(r, e.model))}</td><td>${f4(e.metrics.pixelAccuracy)}</td><td>${f4(
           e.metrics.foregroundAccuracy,
         )}</td><td>${f4(e.metrics.meanIoU)}</td><td>${f4(e.metrics.meanDice)}</td><td>${f4(e.metrics.meanLoss)}</td><td>${f4(e.foregroundToBackground)}</td></tr>`,
     )
@@ -244,7 +276,7 @@ async function figuresHtml(inputs: ReportInputs): Promise<string> {
       f.targetClass ? `target: ${f.targetClass}` : "",
     ].filter(Boolean);
     parts.push(
-      `<figure id="${esc(f.id)}" class="figure"><h3>${esc(f.title)} <span class="muted">(paper Figure ${esc(f.paperFigure)})</span></h3><figcaption>${esc(f.caption)} <span class="muted">${esc(meta.join(" · "))}</span></figcaption>${rowsHtml.join("")}</figure>`,
+      `<figure id="${esc(f.id)}" class="figure"><h3>${esc(f.title)}${f.paperFigure ? ` <span class="muted">(paper Figure ${esc(f.paperFigure)})</span>` : ""}</h3><figcaption>${esc(f.caption)} <span class="muted">${esc(meta.join(" · "))}</span></figcaption>${rowsHtml.join("")}</figure>`,
     );
   }
   return parts.join("\n");
@@ -253,7 +285,11 @@ async function figuresHtml(inputs: ReportInputs): Promise<string> {
 function summaryHtml(r: ExperimentResults): string {
   const env = r.environment;
   const spec = obj(r.spec);
-  const seeds = [`data ${String(obj(spec.data).seed ?? "?")}`, `training ${String(obj(spec.training).seed ?? "?")}`];
+  const seeds = r.series
+    ? [`training seeds ${r.series.seeds.join(", ")}`, r.series.varyData ? "data seed = training seed" : `data ${String(obj(spec.data).seed ?? "?")}`]
+    : [`data ${String(obj(spec.data).seed ?? "?")}`, `training ${String(obj(spec.training).seed ?? "?")}`];
+  const baselines = r.models.filter((m) => m.adversarialTraining).map((m) => `${m.name}: ${m.adversarialTraining}, ${m.epochs} epochs`);
+  const ensemble = r.worstCase?.[0]?.members.map((m) => (m.attack ? describeAttack(m.attack, r.classNames) : m.label)) ?? [];
   const attack = r.evaluations.find((e) => e.attack !== null)?.attack;
   const kv: [string, string][] = [
     ["name", r.name],
@@ -264,6 +300,8 @@ function summaryHtml(r: ExperimentResults): string {
     ["method one", JSON.stringify(spec.methodOne ?? {})],
     ["method two", `${r.methodTwo.strategy}, ε = ${r.methodTwo.epsilon}, ${r.methodTwo.aggregate.imagesChanged}/${r.methodTwo.aggregate.images} images changed`],
     ["evaluation attack", attack ? describeAttack(attack, r.classNames) : "none"],
+    ...(baselines.length ? ([["baselines", baselines.join("; ")]] as [string, string][]) : []),
+    ...(ensemble.length ? ([["worst-case ensemble", ensemble.join("; ")]] as [string, string][]) : []),
     ["seeds", seeds.join(", ")],
     ["device", `${env.worker.device} (${env.worker.deviceType}), ${env.worker.threads} threads`],
     ["versions", `robustseg ${env.cli}, worker ${env.worker.version}, torch ${env.worker.torch}, node ${env.node}, ${env.platform}`],
@@ -293,6 +331,11 @@ function modelsHtml(r: ExperimentResults): string {
 }
 
 function stagesHtml(r: ExperimentResults): string {
+  if (r.series) {
+    return `<table><tr><th>seed</th><th class=l>run folder</th><th>seconds</th><th class=l>read back</th></tr>${r.series.runs
+      .map((x) => `<tr><td>${x.seed}</td><td class=l>${esc(x.runDir)}</td><td>${x.totalSeconds.toFixed(1)}</td><td class=l>${x.cached ? "yes" : ""}</td></tr>`)
+      .join("")}<tr><td><b>total</b></td><td></td><td>${r.totalSeconds.toFixed(1)}</td><td></td></tr></table>`;
+  }
   return `<table><tr><th class=l>stage</th><th>seconds</th><th class=l>reused</th><th>attempts</th></tr>${r.stages
     .map((s) => `<tr><td class=l>${esc(s.label)}</td><td>${s.seconds.toFixed(1)}</td><td class=l>${s.reused ? "yes" : ""}</td><td>${s.attempts}</td></tr>`)
     .join("")}<tr><td class=l><b>total</b></td><td>${r.totalSeconds.toFixed(1)}</td><td></td><td></td></tr></table>`;
@@ -304,12 +347,21 @@ export async function renderReportHtml(inputs: ReportInputs, charts?: Chart[]): 
   const byProtocol = (p: string) => r.evaluations.filter((e) => e.protocol === p);
   const test = r.datasets.find((d) => d.role === "test");
   const tables: string[] = [];
-  for (const p of ["clean", "white-box", "transfer"]) {
-    const rows = byProtocol(p);
-    if (rows.length > 0) tables.push(`<h3>${esc(PROTOCOL_TITLE[p])}</h3>${evalTable(rows, modelColumnTitle(r))}`);
+  if (r.series) {
+    tables.push(
+      `<p>${r.series.seeds.length} seeds (${esc(r.series.seeds.join(", "))}): mean ± sd over seeds; Δ = the model minus M1 under the same protocol, paired by seed, with its 95% t-interval. Each seed's own report: ${r.series.runs
+        .map((x) => `<code>${esc(x.runDir)}/report.html</code>`)
+        .join(", ")}.</p>`,
+    );
   }
+  for (const p of PROTOCOLS) {
+    const rows = byProtocol(p);
+    if (rows.length === 0) continue;
+    tables.push(`<h3>${esc(PROTOCOL_TITLE[p])}</h3>${r.series ? aggregateTableHtml(r, p, modelColumnTitle(r)) : evalTable(r, rows, modelColumnTitle(r))}`);
+  }
+  tables.push(worstCaseHtml(r), dropsHtml(r));
   const perClass: string[] = [];
-  for (const p of ["clean", "white-box", "transfer"]) {
+  for (const p of PROTOCOLS) {
     const rows = byProtocol(p);
     if (rows.length === 0) continue;
     perClass.push(`<h3>${esc(p)}: IoU</h3>${perClassHtml(rows, "iou")}<h3>${esc(p)}: Dice</h3>${perClassHtml(rows, "dice")}`);
@@ -323,7 +375,9 @@ export async function renderReportHtml(inputs: ReportInputs, charts?: Chart[]): 
 <title>${esc(r.name)}: robustseg report</title><style>${CSS}</style></head>
 <body><main>
 <h1>${esc(r.name)}: robustness report</h1>
-<p class="muted">The paper's four-model experiment: M1 clean; M2 on D1 (method one, layered PGD); M3 on D2 (method two); M4 on clean ∪ D1 ∪ D2. Metrics from confusion matrices over the whole test set${test ? ` (${test.numImages} images)` : ""}; fg → bg = share of foreground pixels predicted as background (the background-targeted attack's success).</p>
+<p class="muted">The paper's four-model experiment: M1 clean; M2 on D1 (method one, layered PGD); M3 on D2 (method two); M4 on clean ∪ D1 ∪ D2${
+    r.models.length > 4 ? `; beside them the adversarial-training baselines ${esc(r.models.slice(4).map((m) => m.name).join(", "))}` : ""
+  }. Metrics from confusion matrices over the whole test set${test ? ` (${test.numImages} images)` : ""}; fg → bg = share of foreground pixels predicted as background (the background-targeted attack's success).</p>
 <h2>Summary</h2>
 ${summaryHtml(r)}
 <h3>Data (class pixel shares)</h3>
@@ -334,7 +388,9 @@ ${modelsHtml(r)}
 ${stagesHtml(r)}
 <h2>Tables 1 and 2</h2>
 ${tables.join("\n")}
-<h2>Per-class IoU and Dice</h2>
+<h2>Trust checks</h2>
+${trustHtml(r)}
+<h2>Per-class IoU and Dice${r.series ? ` (seed ${r.series.seeds[0]})` : ""}</h2>
 ${perClass.join("\n")}
 <h2>Figures</h2>
 ${await figuresHtml(inputs)}
@@ -345,13 +401,13 @@ ${sweepNote}
 `;
 }
 
-function mdEvalTable(rows: EvaluationResult[], title: string): string {
+function mdEvalTable(r: ExperimentResults, rows: EvaluationResult[], title: string): string {
   return [
     `| ${title} | trained on | pixel accuracy | foreground accuracy | mIoU | mean Dice | mean loss | fg → bg |`,
     "|---|---|---:|---:|---:|---:|---:|---:|",
     ...rows.map(
       (e) =>
-        `| ${mdCell(e.model)} | ${mdCell(TRAINED_ON[e.model] ?? "")} | ${f4(e.metrics.pixelAccuracy)} | ${f4(e.metrics.foregroundAccuracy)} | ${f4(e.metrics.meanIoU)} | ${f4(
+        `| ${mdCell(e.model)} | ${mdCell(trainedOnText(r, e.model))} | ${f4(e.metrics.pixelAccuracy)} | ${f4(e.metrics.foregroundAccuracy)} | ${f4(e.metrics.meanIoU)} | ${f4(
           e.metrics.meanDice,
         )} | ${f4(e.metrics.meanLoss)} | ${f4(e.foregroundToBackground)} |`,
     ),
@@ -364,14 +420,20 @@ export function renderReportMarkdown(inputs: ReportInputs): string {
   const parts = [
     `# ${r.name}: robustness report`,
     "",
-    `Device ${env.worker.device}; robustseg ${env.cli}, worker ${env.worker.version}, torch ${env.worker.torch}; ${secs(r.totalSeconds)} in ${r.stages.length} stages. The full report with figures and charts: [report.html](report.html).`,
+    `Device ${env.worker.device}; robustseg ${env.cli}, worker ${env.worker.version}, torch ${env.worker.torch}; ${secs(r.totalSeconds)} ${r.series ? `over ${r.series.seeds.length} seeds` : `in ${r.stages.length} stages`}. The full report with figures and charts: [report.html](report.html).`,
   ];
-  for (const p of ["clean", "white-box", "transfer"]) {
-    const rows = r.evaluations.filter((e) => e.protocol === p);
-    if (rows.length > 0) parts.push("", `## ${PROTOCOL_TITLE[p]}`, "", mdEvalTable(rows, modelColumnTitle(r)));
+  if (r.series) {
+    // Over seeds: the tables of tables.md (mean ± sd, Δ to M1 with its interval).
+    parts.push("", renderPaperTables(r));
+  } else {
+    for (const p of PROTOCOLS) {
+      const rows = r.evaluations.filter((e) => e.protocol === p);
+      if (rows.length > 0) parts.push("", `## ${PROTOCOL_TITLE[p]}`, "", mdEvalTable(r, rows, modelColumnTitle(r)));
+    }
   }
-  parts.push("", "## Per-class IoU / Dice");
-  for (const p of ["clean", "white-box", "transfer"]) {
+  parts.push(...robustnessMarkdown(r));
+  parts.push("", `## Per-class IoU / Dice${r.series ? ` (seed ${r.series.seeds[0]})` : ""}`);
+  for (const p of PROTOCOLS) {
     const rows = r.evaluations.filter((e) => e.protocol === p);
     const first = rows[0];
     if (!first) continue;
@@ -385,7 +447,7 @@ export function renderReportMarkdown(inputs: ReportInputs): string {
   if (fig && fig.figures.length > 0) {
     parts.push("", "## Figures", "");
     for (const f of fig.figures) {
-      parts.push(`- **${mdCell(f.title)}** (paper Figure ${f.paperFigure}): ${mdCell(f.caption)}`);
+      parts.push(`- **${mdCell(f.title)}**${f.paperFigure ? ` (paper Figure ${f.paperFigure})` : ""}: ${mdCell(f.caption)}`);
       for (const img of f.images) {
         parts.push(`  - ${f.dataset} image ${img.imageIndex}: ${img.panels.map((p) => `[${mdCell(p.caption)}](${p.file})`).join(", ")}`);
       }

@@ -11,6 +11,8 @@ on parameters).
 - losses (:mod:`.losses`): pixel-wise CE, SegPGD and CosPGD weightings, :func:`get_loss`
 - FGSM / PGD (:mod:`.pgd`): :class:`AttackSpec`, :func:`fgsm`, :func:`pgd`,
   :func:`full_area_target`, the paper's evaluation attack :func:`paper_attack`
+- APGD (:mod:`.apgd`): :class:`ApgdSpec`, :func:`apgd` (Croce & Hein 2020; SEA's lowest-accuracy
+  iterate and progressive radius as options), with SEA's losses (:mod:`.sea_losses`)
 - method one (:mod:`.layered`): :class:`LayeredSpec`, :func:`layered_pgd`
 - method two (:mod:`.enhance`): :func:`class_directions`, :func:`apply_signs`,
   :func:`score_candidates`, :func:`clean_loss`, reference :func:`select_exhaustive`; the
@@ -23,6 +25,7 @@ callbacks; a True from ``should_stop`` raises :class:`AttackCancelled`.
 """
 
 from ._common import AttackCancelled, eval_mode
+from .apgd import APGD_LOSSES, ApgdResult, ApgdSpec, apgd, apgd_checkpoints, apgd_random_start, radius_stages
 from .enhance import (
     ExhaustiveChoice,
     all_sign_vectors,
@@ -58,9 +61,22 @@ from .pgd import (
     pgd,
 )
 from .runtime import Runtime, default_runtime, set_default_runtime
+from .sea_losses import SEA_LOSSES, balanced_ce, jensen_shannon, masked_ce, masked_spherical
 from .threat import Budget, LinfBall, image_generators
 
 __all__ = [
+    "APGD_LOSSES",
+    "SEA_LOSSES",
+    "ApgdResult",
+    "ApgdSpec",
+    "apgd",
+    "apgd_checkpoints",
+    "apgd_random_start",
+    "balanced_ce",
+    "jensen_shannon",
+    "masked_ce",
+    "masked_spherical",
+    "radius_stages",
     "BACKGROUND",
     "LOSSES",
     "PAPER_EPS",

@@ -21,7 +21,7 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-__all__ = ["Budget", "LinfBall", "RandomSource", "image_generators"]
+__all__ = ["Budget", "LinfBall", "RandomSource", "image_generators", "uniform_noise"]
 
 # Where a random start draws from: torch's global generator (None), one generator on the images'
 # device for the whole batch, or one CPU generator per image (see image_generators).
@@ -41,6 +41,19 @@ def image_generators(seed: int, indices: Iterable[int]) -> list[torch.Generator]
         gen.manual_seed(int.from_bytes(digest[:8], "little"))
         generators.append(gen)
     return generators
+
+
+def uniform_noise(like: Tensor, generator: RandomSource = None) -> Tensor:
+    """U(−1, 1) per coordinate, of ``like``'s shape, device and dtype, drawn from ``generator`` as
+    :meth:`LinfBall.random_start` describes (a sequence: one CPU generator per image)."""
+    if isinstance(generator, Sequence):
+        if len(generator) != like.shape[0]:
+            raise ValueError(f"generator: one per image needed ({like.shape[0]}), got {len(generator)}")
+        noise = torch.stack([torch.rand(tuple(like.shape[1:]), generator=g, dtype=torch.float32) for g in generator])
+        noise = noise.to(device=like.device, dtype=like.dtype)
+    else:
+        noise = torch.rand(like.shape, generator=generator, device=like.device, dtype=like.dtype)
+    return noise.mul_(2.0).sub_(1.0)
 
 
 @dataclass(frozen=True)
@@ -91,14 +104,7 @@ class LinfBall:
         ``generator[i]``; see :func:`image_generators`). With seeded generators the draw is
         deterministic.
         """
-        if isinstance(generator, Sequence):
-            if len(generator) != x0.shape[0]:
-                raise ValueError(f"generator: one per image needed ({x0.shape[0]}), got {len(generator)}")
-            noise = torch.stack([torch.rand(tuple(x0.shape[1:]), generator=g, dtype=torch.float32) for g in generator])
-            noise = noise.to(device=x0.device, dtype=x0.dtype)
-        else:
-            noise = torch.rand(x0.shape, generator=generator, device=x0.device, dtype=x0.dtype)
-        noise = noise.mul_(2.0).sub_(1.0).mul_(self.eps)
+        noise = uniform_noise(x0, generator).mul_(self.eps)
         lo, hi = self.clip
         return (x0 + noise).clamp_(lo, hi)
 

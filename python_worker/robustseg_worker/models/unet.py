@@ -3,6 +3,12 @@
 Input normalisation, padding to a multiple of 2^depth and cropping back come from
 framing.FramedSegmenter, as for every backend: callers, and every attack, work in [0, 1] pixel
 space, skip connections always line up, and any tile size works with either upsampling mode.
+
+An optional input quantisation (``input_bits``: bit-depth reduction, one of the "feature
+squeezing" defences of Xu et al., NDSS 2018) rounds pixels to 2^bits levels before anything else.
+Rounding has a zero gradient almost everywhere, so gradient attacks see no signal: it is the
+textbook case of gradient masking (Athalye et al., ICML 2018), there to show that the trust
+checks catch it, not to defend anything.
 """
 
 from __future__ import annotations
@@ -63,9 +69,13 @@ class UNet(FramedSegmenter):
         upsampling: str = "bilinear",
         mean: Sequence[float] | None = None,
         std: Sequence[float] | None = None,
+        input_bits: int = 0,
     ) -> None:
         super().__init__(in_channels, mean, std, pad_multiple=2**depth)
         self.depth = depth
+        if not 0 <= input_bits <= 16:
+            raise ValueError("input_bits must be between 0 (off) and 16")
+        self.input_levels = 2**input_bits - 1 if input_bits else 0
 
         widths = [base_width * 2**i for i in range(depth + 1)]
         self.stem = DoubleConv(in_channels, widths[0])
@@ -75,6 +85,11 @@ class UNet(FramedSegmenter):
         # channels_last (NHWC) convolutions are markedly faster with oneDNN on CPU and with
         # cuDNN tensor cores; the module stores its weights that way and converts its input.
         self.to(memory_format=torch.channels_last)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.input_levels:
+            x = torch.round(x * self.input_levels) / self.input_levels
+        return super().forward(x)
 
     def core(self, x: torch.Tensor) -> torch.Tensor:
         x = x.contiguous(memory_format=torch.channels_last)

@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from ..errors import InvalidArgument
+from .adversarial import AdversarialTraining
 
 MAX_EPOCHS = 100_000
 MAX_BATCH_SIZE = 65_536
@@ -19,6 +20,8 @@ class TrainingConfig:
     learning_rate: float  # Adam
     seed: int
     augment: bool  # random flips and 90-degree rotations
+    # Every batch attacked on the fly (PGD-AT / SegPGD-AT); None = clean training.
+    adversarial: AdversarialTraining | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, Any], field_prefix: str = "config") -> TrainingConfig:
@@ -45,7 +48,15 @@ class TrainingConfig:
         augment = params.get("augment", False)
         if not isinstance(augment, bool):
             raise InvalidArgument(f"{field_prefix}.augment", f"must be true or false, got {augment!r}")
-        return cls(epochs, batch_size, float(lr), seed, augment)
+        adversarial = params.get("adversarial")
+        if adversarial is not None:
+            adversarial = AdversarialTraining.from_params(adversarial, f"{field_prefix}.adversarial")
+        return cls(epochs, batch_size, float(lr), seed, augment, adversarial)
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The canonical form (hashed into model ids); clean training has no "adversarial" key,
+        so its ids are those of before adversarial training existed."""
+        out = asdict(self)
+        if self.adversarial is None:
+            del out["adversarial"]
+        return out

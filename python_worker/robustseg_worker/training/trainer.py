@@ -22,6 +22,8 @@ from ..events import EpochSummary, Progress, TrainStep
 from .augment import flip_rotate
 from .config import TrainingConfig
 
+BatchTransform = Callable[[nn.Module, torch.Tensor, torch.Tensor, int, int], torch.Tensor]
+
 # Model initialisation draws from torch's global generator; this lock keeps two trainings in
 # different threads from interleaving their draws (which would break reproducibility).
 _INIT_LOCK = threading.Lock()
@@ -75,9 +77,14 @@ def train(
     check_stop: Callable[[], None] = lambda: None,
     validation_batch_size: int | None = None,
     replica: Replica | None = None,
+    batch_transform: BatchTransform | None = None,
 ) -> Generator[Progress | TrainStep | EpochSummary, None, TrainingOutcome]:
     """Train `model` in place (it ends holding the best weights). Tensors should already be on
     the model's device: they are indexed there, never copied per step.
+
+    `batch_transform(model, x, y, epoch, step)`, when given, replaces each (augmented) batch's
+    images before the training step: adversarial training (adversarial.py) is this loop with a
+    transform. Validation stays clean, so every model picks its epoch by the same rule.
 
     With ``replica`` (data-parallel), the loss of each replica's rows is scaled so that the
     gradients DistributedDataParallel averages equal the gradient of the whole batch's mean loss;
@@ -107,6 +114,8 @@ def train(
             x, y = train_images[index], train_labels[index]
             if config.augment:
                 x, y = flip_rotate(x, y, generator)
+            if batch_transform is not None:
+                x = batch_transform(model, x, y, epoch, step)
             optimizer.zero_grad(set_to_none=True)
             if world == 1:
                 with autocast(device):

@@ -5,9 +5,11 @@ import { join } from "node:path";
 import { Command } from "commander";
 import { z } from "zod";
 import type { ExperimentResults } from "../../experiment/results.js";
-import { RESULTS_FILE, runExperiment, TABLES_FILE } from "../../experiment/runner.js";
+import { RESULTS_FILE, TABLES_FILE } from "../../experiment/runner.js";
+import { parseSeedList, SeedListError } from "../../experiment/seeds.js";
+import { runExperimentSeries } from "../../experiment/series.js";
 import { type ExperimentSpec, loadSpec, PRESETS, type PresetName, specDataRoots } from "../../experiment/spec.js";
-import { renderPaperTables, renderSweepTables } from "../../experiment/tables.js";
+import { renderPaperTables, renderSweepTables, renderTrust } from "../../experiment/tables.js";
 import { CHOICES_FILE } from "../../ops/enhance-dataset.js";
 import { repoRoot } from "../../worker/paths.js";
 import type { CliContext } from "../context.js";
@@ -26,6 +28,18 @@ export const runOptionsSchema = z.object({
   name: z.string().trim().min(1, "must not be empty").optional(),
   out: z.string().trim().min(1, "must not be empty").optional(),
   dataPath: z.string().trim().min(1, "must not be empty").optional(),
+  seeds: z
+    .string()
+    .transform((v, ctx) => {
+      try {
+        return parseSeedList(v);
+      } catch (error) {
+        if (!(error instanceof SeedListError)) throw error;
+        ctx.addIssue({ code: "custom", message: error.message.replace(/^--seeds: /, "") });
+        return z.NEVER;
+      }
+    })
+    .optional(),
 });
 
 export function cliVersion(): string {
@@ -48,9 +62,11 @@ export async function runAndPrint(
   // A spawned worker may read the spec's data folders (and any --data-root given).
   const withRoots: GlobalOptions = { ...globals, dataRoot: [...globals.dataRoot, ...specDataRoots(spec)] };
   const results = await withWorker(context, withRoots, (session) =>
-    runExperiment(session, spec, { runDir, reporter: session.reporter, signal: session.signal, cliVersion: cliVersion(), specFile }),
+    runExperimentSeries(session, spec, { runDir, reporter: session.reporter, signal: session.signal, cliVersion: cliVersion(), specFile }),
   );
-  // The report (issue 5), built from the run folder only; its path ends the text output.
+  // The report (issue 5), built from the run folder only; its path ends the text output. A series
+  // has one per seed too.
+  for (const run of results.series?.runs ?? []) await writeReport(join(results.runDir, run.runDir));
   const report = await writeReport(results.runDir);
   printResult(context.io, globals, results, (r) => `${renderRun(r)}\nreport: ${report.html}`);
   return results;
@@ -69,37 +85,54 @@ export function runCommand(context: CliContext): Command {
         "is an artifact request or a result cached in the run folder, so running the same spec again reuses everything and an " +
         "interrupted run resumes at the stage it was in. Before the first stage the worker checks the whole plan (data source, " +
         "model, training, every attack): a problem is one line naming the spec's field. Writes results.json, tables.md, method-two-choices.jsonl and spec.json " +
-        "to the run folder (default runs/<name>).",
+        "to the run folder (default runs/<name>).\n\n" +
+        "Baselines (spec `baselines: [pgd-at, segpgd-at]`): adversarially trained models beside M1-M4, in every table. The worst-case " +
+        "protocol (`evaluation.protocols: [..., worst-case]`) attacks each model with APGD under five losses plus the evaluation attack " +
+        "and keeps, per image, the attack that leaves the least foreground accuracy. Trust checks flag the signs of gradient masking. " +
+        "With --seeds (or the spec's `seeds`) the experiment runs once per training seed in seeds/seed-<s>/ and the tables show " +
+        "mean ± sd over seeds and each model's difference to M1 with its 95% interval. --preset study runs all of it " +
+        "(docs/results.md).",
     )
     .argument("[spec]", "experiment spec file (YAML or JSON)")
     .option("--preset <name>", `start from a preset (${PRESET_NAMES.join(", ")}); the spec file, if any, overrides it`)
     .option("--name <name>", "experiment name (default: the spec's; names the run folder)")
     .option("--out <dir>", "run folder (default runs/<name>)")
     .option("--data-path <dir>", "data folder for file-based sources (the paper preset's PanNuke folds)")
+    .option("--seeds <list>", "run once per training seed, e.g. 0,1,2 or 0-2 (overrides the spec's seeds); tables show mean ± sd")
     .action(async (specFile: string | undefined, _options, command: Command) => {
       const options = parseOptions(runOptionsSchema, command.opts(), command);
       const globals = parseGlobalOptions(command, context.io.env);
       const overrides: Record<string, unknown> = {};
       if (options.name) overrides.name = options.name;
       if (options.dataPath) overrides.data = { path: options.dataPath };
+      if (options.seeds) overrides.seeds = options.seeds;
       const spec = await loadSpec({ file: specFile, preset: options.preset, overrides });
       await runAndPrint(context, globals, spec, options.out, specFile);
     });
 }
 
 export function renderRun(results: ExperimentResults): string {
-  const m1Clean = results.evaluations.find((e) => e.model === "M1" && e.protocol === "clean");
-  const m1Attacked = results.evaluations.find((e) => e.model === "M1" && e.protocol === "white-box");
+  const series = results.series;
+  const agg = (model: string, protocol: string) => series?.aggregate.evaluations.find((r) => r.model === model && r.protocol === protocol)?.metrics.foregroundAccuracy.mean ?? null;
+  const fg = (model: string, protocol: string) => (series ? agg(model, protocol) : (results.evaluations.find((e) => e.model === model && e.protocol === protocol)?.metrics.foregroundAccuracy ?? null));
+  const m1Clean = fg("M1", "clean");
+  const m1Attacked = fg("M1", "white-box");
   const reused = results.stages.filter((s) => s.reused).length;
+  const flagged = series ? series.aggregate.trustFlags.length : (results.trust?.flagged ?? 0);
   const summary = [
-    m1Clean && m1Attacked
-      ? `M1 foreground accuracy: clean ${pct(m1Clean.metrics.foregroundAccuracy)}, under white-box attack ${pct(m1Attacked.metrics.foregroundAccuracy)}`
+    m1Clean !== null && m1Attacked !== null
+      ? `M1 foreground accuracy${series ? " (mean over seeds)" : ""}: clean ${pct(m1Clean)}, under white-box attack ${pct(m1Attacked)}${
+          fg("M1", "worst-case") !== null ? `, worst case ${pct(fg("M1", "worst-case"))}` : ""
+        }`
       : "",
-    `method two (${results.methodTwo.strategy}): ${results.methodTwo.aggregate.imagesChanged}/${results.methodTwo.aggregate.images} images changed`,
-    `${results.stages.length} stages (${reused} reused) in ${seconds(results.totalSeconds)} on ${results.environment.worker.device}`,
-    `run folder: ${results.runDir} (${RESULTS_FILE}, ${TABLES_FILE}, ${CHOICES_FILE}, ${REPORT_HTML})`,
+    `method two (${results.methodTwo.strategy}): ${results.methodTwo.aggregate.imagesChanged}/${results.methodTwo.aggregate.images} images changed${series ? ` (seed ${series.seeds[0]})` : ""}`,
+    `trust checks: ${flagged === 0 ? "nothing flagged" : `${flagged} flagged (tables.md, "Trust checks")`}`,
+    series
+      ? `${series.seeds.length} seeds (${series.runs.filter((r) => r.cached).length} read back) in ${seconds(results.totalSeconds)} on ${results.environment.worker.device}`
+      : `${results.stages.length} stages (${reused} reused) in ${seconds(results.totalSeconds)} on ${results.environment.worker.device}`,
+    `run folder: ${results.runDir} (${RESULTS_FILE}, ${TABLES_FILE}, ${CHOICES_FILE}, ${REPORT_HTML}${series ? ", seeds/" : ""})`,
   ].filter((l) => l !== "");
-  const blocks = [renderPaperTables(results), ...(results.sweeps.length > 0 ? [renderSweepTables(results)] : []), summary.join("\n")];
+  const blocks = [renderPaperTables(results), ...(results.sweeps.length > 0 ? [renderSweepTables(results)] : []), ...(flagged > 0 ? [renderTrust(results)] : []), summary.join("\n")];
   return blocks.join("\n\n");
 }
 

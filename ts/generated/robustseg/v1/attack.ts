@@ -24,6 +24,8 @@ export enum AttackMethod {
   ATTACK_METHOD_SEGPGD = 3,
   /** ATTACK_METHOD_COSPGD - Agnihotri et al. 2024: PGD with the CosPGD pixel weighting */
   ATTACK_METHOD_COSPGD = 4,
+  /** ATTACK_METHOD_APGD - Croce & Hein 2020: Auto-PGD (see ApgdAttack); only as a method name, e.g. in results */
+  ATTACK_METHOD_APGD = 5,
   UNRECOGNIZED = -1,
 }
 
@@ -44,6 +46,9 @@ export function attackMethodFromJSON(object: any): AttackMethod {
     case 4:
     case "ATTACK_METHOD_COSPGD":
       return AttackMethod.ATTACK_METHOD_COSPGD;
+    case 5:
+    case "ATTACK_METHOD_APGD":
+      return AttackMethod.ATTACK_METHOD_APGD;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -63,7 +68,115 @@ export function attackMethodToJSON(object: AttackMethod): string {
       return "ATTACK_METHOD_SEGPGD";
     case AttackMethod.ATTACK_METHOD_COSPGD:
       return "ATTACK_METHOD_COSPGD";
+    case AttackMethod.ATTACK_METHOD_APGD:
+      return "ATTACK_METHOD_APGD";
     case AttackMethod.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** The objectives of SEA (Croce, Singh, Hein, ECCV 2024), each a per-image mean over pixels. */
+export enum AttackLoss {
+  /** ATTACK_LOSS_UNSPECIFIED - = cross-entropy */
+  ATTACK_LOSS_UNSPECIFIED = 0,
+  ATTACK_LOSS_CROSS_ENTROPY = 1,
+  /** ATTACK_LOSS_BALANCED_CROSS_ENTROPY - CE weighted by 1 - (share of the pixel's class in its image) */
+  ATTACK_LOSS_BALANCED_CROSS_ENTROPY = 2,
+  /** ATTACK_LOSS_JENSEN_SHANNON - JS divergence between softmax and the one-hot truth */
+  ATTACK_LOSS_JENSEN_SHANNON = 3,
+  /** ATTACK_LOSS_MASKED_CROSS_ENTROPY - CE of the pixels still classified correctly */
+  ATTACK_LOSS_MASKED_CROSS_ENTROPY = 4,
+  /** ATTACK_LOSS_MASKED_SPHERICAL - -(normalised logit of the truth) of the pixels still correct */
+  ATTACK_LOSS_MASKED_SPHERICAL = 5,
+  UNRECOGNIZED = -1,
+}
+
+export function attackLossFromJSON(object: any): AttackLoss {
+  switch (object) {
+    case 0:
+    case "ATTACK_LOSS_UNSPECIFIED":
+      return AttackLoss.ATTACK_LOSS_UNSPECIFIED;
+    case 1:
+    case "ATTACK_LOSS_CROSS_ENTROPY":
+      return AttackLoss.ATTACK_LOSS_CROSS_ENTROPY;
+    case 2:
+    case "ATTACK_LOSS_BALANCED_CROSS_ENTROPY":
+      return AttackLoss.ATTACK_LOSS_BALANCED_CROSS_ENTROPY;
+    case 3:
+    case "ATTACK_LOSS_JENSEN_SHANNON":
+      return AttackLoss.ATTACK_LOSS_JENSEN_SHANNON;
+    case 4:
+    case "ATTACK_LOSS_MASKED_CROSS_ENTROPY":
+      return AttackLoss.ATTACK_LOSS_MASKED_CROSS_ENTROPY;
+    case 5:
+    case "ATTACK_LOSS_MASKED_SPHERICAL":
+      return AttackLoss.ATTACK_LOSS_MASKED_SPHERICAL;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return AttackLoss.UNRECOGNIZED;
+  }
+}
+
+export function attackLossToJSON(object: AttackLoss): string {
+  switch (object) {
+    case AttackLoss.ATTACK_LOSS_UNSPECIFIED:
+      return "ATTACK_LOSS_UNSPECIFIED";
+    case AttackLoss.ATTACK_LOSS_CROSS_ENTROPY:
+      return "ATTACK_LOSS_CROSS_ENTROPY";
+    case AttackLoss.ATTACK_LOSS_BALANCED_CROSS_ENTROPY:
+      return "ATTACK_LOSS_BALANCED_CROSS_ENTROPY";
+    case AttackLoss.ATTACK_LOSS_JENSEN_SHANNON:
+      return "ATTACK_LOSS_JENSEN_SHANNON";
+    case AttackLoss.ATTACK_LOSS_MASKED_CROSS_ENTROPY:
+      return "ATTACK_LOSS_MASKED_CROSS_ENTROPY";
+    case AttackLoss.ATTACK_LOSS_MASKED_SPHERICAL:
+      return "ATTACK_LOSS_MASKED_SPHERICAL";
+    case AttackLoss.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+/** Which APGD iterate an image gets. */
+export enum ApgdIterate {
+  /** APGD_ITERATE_UNSPECIFIED - = best loss */
+  APGD_ITERATE_UNSPECIFIED = 0,
+  /** APGD_ITERATE_BEST_LOSS - APGD's x_max: the highest loss seen */
+  APGD_ITERATE_BEST_LOSS = 1,
+  /** APGD_ITERATE_LOWEST_ACCURACY - SEA: the lowest foreground accuracy seen (pixel accuracy without foreground) */
+  APGD_ITERATE_LOWEST_ACCURACY = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function apgdIterateFromJSON(object: any): ApgdIterate {
+  switch (object) {
+    case 0:
+    case "APGD_ITERATE_UNSPECIFIED":
+      return ApgdIterate.APGD_ITERATE_UNSPECIFIED;
+    case 1:
+    case "APGD_ITERATE_BEST_LOSS":
+      return ApgdIterate.APGD_ITERATE_BEST_LOSS;
+    case 2:
+    case "APGD_ITERATE_LOWEST_ACCURACY":
+      return ApgdIterate.APGD_ITERATE_LOWEST_ACCURACY;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return ApgdIterate.UNRECOGNIZED;
+  }
+}
+
+export function apgdIterateToJSON(object: ApgdIterate): string {
+  switch (object) {
+    case ApgdIterate.APGD_ITERATE_UNSPECIFIED:
+      return "APGD_ITERATE_UNSPECIFIED";
+    case ApgdIterate.APGD_ITERATE_BEST_LOSS:
+      return "APGD_ITERATE_BEST_LOSS";
+    case ApgdIterate.APGD_ITERATE_LOWEST_ACCURACY:
+      return "APGD_ITERATE_LOWEST_ACCURACY";
+    case ApgdIterate.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
@@ -199,8 +312,31 @@ export interface LayeredPgdAttack {
   seed: number;
 }
 
+/**
+ * APGD (Croce & Hein 2020): step size 2*epsilon, momentum 0.75, halved per image at the
+ * published checkpoints (restarting from the best point). No step size to set.
+ */
+export interface ApgdAttack {
+  /** > 0 */
+  epsilon: number;
+  /** > 0 */
+  steps: number;
+  loss: AttackLoss;
+  /** unset/untargeted; a full-area target needs CROSS_ENTROPY */
+  target: AttackTarget | undefined;
+  iterate: ApgdIterate;
+  /** SEA: 30% of the steps at 2*epsilon, 30% at 1.5*epsilon, the rest at epsilon */
+  progressiveRadius: boolean;
+  /** the reference's start: uniform noise scaled to L-inf = epsilon per image */
+  randomStart: boolean;
+  seed: number;
+}
+
 export interface AttackSpec {
-  attack: { $case: "gradient"; value: GradientAttack } | { $case: "layeredPgd"; value: LayeredPgdAttack } | undefined;
+  attack: { $case: "gradient"; value: GradientAttack } | { $case: "layeredPgd"; value: LayeredPgdAttack } | {
+    $case: "apgd";
+    value: ApgdAttack;
+  } | undefined;
 }
 
 /** Attack every image of a dataset against a model into a new dataset artifact (same labels). */
@@ -803,6 +939,206 @@ export const LayeredPgdAttack: MessageFns<LayeredPgdAttack> = {
   },
 };
 
+function createBaseApgdAttack(): ApgdAttack {
+  return {
+    epsilon: 0,
+    steps: 0,
+    loss: 0,
+    target: undefined,
+    iterate: 0,
+    progressiveRadius: false,
+    randomStart: false,
+    seed: 0,
+  };
+}
+
+export const ApgdAttack: MessageFns<ApgdAttack> = {
+  encode(message: ApgdAttack, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.epsilon !== 0) {
+      writer.uint32(9).double(message.epsilon);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(16).int32(message.steps);
+    }
+    if (message.loss !== 0) {
+      writer.uint32(24).int32(message.loss);
+    }
+    if (message.target !== undefined) {
+      AttackTarget.encode(message.target, writer.uint32(34).fork()).join();
+    }
+    if (message.iterate !== 0) {
+      writer.uint32(40).int32(message.iterate);
+    }
+    if (message.progressiveRadius !== false) {
+      writer.uint32(48).bool(message.progressiveRadius);
+    }
+    if (message.randomStart !== false) {
+      writer.uint32(56).bool(message.randomStart);
+    }
+    if (message.seed !== 0) {
+      writer.uint32(64).uint64(message.seed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ApgdAttack {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseApgdAttack();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 9) {
+              break;
+            }
+
+            message.epsilon = reader.double();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.steps = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.loss = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.target = AttackTarget.decode(reader, reader.uint32());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.iterate = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.progressiveRadius = reader.bool();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.randomStart = reader.bool();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.seed = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ApgdAttack {
+    return {
+      epsilon: isSet(object.epsilon) ? globalThis.Number(object.epsilon) : 0,
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      loss: isSet(object.loss) ? attackLossFromJSON(object.loss) : 0,
+      target: isSet(object.target) ? AttackTarget.fromJSON(object.target) : undefined,
+      iterate: isSet(object.iterate) ? apgdIterateFromJSON(object.iterate) : 0,
+      progressiveRadius: isSet(object.progressiveRadius)
+        ? globalThis.Boolean(object.progressiveRadius)
+        : isSet(object.progressive_radius)
+        ? globalThis.Boolean(object.progressive_radius)
+        : false,
+      randomStart: isSet(object.randomStart)
+        ? globalThis.Boolean(object.randomStart)
+        : isSet(object.random_start)
+        ? globalThis.Boolean(object.random_start)
+        : false,
+      seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
+    };
+  },
+
+  toJSON(message: ApgdAttack): unknown {
+    const obj: any = {};
+    if (message.epsilon !== 0) {
+      obj.epsilon = floatToJson(message.epsilon);
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.loss !== 0) {
+      obj.loss = attackLossToJSON(message.loss);
+    }
+    if (message.target !== undefined) {
+      obj.target = AttackTarget.toJSON(message.target);
+    }
+    if (message.iterate !== 0) {
+      obj.iterate = apgdIterateToJSON(message.iterate);
+    }
+    if (message.progressiveRadius !== false) {
+      obj.progressiveRadius = message.progressiveRadius;
+    }
+    if (message.randomStart !== false) {
+      obj.randomStart = message.randomStart;
+    }
+    if (message.seed !== 0) {
+      obj.seed = Math.round(message.seed);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ApgdAttack>): ApgdAttack {
+    return ApgdAttack.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ApgdAttack>): ApgdAttack {
+    const message = createBaseApgdAttack();
+    message.epsilon = object.epsilon ?? 0;
+    message.steps = object.steps ?? 0;
+    message.loss = object.loss ?? 0;
+    message.target = (object.target !== undefined && object.target !== null)
+      ? AttackTarget.fromPartial(object.target)
+      : undefined;
+    message.iterate = object.iterate ?? 0;
+    message.progressiveRadius = object.progressiveRadius ?? false;
+    message.randomStart = object.randomStart ?? false;
+    message.seed = object.seed ?? 0;
+    return message;
+  },
+};
+
 function createBaseAttackSpec(): AttackSpec {
   return { attack: undefined };
 }
@@ -815,6 +1151,9 @@ export const AttackSpec: MessageFns<AttackSpec> = {
         break;
       case "layeredPgd":
         LayeredPgdAttack.encode(message.attack.value, writer.uint32(18).fork()).join();
+        break;
+      case "apgd":
+        ApgdAttack.encode(message.attack.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -849,6 +1188,14 @@ export const AttackSpec: MessageFns<AttackSpec> = {
             message.attack = { $case: "layeredPgd", value: LayeredPgdAttack.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.attack = { $case: "apgd", value: ApgdAttack.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -869,6 +1216,8 @@ export const AttackSpec: MessageFns<AttackSpec> = {
         ? { $case: "layeredPgd", value: LayeredPgdAttack.fromJSON(object.layeredPgd) }
         : isSet(object.layered_pgd)
         ? { $case: "layeredPgd", value: LayeredPgdAttack.fromJSON(object.layered_pgd) }
+        : isSet(object.apgd)
+        ? { $case: "apgd", value: ApgdAttack.fromJSON(object.apgd) }
         : undefined,
     };
   },
@@ -879,6 +1228,8 @@ export const AttackSpec: MessageFns<AttackSpec> = {
       obj.gradient = GradientAttack.toJSON(message.attack.value);
     } else if (message.attack?.$case === "layeredPgd") {
       obj.layeredPgd = LayeredPgdAttack.toJSON(message.attack.value);
+    } else if (message.attack?.$case === "apgd") {
+      obj.apgd = ApgdAttack.toJSON(message.attack.value);
     }
     return obj;
   },
@@ -898,6 +1249,12 @@ export const AttackSpec: MessageFns<AttackSpec> = {
       case "layeredPgd": {
         if (object.attack?.value !== undefined && object.attack?.value !== null) {
           message.attack = { $case: "layeredPgd", value: LayeredPgdAttack.fromPartial(object.attack.value) };
+        }
+        break;
+      }
+      case "apgd": {
+        if (object.attack?.value !== undefined && object.attack?.value !== null) {
+          message.attack = { $case: "apgd", value: ApgdAttack.fromPartial(object.attack.value) };
         }
         break;
       }

@@ -6,8 +6,8 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { AttackSpec } from "./attack.js";
-import { ConfusionMatrix, Progress } from "./common.js";
+import { AttackMethod, attackMethodFromJSON, attackMethodToJSON, AttackSpec } from "./attack.js";
+import { ConfusionMatrix, Progress, Tensor } from "./common.js";
 
 export const protobufPackage = "robustseg.v1";
 
@@ -115,6 +115,11 @@ export interface UNetSpec {
   /** channels of the first stage, doubled per stage (0 = default 64) */
   baseWidth: number;
   upsampling: Upsampling;
+  /**
+   * Round input pixels to 2^bits levels first (bit-depth reduction, 0 = off). Rounding has no
+   * gradient: a deliberately gradient-masking model, for testing robustness checks.
+   */
+  inputBits: number;
 }
 
 /**
@@ -172,6 +177,28 @@ export interface TrainingConfig {
   seed: number;
   /** random flips and 90-degree rotations */
   augment: boolean;
+  /** unset = clean training */
+  adversarial: AdversarialTraining | undefined;
+}
+
+/**
+ * Adversarial training: every training batch replaced on the fly by an untargeted attack on it,
+ * computed against the model being trained. PGD = PGD-AT (Madry et al. 2018, cross-entropy);
+ * SEGPGD = SegPGD-AT (Gu et al. 2022). Validation stays clean.
+ */
+export interface AdversarialTraining {
+  /** PGD or SEGPGD */
+  method: AttackMethod;
+  /** > 0 */
+  epsilon: number;
+  /** > 0 */
+  steps: number;
+  /** 0 = 2.5 * epsilon / steps */
+  stepSize: number;
+  /** uniform start in the ball, seeded by the training seed */
+  randomStart: boolean;
+  /** share of each batch left clean, in [0, 1) (0.5 = half clean, half adversarial) */
+  cleanFraction: number;
 }
 
 /** One epoch's summary; the validation figures come from the validation dataset. */
@@ -301,6 +328,39 @@ export interface EvaluateEvent {
   event: { $case: "progress"; value: Progress } | { $case: "result"; value: EvaluateResult } | undefined;
 }
 
+/**
+ * The worst case over an ensemble of attacks, per image (SEA, Croce, Singh, Hein 2024): every
+ * member attacks every image; each image contributes the result of the member that leaves it the
+ * lowest foreground accuracy (pixel accuracy for an image without foreground; ties: lower pixel
+ * accuracy, then the earlier member).
+ */
+export interface EvaluateWorstCaseRequest {
+  modelId: string;
+  datasetId: string;
+  /** 0 = the worker's default */
+  batchSize: number;
+  /** at least one */
+  members: AttackSpec[];
+  /** empty = model_id (white-box) */
+  attackModelId: string;
+}
+
+export interface EvaluateWorstCaseResult {
+  /** each member alone, in request order */
+  members: EvaluateResult[];
+  worstCase:
+    | EvaluateResult
+    | undefined;
+  /** per image, in dataset order: the member its worst case came from */
+  chosenMember: number[];
+  /** float64 (members, images): the selection key per image */
+  imageScores: Tensor | undefined;
+}
+
+export interface EvaluateWorstCaseEvent {
+  event: { $case: "progress"; value: Progress } | { $case: "result"; value: EvaluateWorstCaseResult } | undefined;
+}
+
 export interface ExportModelRequest {
   modelId: string;
   format: ExportFormat;
@@ -341,7 +401,7 @@ export interface ExportModelEvent {
 }
 
 function createBaseUNetSpec(): UNetSpec {
-  return { depth: 0, baseWidth: 0, upsampling: 0 };
+  return { depth: 0, baseWidth: 0, upsampling: 0, inputBits: 0 };
 }
 
 export const UNetSpec: MessageFns<UNetSpec> = {
@@ -354,6 +414,9 @@ export const UNetSpec: MessageFns<UNetSpec> = {
     }
     if (message.upsampling !== 0) {
       writer.uint32(24).int32(message.upsampling);
+    }
+    if (message.inputBits !== 0) {
+      writer.uint32(32).int32(message.inputBits);
     }
     return writer;
   },
@@ -395,6 +458,14 @@ export const UNetSpec: MessageFns<UNetSpec> = {
             message.upsampling = reader.int32() as any;
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.inputBits = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -416,6 +487,11 @@ export const UNetSpec: MessageFns<UNetSpec> = {
         ? globalThis.Number(object.base_width)
         : 0,
       upsampling: isSet(object.upsampling) ? upsamplingFromJSON(object.upsampling) : 0,
+      inputBits: isSet(object.inputBits)
+        ? globalThis.Number(object.inputBits)
+        : isSet(object.input_bits)
+        ? globalThis.Number(object.input_bits)
+        : 0,
     };
   },
 
@@ -430,6 +506,9 @@ export const UNetSpec: MessageFns<UNetSpec> = {
     if (message.upsampling !== 0) {
       obj.upsampling = upsamplingToJSON(message.upsampling);
     }
+    if (message.inputBits !== 0) {
+      obj.inputBits = Math.round(message.inputBits);
+    }
     return obj;
   },
 
@@ -441,6 +520,7 @@ export const UNetSpec: MessageFns<UNetSpec> = {
     message.depth = object.depth ?? 0;
     message.baseWidth = object.baseWidth ?? 0;
     message.upsampling = object.upsampling ?? 0;
+    message.inputBits = object.inputBits ?? 0;
     return message;
   },
 };
@@ -898,7 +978,7 @@ export const ModelSpec: MessageFns<ModelSpec> = {
 };
 
 function createBaseTrainingConfig(): TrainingConfig {
-  return { epochs: 0, batchSize: 0, learningRate: 0, seed: 0, augment: false };
+  return { epochs: 0, batchSize: 0, learningRate: 0, seed: 0, augment: false, adversarial: undefined };
 }
 
 export const TrainingConfig: MessageFns<TrainingConfig> = {
@@ -917,6 +997,9 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     }
     if (message.augment !== false) {
       writer.uint32(40).bool(message.augment);
+    }
+    if (message.adversarial !== undefined) {
+      AdversarialTraining.encode(message.adversarial, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -974,6 +1057,14 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
             message.augment = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.adversarial = AdversarialTraining.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1001,6 +1092,7 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
         : 0,
       seed: isSet(object.seed) ? globalThis.Number(object.seed) : 0,
       augment: isSet(object.augment) ? globalThis.Boolean(object.augment) : false,
+      adversarial: isSet(object.adversarial) ? AdversarialTraining.fromJSON(object.adversarial) : undefined,
     };
   },
 
@@ -1021,6 +1113,9 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     if (message.augment !== false) {
       obj.augment = message.augment;
     }
+    if (message.adversarial !== undefined) {
+      obj.adversarial = AdversarialTraining.toJSON(message.adversarial);
+    }
     return obj;
   },
 
@@ -1034,6 +1129,170 @@ export const TrainingConfig: MessageFns<TrainingConfig> = {
     message.learningRate = object.learningRate ?? 0;
     message.seed = object.seed ?? 0;
     message.augment = object.augment ?? false;
+    message.adversarial = (object.adversarial !== undefined && object.adversarial !== null)
+      ? AdversarialTraining.fromPartial(object.adversarial)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseAdversarialTraining(): AdversarialTraining {
+  return { method: 0, epsilon: 0, steps: 0, stepSize: 0, randomStart: false, cleanFraction: 0 };
+}
+
+export const AdversarialTraining: MessageFns<AdversarialTraining> = {
+  encode(message: AdversarialTraining, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.method !== 0) {
+      writer.uint32(8).int32(message.method);
+    }
+    if (message.epsilon !== 0) {
+      writer.uint32(17).double(message.epsilon);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(24).int32(message.steps);
+    }
+    if (message.stepSize !== 0) {
+      writer.uint32(33).double(message.stepSize);
+    }
+    if (message.randomStart !== false) {
+      writer.uint32(40).bool(message.randomStart);
+    }
+    if (message.cleanFraction !== 0) {
+      writer.uint32(49).double(message.cleanFraction);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AdversarialTraining {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAdversarialTraining();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.method = reader.int32() as any;
+            continue;
+          }
+          case 2: {
+            if (tag !== 17) {
+              break;
+            }
+
+            message.epsilon = reader.double();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.steps = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 33) {
+              break;
+            }
+
+            message.stepSize = reader.double();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.randomStart = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 49) {
+              break;
+            }
+
+            message.cleanFraction = reader.double();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AdversarialTraining {
+    return {
+      method: isSet(object.method) ? attackMethodFromJSON(object.method) : 0,
+      epsilon: isSet(object.epsilon) ? globalThis.Number(object.epsilon) : 0,
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      stepSize: isSet(object.stepSize)
+        ? globalThis.Number(object.stepSize)
+        : isSet(object.step_size)
+        ? globalThis.Number(object.step_size)
+        : 0,
+      randomStart: isSet(object.randomStart)
+        ? globalThis.Boolean(object.randomStart)
+        : isSet(object.random_start)
+        ? globalThis.Boolean(object.random_start)
+        : false,
+      cleanFraction: isSet(object.cleanFraction)
+        ? globalThis.Number(object.cleanFraction)
+        : isSet(object.clean_fraction)
+        ? globalThis.Number(object.clean_fraction)
+        : 0,
+    };
+  },
+
+  toJSON(message: AdversarialTraining): unknown {
+    const obj: any = {};
+    if (message.method !== 0) {
+      obj.method = attackMethodToJSON(message.method);
+    }
+    if (message.epsilon !== 0) {
+      obj.epsilon = floatToJson(message.epsilon);
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.stepSize !== 0) {
+      obj.stepSize = floatToJson(message.stepSize);
+    }
+    if (message.randomStart !== false) {
+      obj.randomStart = message.randomStart;
+    }
+    if (message.cleanFraction !== 0) {
+      obj.cleanFraction = floatToJson(message.cleanFraction);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AdversarialTraining>): AdversarialTraining {
+    return AdversarialTraining.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AdversarialTraining>): AdversarialTraining {
+    const message = createBaseAdversarialTraining();
+    message.method = object.method ?? 0;
+    message.epsilon = object.epsilon ?? 0;
+    message.steps = object.steps ?? 0;
+    message.stepSize = object.stepSize ?? 0;
+    message.randomStart = object.randomStart ?? false;
+    message.cleanFraction = object.cleanFraction ?? 0;
     return message;
   },
 };
@@ -2615,6 +2874,405 @@ export const EvaluateEvent: MessageFns<EvaluateEvent> = {
       case "result": {
         if (object.event?.value !== undefined && object.event?.value !== null) {
           message.event = { $case: "result", value: EvaluateResult.fromPartial(object.event.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseEvaluateWorstCaseRequest(): EvaluateWorstCaseRequest {
+  return { modelId: "", datasetId: "", batchSize: 0, members: [], attackModelId: "" };
+}
+
+export const EvaluateWorstCaseRequest: MessageFns<EvaluateWorstCaseRequest> = {
+  encode(message: EvaluateWorstCaseRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.modelId !== "") {
+      writer.uint32(10).string(message.modelId);
+    }
+    if (message.datasetId !== "") {
+      writer.uint32(18).string(message.datasetId);
+    }
+    if (message.batchSize !== 0) {
+      writer.uint32(24).int32(message.batchSize);
+    }
+    for (const v of message.members) {
+      AttackSpec.encode(v!, writer.uint32(34).fork()).join();
+    }
+    if (message.attackModelId !== "") {
+      writer.uint32(42).string(message.attackModelId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvaluateWorstCaseRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvaluateWorstCaseRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.modelId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.datasetId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.batchSize = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.members.push(AttackSpec.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.attackModelId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvaluateWorstCaseRequest {
+    return {
+      modelId: isSet(object.modelId)
+        ? globalThis.String(object.modelId)
+        : isSet(object.model_id)
+        ? globalThis.String(object.model_id)
+        : "",
+      datasetId: isSet(object.datasetId)
+        ? globalThis.String(object.datasetId)
+        : isSet(object.dataset_id)
+        ? globalThis.String(object.dataset_id)
+        : "",
+      batchSize: isSet(object.batchSize)
+        ? globalThis.Number(object.batchSize)
+        : isSet(object.batch_size)
+        ? globalThis.Number(object.batch_size)
+        : 0,
+      members: globalThis.Array.isArray(object?.members) ? object.members.map((e: any) => AttackSpec.fromJSON(e)) : [],
+      attackModelId: isSet(object.attackModelId)
+        ? globalThis.String(object.attackModelId)
+        : isSet(object.attack_model_id)
+        ? globalThis.String(object.attack_model_id)
+        : "",
+    };
+  },
+
+  toJSON(message: EvaluateWorstCaseRequest): unknown {
+    const obj: any = {};
+    if (message.modelId !== "") {
+      obj.modelId = message.modelId;
+    }
+    if (message.datasetId !== "") {
+      obj.datasetId = message.datasetId;
+    }
+    if (message.batchSize !== 0) {
+      obj.batchSize = Math.round(message.batchSize);
+    }
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => AttackSpec.toJSON(e));
+    }
+    if (message.attackModelId !== "") {
+      obj.attackModelId = message.attackModelId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EvaluateWorstCaseRequest>): EvaluateWorstCaseRequest {
+    return EvaluateWorstCaseRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EvaluateWorstCaseRequest>): EvaluateWorstCaseRequest {
+    const message = createBaseEvaluateWorstCaseRequest();
+    message.modelId = object.modelId ?? "";
+    message.datasetId = object.datasetId ?? "";
+    message.batchSize = object.batchSize ?? 0;
+    message.members = object.members?.map((e) => AttackSpec.fromPartial(e)) || [];
+    message.attackModelId = object.attackModelId ?? "";
+    return message;
+  },
+};
+
+function createBaseEvaluateWorstCaseResult(): EvaluateWorstCaseResult {
+  return { members: [], worstCase: undefined, chosenMember: [], imageScores: undefined };
+}
+
+export const EvaluateWorstCaseResult: MessageFns<EvaluateWorstCaseResult> = {
+  encode(message: EvaluateWorstCaseResult, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.members) {
+      EvaluateResult.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.worstCase !== undefined) {
+      EvaluateResult.encode(message.worstCase, writer.uint32(18).fork()).join();
+    }
+    if (message.chosenMember.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.chosenMember) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.imageScores !== undefined) {
+      Tensor.encode(message.imageScores, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvaluateWorstCaseResult {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvaluateWorstCaseResult();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.members.push(EvaluateResult.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.worstCase = EvaluateResult.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.chosenMember.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.chosenMember.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.imageScores = Tensor.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvaluateWorstCaseResult {
+    return {
+      members: globalThis.Array.isArray(object?.members)
+        ? object.members.map((e: any) => EvaluateResult.fromJSON(e))
+        : [],
+      worstCase: isSet(object.worstCase)
+        ? EvaluateResult.fromJSON(object.worstCase)
+        : isSet(object.worst_case)
+        ? EvaluateResult.fromJSON(object.worst_case)
+        : undefined,
+      chosenMember: globalThis.Array.isArray(object?.chosenMember)
+        ? object.chosenMember.map((e: any) => globalThis.Number(e))
+        : globalThis.Array.isArray(object?.chosen_member)
+        ? object.chosen_member.map((e: any) => globalThis.Number(e))
+        : [],
+      imageScores: isSet(object.imageScores)
+        ? Tensor.fromJSON(object.imageScores)
+        : isSet(object.image_scores)
+        ? Tensor.fromJSON(object.image_scores)
+        : undefined,
+    };
+  },
+
+  toJSON(message: EvaluateWorstCaseResult): unknown {
+    const obj: any = {};
+    if (message.members?.length) {
+      obj.members = message.members.map((e) => EvaluateResult.toJSON(e));
+    }
+    if (message.worstCase !== undefined) {
+      obj.worstCase = EvaluateResult.toJSON(message.worstCase);
+    }
+    if (message.chosenMember?.length) {
+      obj.chosenMember = message.chosenMember.map((e) => Math.round(e));
+    }
+    if (message.imageScores !== undefined) {
+      obj.imageScores = Tensor.toJSON(message.imageScores);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EvaluateWorstCaseResult>): EvaluateWorstCaseResult {
+    return EvaluateWorstCaseResult.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EvaluateWorstCaseResult>): EvaluateWorstCaseResult {
+    const message = createBaseEvaluateWorstCaseResult();
+    message.members = object.members?.map((e) => EvaluateResult.fromPartial(e)) || [];
+    message.worstCase = (object.worstCase !== undefined && object.worstCase !== null)
+      ? EvaluateResult.fromPartial(object.worstCase)
+      : undefined;
+    message.chosenMember = object.chosenMember?.map((e) => e) || [];
+    message.imageScores = (object.imageScores !== undefined && object.imageScores !== null)
+      ? Tensor.fromPartial(object.imageScores)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseEvaluateWorstCaseEvent(): EvaluateWorstCaseEvent {
+  return { event: undefined };
+}
+
+export const EvaluateWorstCaseEvent: MessageFns<EvaluateWorstCaseEvent> = {
+  encode(message: EvaluateWorstCaseEvent, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    switch (message.event?.$case) {
+      case "progress":
+        Progress.encode(message.event.value, writer.uint32(10).fork()).join();
+        break;
+      case "result":
+        EvaluateWorstCaseResult.encode(message.event.value, writer.uint32(18).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EvaluateWorstCaseEvent {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEvaluateWorstCaseEvent();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.event = { $case: "progress", value: Progress.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.event = { $case: "result", value: EvaluateWorstCaseResult.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EvaluateWorstCaseEvent {
+    return {
+      event: isSet(object.progress)
+        ? { $case: "progress", value: Progress.fromJSON(object.progress) }
+        : isSet(object.result)
+        ? { $case: "result", value: EvaluateWorstCaseResult.fromJSON(object.result) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: EvaluateWorstCaseEvent): unknown {
+    const obj: any = {};
+    if (message.event?.$case === "progress") {
+      obj.progress = Progress.toJSON(message.event.value);
+    } else if (message.event?.$case === "result") {
+      obj.result = EvaluateWorstCaseResult.toJSON(message.event.value);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EvaluateWorstCaseEvent>): EvaluateWorstCaseEvent {
+    return EvaluateWorstCaseEvent.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EvaluateWorstCaseEvent>): EvaluateWorstCaseEvent {
+    const message = createBaseEvaluateWorstCaseEvent();
+    switch (object.event?.$case) {
+      case "progress": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "progress", value: Progress.fromPartial(object.event.value) };
+        }
+        break;
+      }
+      case "result": {
+        if (object.event?.value !== undefined && object.event?.value !== null) {
+          message.event = { $case: "result", value: EvaluateWorstCaseResult.fromPartial(object.event.value) };
         }
         break;
       }

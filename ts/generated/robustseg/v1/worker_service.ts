@@ -35,6 +35,8 @@ import { RenderPanelsRequest, RenderPanelsResponse } from "./figure.js";
 import {
   EvaluateEvent,
   EvaluateRequest,
+  EvaluateWorstCaseEvent,
+  EvaluateWorstCaseRequest,
   ExportModelEvent,
   ExportModelRequest,
   GetModelRequest,
@@ -1094,6 +1096,17 @@ export const WorkerServiceService = {
     responseSerialize: (value: EvaluateEvent): Buffer => Buffer.from(EvaluateEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): EvaluateEvent => EvaluateEvent.decode(value),
   },
+  evaluateWorstCase: {
+    path: "/robustseg.v1.WorkerService/EvaluateWorstCase" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: EvaluateWorstCaseRequest): Buffer =>
+      Buffer.from(EvaluateWorstCaseRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EvaluateWorstCaseRequest => EvaluateWorstCaseRequest.decode(value),
+    responseSerialize: (value: EvaluateWorstCaseEvent): Buffer =>
+      Buffer.from(EvaluateWorstCaseEvent.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EvaluateWorstCaseEvent => EvaluateWorstCaseEvent.decode(value),
+  },
   attackDataset: {
     path: "/robustseg.v1.WorkerService/AttackDataset" as const,
     requestStream: false as const,
@@ -1211,6 +1224,7 @@ export interface WorkerServiceServer extends UntypedServiceImplementation {
   train: handleServerStreamingCall<TrainRequest, TrainEvent>;
   getModel: handleUnaryCall<GetModelRequest, GetModelResponse>;
   evaluate: handleServerStreamingCall<EvaluateRequest, EvaluateEvent>;
+  evaluateWorstCase: handleServerStreamingCall<EvaluateWorstCaseRequest, EvaluateWorstCaseEvent>;
   attackDataset: handleServerStreamingCall<AttackDatasetRequest, DatasetBuildEvent>;
   scoreCandidates: handleUnaryCall<ScoreCandidatesRequest, ScoreCandidatesResponse>;
   buildEnhancedDataset: handleServerStreamingCall<BuildEnhancedDatasetRequest, DatasetBuildEvent>;
@@ -1288,6 +1302,15 @@ export interface WorkerServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<EvaluateEvent>;
+  evaluateWorstCase(
+    request: EvaluateWorstCaseRequest,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<EvaluateWorstCaseEvent>;
+  evaluateWorstCase(
+    request: EvaluateWorstCaseRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<EvaluateWorstCaseEvent>;
   attackDataset(request: AttackDatasetRequest, options?: Partial<CallOptions>): ClientReadableStream<DatasetBuildEvent>;
   attackDataset(
     request: AttackDatasetRequest,

@@ -16,6 +16,22 @@ class AttackMethod(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     ATTACK_METHOD_PGD: _ClassVar[AttackMethod]
     ATTACK_METHOD_SEGPGD: _ClassVar[AttackMethod]
     ATTACK_METHOD_COSPGD: _ClassVar[AttackMethod]
+    ATTACK_METHOD_APGD: _ClassVar[AttackMethod]
+
+class AttackLoss(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ATTACK_LOSS_UNSPECIFIED: _ClassVar[AttackLoss]
+    ATTACK_LOSS_CROSS_ENTROPY: _ClassVar[AttackLoss]
+    ATTACK_LOSS_BALANCED_CROSS_ENTROPY: _ClassVar[AttackLoss]
+    ATTACK_LOSS_JENSEN_SHANNON: _ClassVar[AttackLoss]
+    ATTACK_LOSS_MASKED_CROSS_ENTROPY: _ClassVar[AttackLoss]
+    ATTACK_LOSS_MASKED_SPHERICAL: _ClassVar[AttackLoss]
+
+class ApgdIterate(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    APGD_ITERATE_UNSPECIFIED: _ClassVar[ApgdIterate]
+    APGD_ITERATE_BEST_LOSS: _ClassVar[ApgdIterate]
+    APGD_ITERATE_LOWEST_ACCURACY: _ClassVar[ApgdIterate]
 
 class LayerBudget(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -33,6 +49,16 @@ ATTACK_METHOD_FGSM: AttackMethod
 ATTACK_METHOD_PGD: AttackMethod
 ATTACK_METHOD_SEGPGD: AttackMethod
 ATTACK_METHOD_COSPGD: AttackMethod
+ATTACK_METHOD_APGD: AttackMethod
+ATTACK_LOSS_UNSPECIFIED: AttackLoss
+ATTACK_LOSS_CROSS_ENTROPY: AttackLoss
+ATTACK_LOSS_BALANCED_CROSS_ENTROPY: AttackLoss
+ATTACK_LOSS_JENSEN_SHANNON: AttackLoss
+ATTACK_LOSS_MASKED_CROSS_ENTROPY: AttackLoss
+ATTACK_LOSS_MASKED_SPHERICAL: AttackLoss
+APGD_ITERATE_UNSPECIFIED: ApgdIterate
+APGD_ITERATE_BEST_LOSS: ApgdIterate
+APGD_ITERATE_LOWEST_ACCURACY: ApgdIterate
 LAYER_BUDGET_UNSPECIFIED: LayerBudget
 LAYER_BUDGET_PER_LAYER: LayerBudget
 LAYER_BUDGET_TOTAL: LayerBudget
@@ -88,13 +114,35 @@ class LayeredPgdAttack(_message.Message):
     seed: int
     def __init__(self, epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., class_order: _Optional[_Iterable[int]] = ..., budget: _Optional[_Union[LayerBudget, str]] = ..., random_start: bool = ..., seed: _Optional[int] = ...) -> None: ...
 
+class ApgdAttack(_message.Message):
+    __slots__ = ("epsilon", "steps", "loss", "target", "iterate", "progressive_radius", "random_start", "seed")
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    LOSS_FIELD_NUMBER: _ClassVar[int]
+    TARGET_FIELD_NUMBER: _ClassVar[int]
+    ITERATE_FIELD_NUMBER: _ClassVar[int]
+    PROGRESSIVE_RADIUS_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_START_FIELD_NUMBER: _ClassVar[int]
+    SEED_FIELD_NUMBER: _ClassVar[int]
+    epsilon: float
+    steps: int
+    loss: AttackLoss
+    target: AttackTarget
+    iterate: ApgdIterate
+    progressive_radius: bool
+    random_start: bool
+    seed: int
+    def __init__(self, epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., loss: _Optional[_Union[AttackLoss, str]] = ..., target: _Optional[_Union[AttackTarget, _Mapping]] = ..., iterate: _Optional[_Union[ApgdIterate, str]] = ..., progressive_radius: bool = ..., random_start: bool = ..., seed: _Optional[int] = ...) -> None: ...
+
 class AttackSpec(_message.Message):
-    __slots__ = ("gradient", "layered_pgd")
+    __slots__ = ("gradient", "layered_pgd", "apgd")
     GRADIENT_FIELD_NUMBER: _ClassVar[int]
     LAYERED_PGD_FIELD_NUMBER: _ClassVar[int]
+    APGD_FIELD_NUMBER: _ClassVar[int]
     gradient: GradientAttack
     layered_pgd: LayeredPgdAttack
-    def __init__(self, gradient: _Optional[_Union[GradientAttack, _Mapping]] = ..., layered_pgd: _Optional[_Union[LayeredPgdAttack, _Mapping]] = ...) -> None: ...
+    apgd: ApgdAttack
+    def __init__(self, gradient: _Optional[_Union[GradientAttack, _Mapping]] = ..., layered_pgd: _Optional[_Union[LayeredPgdAttack, _Mapping]] = ..., apgd: _Optional[_Union[ApgdAttack, _Mapping]] = ...) -> None: ...
 
 class AttackDatasetRequest(_message.Message):
     __slots__ = ("model_id", "dataset_id", "attack", "batch_size")

@@ -30,14 +30,16 @@ EXPORT_FORMAT_TORCHSCRIPT: ExportFormat
 EXPORT_FORMAT_SAFETENSORS: ExportFormat
 
 class UNetSpec(_message.Message):
-    __slots__ = ("depth", "base_width", "upsampling")
+    __slots__ = ("depth", "base_width", "upsampling", "input_bits")
     DEPTH_FIELD_NUMBER: _ClassVar[int]
     BASE_WIDTH_FIELD_NUMBER: _ClassVar[int]
     UPSAMPLING_FIELD_NUMBER: _ClassVar[int]
+    INPUT_BITS_FIELD_NUMBER: _ClassVar[int]
     depth: int
     base_width: int
     upsampling: Upsampling
-    def __init__(self, depth: _Optional[int] = ..., base_width: _Optional[int] = ..., upsampling: _Optional[_Union[Upsampling, str]] = ...) -> None: ...
+    input_bits: int
+    def __init__(self, depth: _Optional[int] = ..., base_width: _Optional[int] = ..., upsampling: _Optional[_Union[Upsampling, str]] = ..., input_bits: _Optional[int] = ...) -> None: ...
 
 class SmpSpec(_message.Message):
     __slots__ = ("architecture", "encoder", "encoder_depth", "encoder_weights", "weights_file")
@@ -80,18 +82,36 @@ class ModelSpec(_message.Message):
     def __init__(self, unet: _Optional[_Union[UNetSpec, _Mapping]] = ..., smp: _Optional[_Union[SmpSpec, _Mapping]] = ..., monai: _Optional[_Union[MonaiSpec, _Mapping]] = ...) -> None: ...
 
 class TrainingConfig(_message.Message):
-    __slots__ = ("epochs", "batch_size", "learning_rate", "seed", "augment")
+    __slots__ = ("epochs", "batch_size", "learning_rate", "seed", "augment", "adversarial")
     EPOCHS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     LEARNING_RATE_FIELD_NUMBER: _ClassVar[int]
     SEED_FIELD_NUMBER: _ClassVar[int]
     AUGMENT_FIELD_NUMBER: _ClassVar[int]
+    ADVERSARIAL_FIELD_NUMBER: _ClassVar[int]
     epochs: int
     batch_size: int
     learning_rate: float
     seed: int
     augment: bool
-    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., seed: _Optional[int] = ..., augment: bool = ...) -> None: ...
+    adversarial: AdversarialTraining
+    def __init__(self, epochs: _Optional[int] = ..., batch_size: _Optional[int] = ..., learning_rate: _Optional[float] = ..., seed: _Optional[int] = ..., augment: bool = ..., adversarial: _Optional[_Union[AdversarialTraining, _Mapping]] = ...) -> None: ...
+
+class AdversarialTraining(_message.Message):
+    __slots__ = ("method", "epsilon", "steps", "step_size", "random_start", "clean_fraction")
+    METHOD_FIELD_NUMBER: _ClassVar[int]
+    EPSILON_FIELD_NUMBER: _ClassVar[int]
+    STEPS_FIELD_NUMBER: _ClassVar[int]
+    STEP_SIZE_FIELD_NUMBER: _ClassVar[int]
+    RANDOM_START_FIELD_NUMBER: _ClassVar[int]
+    CLEAN_FRACTION_FIELD_NUMBER: _ClassVar[int]
+    method: _attack_pb2.AttackMethod
+    epsilon: float
+    steps: int
+    step_size: float
+    random_start: bool
+    clean_fraction: float
+    def __init__(self, method: _Optional[_Union[_attack_pb2.AttackMethod, str]] = ..., epsilon: _Optional[float] = ..., steps: _Optional[int] = ..., step_size: _Optional[float] = ..., random_start: bool = ..., clean_fraction: _Optional[float] = ...) -> None: ...
 
 class EpochSummary(_message.Message):
     __slots__ = ("epoch", "train_loss", "validation_loss", "validation_confusion", "best")
@@ -238,6 +258,40 @@ class EvaluateEvent(_message.Message):
     progress: _common_pb2.Progress
     result: EvaluateResult
     def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., result: _Optional[_Union[EvaluateResult, _Mapping]] = ...) -> None: ...
+
+class EvaluateWorstCaseRequest(_message.Message):
+    __slots__ = ("model_id", "dataset_id", "batch_size", "members", "attack_model_id")
+    MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    DATASET_ID_FIELD_NUMBER: _ClassVar[int]
+    BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    ATTACK_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    model_id: str
+    dataset_id: str
+    batch_size: int
+    members: _containers.RepeatedCompositeFieldContainer[_attack_pb2.AttackSpec]
+    attack_model_id: str
+    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., batch_size: _Optional[int] = ..., members: _Optional[_Iterable[_Union[_attack_pb2.AttackSpec, _Mapping]]] = ..., attack_model_id: _Optional[str] = ...) -> None: ...
+
+class EvaluateWorstCaseResult(_message.Message):
+    __slots__ = ("members", "worst_case", "chosen_member", "image_scores")
+    MEMBERS_FIELD_NUMBER: _ClassVar[int]
+    WORST_CASE_FIELD_NUMBER: _ClassVar[int]
+    CHOSEN_MEMBER_FIELD_NUMBER: _ClassVar[int]
+    IMAGE_SCORES_FIELD_NUMBER: _ClassVar[int]
+    members: _containers.RepeatedCompositeFieldContainer[EvaluateResult]
+    worst_case: EvaluateResult
+    chosen_member: _containers.RepeatedScalarFieldContainer[int]
+    image_scores: _common_pb2.Tensor
+    def __init__(self, members: _Optional[_Iterable[_Union[EvaluateResult, _Mapping]]] = ..., worst_case: _Optional[_Union[EvaluateResult, _Mapping]] = ..., chosen_member: _Optional[_Iterable[int]] = ..., image_scores: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
+
+class EvaluateWorstCaseEvent(_message.Message):
+    __slots__ = ("progress", "result")
+    PROGRESS_FIELD_NUMBER: _ClassVar[int]
+    RESULT_FIELD_NUMBER: _ClassVar[int]
+    progress: _common_pb2.Progress
+    result: EvaluateWorstCaseResult
+    def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., result: _Optional[_Union[EvaluateWorstCaseResult, _Mapping]] = ...) -> None: ...
 
 class ExportModelRequest(_message.Message):
     __slots__ = ("model_id", "format", "opset")

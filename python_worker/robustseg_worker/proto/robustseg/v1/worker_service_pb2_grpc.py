@@ -76,6 +76,11 @@ class WorkerServiceStub(object):
                 request_serializer=robustseg_dot_v1_dot_model__pb2.EvaluateRequest.SerializeToString,
                 response_deserializer=robustseg_dot_v1_dot_model__pb2.EvaluateEvent.FromString,
                 _registered_method=True)
+        self.EvaluateWorstCase = channel.unary_stream(
+                '/robustseg.v1.WorkerService/EvaluateWorstCase',
+                request_serializer=robustseg_dot_v1_dot_model__pb2.EvaluateWorstCaseRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_model__pb2.EvaluateWorstCaseEvent.FromString,
+                _registered_method=True)
         self.AttackDataset = channel.unary_stream(
                 '/robustseg.v1.WorkerService/AttackDataset',
                 request_serializer=robustseg_dot_v1_dot_attack__pb2.AttackDatasetRequest.SerializeToString,
@@ -169,6 +174,12 @@ class WorkerServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def Evaluate(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EvaluateWorstCase(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -273,6 +284,11 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.Evaluate,
                     request_deserializer=robustseg_dot_v1_dot_model__pb2.EvaluateRequest.FromString,
                     response_serializer=robustseg_dot_v1_dot_model__pb2.EvaluateEvent.SerializeToString,
+            ),
+            'EvaluateWorstCase': grpc.unary_stream_rpc_method_handler(
+                    servicer.EvaluateWorstCase,
+                    request_deserializer=robustseg_dot_v1_dot_model__pb2.EvaluateWorstCaseRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_model__pb2.EvaluateWorstCaseEvent.SerializeToString,
             ),
             'AttackDataset': grpc.unary_stream_rpc_method_handler(
                     servicer.AttackDataset,
@@ -494,6 +510,33 @@ class WorkerService(object):
             '/robustseg.v1.WorkerService/Evaluate',
             robustseg_dot_v1_dot_model__pb2.EvaluateRequest.SerializeToString,
             robustseg_dot_v1_dot_model__pb2.EvaluateEvent.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EvaluateWorstCase(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/EvaluateWorstCase',
+            robustseg_dot_v1_dot_model__pb2.EvaluateWorstCaseRequest.SerializeToString,
+            robustseg_dot_v1_dot_model__pb2.EvaluateWorstCaseEvent.FromString,
             options,
             channel_credentials,
             insecure,
