@@ -59,8 +59,17 @@ if (givenPython) {
     say(`creating the worker's Python environment in .venv (${base} -m venv)`);
     run(base, ["-m", "venv", venv], "creating .venv");
   }
-  once(join(venv, ".robustseg-setup"), sha256(requirements), "installing requirements.txt into .venv (torch is large; pip's cache serves later runs)", () =>
-    run(venvPython, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", requirements], "pip install -r requirements.txt"),
+  // Benchmark-only packages (torchattacks for `npm run bench` and its smoke test) go in with
+  // --no-deps: see the comment in requirements-bench.txt. The worker never imports them.
+  const benchRequirements = join(root, "requirements-bench.txt");
+  once(
+    join(venv, ".robustseg-setup"),
+    `${sha256(requirements)} ${sha256(benchRequirements)}`,
+    "installing requirements.txt and requirements-bench.txt into .venv (torch is large; pip's cache serves later runs)",
+    () => {
+      run(venvPython, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "-r", requirements], "pip install -r requirements.txt");
+      run(venvPython, ["-m", "pip", "install", "--disable-pip-version-check", "-q", "--no-deps", "-r", benchRequirements], "pip install --no-deps -r requirements-bench.txt");
+    },
   );
 }
 

@@ -57,6 +57,7 @@ function trainRequest(train: DatasetInfo, validation: DatasetInfo, epochs = 1): 
     trainDatasetIds: [train.id],
     validationDatasetId: validation.id,
     config: { epochs, batchSize: 4, learningRate: 0.01, seed: 0, augment: false, adversarial: undefined },
+    distributed: undefined,
   };
 }
 

@@ -49,6 +49,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--data-root", action="append", default=[], metavar="DIR",
                    help="a folder data sources may read files from (repeatable); without one, a loopback "
                         "worker reads any readable path and any other reads none")
+    p.add_argument("--precision", default="auto", choices=["auto", "fp32", "bf16"],
+                   help="attacks and method-two scoring: auto = bf16 autocast on CUDA, fp32 on CPU "
+                        "(reproducible bit for bit); bf16 forces autocast, fp32 turns it off")
+    p.add_argument("--compile", action="store_true",
+                   help="torch.compile the attacks' model (pays off only for long attacks at a fixed "
+                        "tile size: compiling takes minutes)")
     p.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     p.add_argument("--version", action="version", version=__version__)
     args = p.parse_args(argv)
@@ -90,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     from .server import parent_watcher
 
     try:
+        from .attacks import Runtime, set_default_runtime
+
+        set_default_runtime(Runtime(precision=args.precision, compile=args.compile))
         server = start_server(args.workspace, args.listen, token=args.token, device=args.device,
                               tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
                               insecure=args.insecure, data_roots=args.data_root, max_message_mb=args.max_message_mb,

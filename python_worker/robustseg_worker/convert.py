@@ -97,6 +97,7 @@ def train_request(request: model_pb2.TrainRequest) -> engine.TrainRequest:
         train_dataset_ids=list(request.train_dataset_ids),
         validation_dataset_id=request.validation_dataset_id,
         config=training_config_params(request.config),
+        distributed=message_to_params(request.distributed) if request.HasField("distributed") else {},
     )
 
 
@@ -281,6 +282,27 @@ def tensor_to_numpy(tensor: common_pb2.Tensor, field: str) -> np.ndarray:
 def numpy_to_tensor(array: np.ndarray) -> common_pb2.Tensor:
     array = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<") if array.dtype.itemsize > 1 else None)
     return common_pb2.Tensor(shape=list(array.shape), dtype=_PROTO_DTYPES[array.dtype.str], data=array.tobytes())
+
+
+_SCORINGS = {
+    attack_pb2.CANDIDATE_SCORING_UNSPECIFIED: "loss",
+    attack_pb2.CANDIDATE_SCORING_LOSS: "loss",
+    attack_pb2.CANDIDATE_SCORING_LOGIT_ADDITIVE: "logit_additive",
+}
+
+
+def candidate_scoring(value: int) -> str:
+    if value not in _SCORINGS:
+        raise InvalidArgument("scoring", f"unknown value {value}")
+    return _SCORINGS[value]
+
+
+def score_candidates_response(result: Any) -> attack_pb2.ScoreCandidatesResponse:
+    response = attack_pb2.ScoreCandidatesResponse(losses=numpy_to_tensor(result.losses),
+                                                  forward_passes=result.forward_passes)
+    if result.exact is not None:
+        response.exact.CopyFrom(numpy_to_tensor(result.exact))
+    return response
 
 
 def dataset_build_event(event: Any) -> attack_pb2.DatasetBuildEvent:

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +40,8 @@ from .events import (
     WorkerInfo,
 )
 from .store import ArtifactStore, artifact_id
+from .training.distributed import DistributedOptions, train_distributed
+from .training.distributed import check_batch as check_distributed_batch
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +69,8 @@ class TrainRequest:
     train_dataset_ids: list[str] = field(default_factory=list)
     validation_dataset_id: str = ""
     config: dict[str, Any] = field(default_factory=dict)
+    # The raw DistributedTraining fields (empty: in the worker's process).
+    distributed: dict[str, Any] = field(default_factory=dict)
 
 
 class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
@@ -211,6 +217,12 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         spec = backend.resolve_spec(request.spec, f"model.{request.architecture}", self.data_paths)
         config = training.TrainingConfig.from_params(request.config, "config")
         models.check_training_batch(backend, spec, config.batch_size, "config.batch_size")
+        distributed = DistributedOptions.from_params(request.distributed)
+        if distributed.enabled:
+            check_distributed_batch(distributed, config, backend.min_training_batch(spec))
+            if config.adversarial:
+                raise InvalidArgument("distributed", "adversarial training runs in one process for now "
+                                      "(leave distributed unset)")
         train_infos = self._training_datasets(request.train_dataset_ids)
         num_train = sum(i.num_images for i in train_infos)
         if num_train < backend.min_training_batch(spec):
@@ -225,6 +237,9 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
             "train_dataset_ids": list(request.train_dataset_ids),
             "validation_dataset_id": request.validation_dataset_id,
         }
+        if distributed.enabled:
+            # Not the single-process model: BatchNorm normalises each replica's rows apart.
+            recipe["data_parallel_world_size"] = distributed.world_size
         model_id = artifact_id("model", recipe)
         if not self.store.exists("model", model_id):  # refused before waiting or loading anything
             self._check_training_memory(request, backend, spec, config, train_infos, validation_info)
@@ -233,7 +248,8 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
                 log.info("model %s reused", model_id)
                 yield ModelTrained(self.get_model(model_id), reused=True)
                 return
-            yield from self._train_new(model_id, recipe, backend, spec, config, train_infos, validation_info, check_stop)
+            yield from self._train_new(model_id, recipe, backend, spec, config, train_infos, validation_info, check_stop,
+                                       distributed)
 
     def _training_datasets(self, dataset_ids: list[str]) -> list[DatasetInfo]:
         if not dataset_ids:
@@ -276,7 +292,8 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         estimate.what = f"training on {first.height}x{first.width} tiles"
         self.require_memory(estimate, f"model.{request.architecture}", "train_dataset_ids")
 
-    def _train_new(self, model_id, recipe, backend, spec, config, train_infos, validation_info, check_stop):
+    def _train_new(self, model_id, recipe, backend, spec, config, train_infos, validation_info, check_stop,
+                   distributed: DistributedOptions):
         started = time.monotonic()
         num_classes = len(train_infos[0].class_names)
         yield Progress("load", 0, 2, "moving datasets to " + str(self.device))
@@ -292,19 +309,29 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         model = cancellation.install(training.build_seeded(
             lambda: backend.build(spec, num_classes, int(train_images.shape[1]), mean, std), config.seed
         ).to(self.device))
-        # An earlier attempt that was interrupted left its last epoch here: continue after it.
         checkpoints = training.TrainingCheckpoints(self.store, model_id)
-        resumed = checkpoints.latest()
-        state, earlier_s = resumed if resumed else (None, 0.0)
-        if state is not None:
-            log.info("model %s: resuming after epoch %d of %d", model_id, state.epoch, config.epochs)
-            yield Progress("resume", state.epoch, config.epochs, f"resuming after epoch {state.epoch}")
-        transform = config.adversarial.transform(config.seed) if config.adversarial else None
-        outcome = yield from training.train(
-            model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop,
-            resume=state, on_epoch=lambda s: checkpoints.save(s, earlier_s + time.monotonic() - started),
-            batch_transform=transform,
-        )
+        state, earlier_s = None, 0.0
+        if distributed.enabled:
+            tensors = {"train_images": train_images, "train_labels": train_labels,
+                       "validation_images": val_images, "validation_labels": val_labels}
+            job_dir = self.store.root / "tmp" / f"train-{model_id}-{uuid.uuid4().hex[:8]}"
+            try:
+                outcome = yield from train_distributed(model, tensors, num_classes, config, distributed, job_dir,
+                                                       model_id, self.device, check_stop, torch.get_num_threads())
+            finally:
+                shutil.rmtree(job_dir, ignore_errors=True)
+        else:
+            # An earlier attempt that was interrupted left its last epoch here: continue after it.
+            resumed = checkpoints.latest()
+            state, earlier_s = resumed if resumed else (None, 0.0)
+            if state is not None:
+                log.info("model %s: resuming after epoch %d of %d", model_id, state.epoch, config.epochs)
+                yield Progress("resume", state.epoch, config.epochs, f"resuming after epoch {state.epoch}")
+            outcome = yield from training.train(
+                model, train_images, train_labels, val_images, val_labels, num_classes, config, check_stop,
+                resume=state, on_epoch=lambda s: checkpoints.save(s, earlier_s + time.monotonic() - started),
+                batch_transform=config.adversarial.transform(config.seed) if config.adversarial else None,
+            )
         info = ModelInfo(
             id=model_id, backend=backend.name, spec=spec, num_classes=num_classes,
             class_names=list(train_infos[0].class_names),

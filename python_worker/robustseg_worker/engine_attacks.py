@@ -13,6 +13,7 @@ import logging
 import math
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -41,10 +42,6 @@ def _check_epsilon(value: Any, field: str = "epsilon") -> float:
     return float(value)
 
 
-def _autocast_dtype(device: torch.device) -> torch.dtype | None:
-    return torch.bfloat16 if device.type == "cuda" else None
-
-
 class AttackMixin:
     """Needs from Engine: store, device, get_model, get_dataset, load_model, load_dataset."""
 
@@ -52,6 +49,7 @@ class AttackMixin:
                      direction_bytes: int = 1 * 2**30) -> None:
         self._models: LRU = LRU(models)
         self._datasets: LRU = LRU(datasets, dataset_bytes)
+        self._direction_cache_bytes = direction_bytes
         self._direction_cache: LRU = LRU(1 << 30, direction_bytes)
 
     # --- cached artifacts ----------------------------------------------------------------------
@@ -131,7 +129,7 @@ class AttackMixin:
         def build(images, labels, out, stop):
             model, _ = self.cached_model(model_id)
             n = images.shape[0]
-            batch = batch_size or attacks.default_batch(images, backward=True)
+            batch = batch_size or attacks.default_batch(images, backward=True, model=model)
             for start in range(0, n, batch):
                 x, y = images[start:start + batch], labels[start:start + batch]
                 x_adv = spec.run(model, x, y, start, stop)
@@ -160,43 +158,41 @@ class AttackMixin:
 
     def score_candidates(self, model_id: str, dataset_id: str, epsilon: float, project: bool,
                          image_indices: np.ndarray, candidates: np.ndarray,
-                         check_stop: StopFn = _never_stop) -> np.ndarray:
-        """losses float64 (M,): J(θ, x_s, y) of each candidate row, x_s built from the row's
-        image (image_indices[m]) and signs (candidates[m]); rows of one image share its
-        directions, rows of all images share forward passes."""
+                         check_stop: StopFn = _never_stop, scoring: str = "loss",
+                         centres: np.ndarray | None = None) -> ScoreResult:
+        """Method two's scorer. ``scoring="loss"``: J(θ, x_s, y) of each candidate row, x_s built
+        from the row's image (image_indices[m]) and signs (candidates[m]); rows of one image share
+        its directions, rows of all images share forward passes. ``"logit_additive"``: estimates
+        around each row's centre (``centres`` (M, C) int8, default s = 0;
+        attacks.logit_additive_scores), exact on basis rows (``exact``)."""
         model_info, dataset = self._pair(model_id, dataset_id)
         eps = _check_epsilon(epsilon)
         c = model_info.num_classes
         idx = np.asarray(image_indices)
-        if candidates.dtype != np.int8:
-            raise InvalidArgument("candidates", f"dtype must be int8, got {candidates.dtype}")
-        if candidates.ndim != 2 or candidates.shape[1] != c:
-            raise InvalidArgument("candidates", f"shape must be (M, {c}) for a model with {c} classes, "
-                                  f"got {tuple(candidates.shape)}")
+        _check_sign_rows(candidates, "candidates", c)
         m = candidates.shape[0]
         if idx.shape != (m,):
             raise InvalidArgument("image_indices", f"must have one entry per candidate row ({m}), got {idx.size}")
         if m and (idx.min() < 0 or idx.max() >= dataset.num_images):
             bad = int(idx[(idx < 0) | (idx >= dataset.num_images)][0])
             raise InvalidArgument("image_indices", f"must be in [0, {dataset.num_images}), got {bad}")
-        if m and np.abs(candidates).max() > 1:
-            raise InvalidArgument("candidates", "values must be -1, 0 or +1")
+        if scoring not in SCORINGS:
+            raise InvalidArgument("scoring", f"must be one of {', '.join(s.upper() for s in SCORINGS)}, got {scoring!r}")
+        if centres is not None:
+            if scoring != "logit_additive":
+                raise InvalidArgument("centres", "only with scoring LOGIT_ADDITIVE")
+            _check_sign_rows(centres, "centres", c)
+            if centres.shape != candidates.shape:
+                raise InvalidArgument("centres", f"shape must be {tuple(candidates.shape)} like candidates, got "
+                                      f"{tuple(centres.shape)}")
         if m == 0:
-            return np.empty(0, dtype=np.float64)
+            return ScoreResult(np.empty(0, dtype=np.float64), None, 0)
         # Directions are gradients of image x class pairs in the attack library's default chunks.
         self._check_attack_memory([model_info], dataset, self._default_gradient_batch(dataset), "",
                                   "scoring method two's candidates")
         model, _ = self.cached_model(model_id)
         images, labels = self.cached_dataset(dataset_id)
-        # Group rows per image: (U, Kmax, C) signs padded with zeros (zero rows are not run
-        # through the batched passes; they get the clean loss), then read back in row order.
         uniq, inverse, counts = np.unique(idx, return_inverse=True, return_counts=True)
-        order = np.argsort(inverse, kind="stable")
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        position = np.empty(m, dtype=np.int64)
-        position[order] = np.arange(m) - starts[inverse[order]]
-        padded = np.zeros((len(uniq), int(counts.max()), c), dtype=np.int8)
-        padded[inverse, position] = candidates
         check_stop()
         directions = self._directions(model, model_id, dataset_id, images, uniq.tolist(), c, check_stop)
         sel = torch.from_numpy(uniq).to(self.device)
@@ -205,11 +201,41 @@ class AttackMixin:
             check_stop()
             return False
 
+        d = directions.to(torch.float32).mul_(eps)
+        project_eps = eps if project else None
+        if scoring == "logit_additive":
+            losses = np.empty(m, dtype=np.float64)
+            exact = np.zeros(m, dtype=np.uint8)
+            forwards = 0
+            for u in range(len(uniq)):
+                rows = np.flatnonzero(inverse == u)
+                cand = torch.from_numpy(candidates[rows]).unsqueeze(0)
+                cent = torch.from_numpy(centres[rows]).unsqueeze(0) if centres is not None else None
+                est = attacks.logit_additive_scores(model, images[sel[u:u + 1]], labels[sel[u:u + 1]], d[u:u + 1], cand,
+                                                    cent, project_eps=project_eps, should_stop=should_stop)
+                losses[rows] = est.scores[0].double().cpu().numpy()
+                exact[rows] = est.exact[0].numpy()
+                forwards += est.forward_passes
+            return ScoreResult(losses, exact, forwards)
+        # Group rows per image: (U, Kmax, C) signs padded with zeros (zero rows are not run
+        # through the batched passes; they get the clean loss), then read back in row order.
+        order = np.argsort(inverse, kind="stable")
+        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        position = np.empty(m, dtype=np.int64)
+        position[order] = np.arange(m) - starts[inverse[order]]
+        padded = np.zeros((len(uniq), int(counts.max()), c), dtype=np.int8)
+        padded[inverse, position] = candidates
         scores = attacks.score_candidates(
-            model, images[sel], labels[sel], directions.to(torch.float32).mul_(eps),
-            torch.from_numpy(padded).to(self.device), project_eps=eps if project else None,
-            autocast_dtype=_autocast_dtype(self.device), should_stop=should_stop)
-        return scores.double().cpu().numpy()[inverse, position]
+            model, images[sel], labels[sel], d, torch.from_numpy(padded).to(self.device), project_eps=project_eps,
+            should_stop=should_stop)
+        zero = ~candidates.any(axis=1)
+        # One clean pass per image with a zero row, one pass per other row.
+        forwards = int(len(np.unique(idx[zero]))) + int((~zero).sum())
+        return ScoreResult(scores.double().cpu().numpy()[inverse, position], None, forwards)
+
+    def reset_scoring_caches(self) -> None:
+        """Forgets method two's cached directions (benchmarks: each run pays its own)."""
+        self._direction_cache = LRU(1 << 30, self._direction_cache_bytes)
 
     def build_enhanced_dataset(self, model_id: str, dataset_id: str, epsilon: float, project: bool,
                                signs: np.ndarray, batch_size: int = 0,
@@ -286,6 +312,25 @@ class AttackMixin:
             log.info("dataset %s (%s of %s against %s) in %.1fs, mean L-inf %.4g, max %.4g", new_id, stage,
                      parent.id, parents.get("model_id"), time.monotonic() - started, mean_linf, max_linf)
             yield DatasetBuilt(info, False, mean_linf, max_linf)
+
+
+SCORINGS = ("loss", "logit_additive")
+
+
+@dataclass(frozen=True)
+class ScoreResult:
+    losses: np.ndarray  # float64 (M,)
+    exact: np.ndarray | None  # uint8 (M,) for logit_additive; None when every row is exact
+    forward_passes: int
+
+
+def _check_sign_rows(rows: np.ndarray, field: str, c: int) -> None:
+    if rows.dtype != np.int8:
+        raise InvalidArgument(field, f"dtype must be int8, got {rows.dtype}")
+    if rows.ndim != 2 or rows.shape[1] != c:
+        raise InvalidArgument(field, f"shape must be (M, {c}) for a model with {c} classes, got {tuple(rows.shape)}")
+    if rows.size and np.abs(rows).max() > 1:
+        raise InvalidArgument(field, "values must be -1, 0 or +1")
 
 
 def _check_batch(batch_size: Any) -> None:

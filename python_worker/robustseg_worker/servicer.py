@@ -81,13 +81,15 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
             convert.dataset_build_event, stop)
 
     def ScoreCandidates(self, request, context):
+        centres = convert.tensor_to_numpy(request.centres, "centres") if request.HasField("centres") else None
         stop = self._stopper(context)
         with _unary(stop):
-            losses = self.engine.score_candidates(
+            result = self.engine.score_candidates(
                 request.model_id, request.dataset_id, request.epsilon, request.project,
                 np.asarray(request.image_indices, dtype=np.int64),
-                convert.tensor_to_numpy(request.candidates, "candidates"), stop)
-        return attack_pb2.ScoreCandidatesResponse(losses=convert.numpy_to_tensor(losses))
+                convert.tensor_to_numpy(request.candidates, "candidates"), stop,
+                scoring=convert.candidate_scoring(request.scoring), centres=centres)
+        return convert.score_candidates_response(result)
 
     def BuildEnhancedDataset(self, request, context):
         stop = self._stopper(context)

@@ -72,7 +72,7 @@ def test_method_two_scores_and_builds(trained):
     c = info.num_classes
     candidates = np.zeros((3, c), dtype=np.int8)
     candidates[1, 0], candidates[2, :] = 1, -1
-    losses = engine.score_candidates(info.id, test.id, 0.03, True, np.array([0, 0, 1]), candidates)
+    losses = engine.score_candidates(info.id, test.id, 0.03, True, np.array([0, 0, 1]), candidates).losses
     model, _ = engine.cached_model(info.id)
     images, labels = engine.cached_dataset(test.id)
     clean = attacks.clean_loss(model, images[:1], labels[:1])

@@ -232,8 +232,10 @@ def test_score_candidates_matches_the_library_for_ragged_rows(setup):
     perm = rng.permutation(9)
     index, cands = index[perm], cands[perm]
     for project in (False, True):
-        losses = engine.score_candidates(m1, test.id, 0.03, project, index, cands)
-        assert losses.dtype == np.float64 and losses.shape == (9,)
+        result = engine.score_candidates(m1, test.id, 0.03, project, index, cands)
+        losses = result.losses
+        assert losses.dtype == np.float64 and losses.shape == (9,) and result.exact is None
+        assert result.forward_passes == 1 + 8  # image 1's clean pass, and one pass per other row
         directions = attacks.class_directions(model, x, 6, 0.03)
         for m in range(9):
             i = int(index[m])
@@ -263,7 +265,44 @@ def test_score_candidates_validation(setup):
         with pytest.raises(InvalidArgument) as e:
             engine.score_candidates(m1, test.id, args["epsilon"], False, args["image_indices"], args["candidates"])
         assert e.value.field == field and message in str(e.value)
-    assert engine.score_candidates(m1, test.id, 0.01, False, np.zeros(0, np.int64), np.zeros((0, 6), np.int8)).shape == (0,)
+    empty = engine.score_candidates(m1, test.id, 0.01, False, np.zeros(0, np.int64), np.zeros((0, 6), np.int8))
+    assert empty.losses.shape == (0,) and empty.forward_passes == 0
+    with pytest.raises(InvalidArgument) as e:
+        engine.score_candidates(m1, test.id, 0.01, False, ok_idx, ok, scoring="first_order")
+    assert e.value.field == "scoring"
+    with pytest.raises(InvalidArgument) as e:
+        engine.score_candidates(m1, test.id, 0.01, False, ok_idx, ok, centres=ok)
+    assert e.value.field == "centres" and "only with scoring LOGIT_ADDITIVE" in str(e.value)
+    with pytest.raises(InvalidArgument) as e:
+        engine.score_candidates(m1, test.id, 0.01, False, ok_idx, ok, scoring="logit_additive", centres=ok[:1])
+    assert e.value.field == "centres" and "like candidates" in str(e.value)
+
+
+def test_score_candidates_logit_additive(setup):
+    engine, test, (m1, _) = setup
+    model, _ = engine.cached_model(m1)
+    x, y = _tensors(engine, test.id)
+    rng = np.random.default_rng(1)
+    # image 2 around s = 0 (its zero row and a single change are basis rows), image 5 around a centre
+    index = np.array([2, 2, 2, 5, 5, 5])
+    cands = rng.integers(-1, 2, size=(6, 6)).astype(np.int8)
+    cands[0] = 0
+    cands[1] = 0
+    cands[1, 3] = -1
+    centre = np.array([1, 0, -1, 0, 1, 0], np.int8)
+    cands[3] = centre
+    centres = np.zeros_like(cands)
+    centres[3:] = centre
+    result = engine.score_candidates(m1, test.id, 0.03, False, index, cands, scoring="logit_additive", centres=centres)
+    assert result.forward_passes == 2 * 13
+    assert result.exact.tolist()[:2] == [1, 1] and result.exact[3] == 1
+    want = attacks.logit_additive_scores(model, x[5:6], y[5:6], attacks.class_directions(model, x[5:6], 6, 0.03),
+                                         torch.from_numpy(cands[3:]).view(1, 3, 6),
+                                         torch.from_numpy(centres[3:]).view(1, 3, 6))
+    np.testing.assert_allclose(result.losses[3:], want.scores[0].double().numpy(), rtol=1e-5, atol=1e-6)
+    assert result.losses[0] == float(attacks.clean_loss(model, x[2:3], y[2:3])[0])
+    exact = engine.score_candidates(m1, test.id, 0.03, False, index[:2], cands[:2]).losses
+    np.testing.assert_allclose(result.losses[:2], exact, rtol=1e-5, atol=1e-6)
 
 
 def test_build_enhanced_dataset_equals_apply_signs_and_is_reused(setup):

@@ -167,6 +167,13 @@ def test_score_candidates_over_grpc(env):
         assert losses[m] == pytest.approx(float(want), rel=1e-5, abs=1e-6)
     i0 = int(index[0])
     assert losses[0] == float(attacks.clean_loss(model, x[i0:i0 + 1], y[i0:i0 + 1])[0])
+    assert response.forward_passes == 1 + 8 and not response.HasField("exact")
+    estimated = stub.ScoreCandidates(A.ScoreCandidatesRequest(
+        model_id=m1, dataset_id=test.id, epsilon=0.03, image_indices=index.tolist(), candidates=_int8(cands),
+        scoring=A.CANDIDATE_SCORING_LOGIT_ADDITIVE), timeout=30)
+    exact = np.frombuffer(estimated.exact.data, dtype="u1")
+    assert list(estimated.exact.shape) == [9] and estimated.forward_passes == 3 * 13
+    assert exact[0] == 1 and np.frombuffer(estimated.losses.data, dtype="<f8")[0] == losses[0]
 
 
 def test_score_candidates_errors(env):

@@ -23,10 +23,10 @@ describe("experiment commands: usage errors", () => {
     [["run", bad, "--preset", "demo"], `error: ${bad}: training.epochs: must be a positive integer`],
     [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--method", "deepfool"], "error: --method: must be one of fgsm, pgd, segpgd, cospgd, apgd, layered-pgd, got deepfool"],
     [["attack", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--epsilon", "0"], "error: --epsilon: must be a positive number, got 0"],
-    [["enhance", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy or beam:K, got random"],
+    [["enhance", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategy", "random"], "error: --strategy: must be exhaustive, greedy, beam:K, surrogate or surrogate:B, got random"],
     [["evaluate", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--attack-model", "m-fedcba9876543210"], "error: --attack-model: needs --attack"],
     [["compare-selection", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategies", "exhaustive"], "error: --strategies: needs at least one strategy besides exhaustive"],
-    [["compare-selection", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategies", "greedy,beam:x"], "error: --strategies: unknown strategy beam:x: expected greedy, greedy(N) or beam:K"],
+    [["compare-selection", "--model", "m-0123456789abcdef", "--dataset", "ds-0123456789abcdef", "--strategies", "greedy,beam:x"], "error: --strategies: unknown strategy beam:x: expected greedy, greedy(N), beam:K, surrogate or surrogate:B"],
   ])("%j", async (argv, message) => {
     const { code, stdout, stderr } = await run(argv);
     expect(stderr).toBe(`${message}\n`);

@@ -48,7 +48,7 @@ describe("option value schemas", () => {
 });
 
 describe("command option schemas", () => {
-  const trainDefaults = { train: ["ds-0123456789abcdef"], validation: "ds-fedcba9876543210", backend: "unet", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, augment: true };
+  const trainDefaults = { train: ["ds-0123456789abcdef"], validation: "ds-fedcba9876543210", backend: "unet", epochs: 5, batchSize: 16, lr: 0.003, seed: 0, augment: true, nproc: 1, nnodes: 1, nodeRank: 0 };
 
   it("turn train options into typed values", () => {
     expect(trainOptionsSchema.parse({ ...trainDefaults, epochs: "2", lr: "1e-3", backend: "smp" })).toMatchObject({
@@ -67,6 +67,9 @@ describe("command option schemas", () => {
     [{ validation: undefined }, "validation: required (a dataset id)"],
     [{ validation: "bad id!" }, "validation: must be a dataset id (ds- and 16 hex digits), got bad id!"],
     [{ validation: "m-0123456789abcdef" }, "validation: m-0123456789abcdef is a model id; give a dataset id (ds-…)"],
+    [{ nproc: "0" }, "nproc: must be a positive integer, got 0"],
+    [{ rdzvEndpoint: "head" }, "rdzvEndpoint: must be HOST:PORT, got head"],
+    [{ distBackend: "mpi" }, "distBackend: must be one of gloo, nccl, got mpi"],
   ])("reject train options %j", (change, expected) => {
     expect(message(trainOptionsSchema.safeParse({ ...trainDefaults, ...change }))).toBe(expected);
   });

@@ -166,6 +166,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
               augment: spec.training.augment,
               adversarial: stage.baseline ? baselineTraining(stage.baseline) : undefined,
             },
+            distributed: spec.training.distributed,
           },
           opCtx,
         );

@@ -76,8 +76,8 @@ describe("spec files", () => {
   it.each([
     ["negative epochs", "training:\n  epochs: -3\n", "training.epochs: must be a positive integer"],
     ["fractional epochs", "training:\n  epochs: 2.5\n", "training.epochs: must be a positive integer"],
-    ["unknown strategy", "methodTwo:\n  strategy: random\n", 'methodTwo.strategy: unknown strategy "random": must be exhaustive, greedy, greedy(N) or beam(k)'],
-    ["beam width 0", "methodTwo:\n  strategy: beam(0)\n", 'methodTwo.strategy: unknown strategy "beam(0)": must be exhaustive, greedy, greedy(N) or beam(k)'],
+    ["unknown strategy", "methodTwo:\n  strategy: random\n", 'methodTwo.strategy: unknown strategy "random": must be exhaustive, greedy, greedy(N), beam(k), surrogate or surrogate(B)'],
+    ["beam width 0", "methodTwo:\n  strategy: beam(0)\n", 'methodTwo.strategy: unknown strategy "beam(0)": must be exhaustive, greedy, greedy(N), beam(k), surrogate or surrogate(B)'],
     ["unknown attack", "evaluation:\n  attack:\n    method: deepfool\n", "evaluation.attack.method: must be one of fgsm, pgd, segpgd, cospgd"],
     ["epsilon above 1", "methodOne:\n  epsilon: 2\n", "methodOne.epsilon: must be at most 1 (a fraction of the pixel range)"],
     ["unknown field", "training:\n  epoch: 3\n", "training: unknown field epoch"],

@@ -34,9 +34,9 @@ const strategySchema = z.union([z.string(), z.record(z.string(), z.unknown())]).
     if (typeof value === "string") return parseStrategy(value);
     const parsed = selectionStrategySchema.safeParse(value);
     if (parsed.success) return parsed.data;
-    ctx.addIssue({ code: "custom", message: "must be exhaustive, greedy, greedy(N), beam(k) or {kind, width|maxSweeps}" });
+    ctx.addIssue({ code: "custom", message: "must be exhaustive, greedy, greedy(N), beam(k), surrogate, surrogate(B) or {kind, width|maxSweeps|budget}" });
   } catch {
-    ctx.addIssue({ code: "custom", message: `unknown strategy ${JSON.stringify(value)}: must be exhaustive, greedy, greedy(N) or beam(k)` });
+    ctx.addIssue({ code: "custom", message: `unknown strategy ${JSON.stringify(value)}: must be exhaustive, greedy, greedy(N), beam(k), surrogate or surrogate(B)` });
   }
   return z.NEVER;
 });
@@ -97,6 +97,17 @@ export const experimentSpecSchema = z
     augment: bool().default(true),
     /** M4's epochs on clean ∪ D1 ∪ D2; default round(E/3), at least 1. */
     combinedEpochs: posInt().optional(),
+    /** Data-parallel training on torch.distributed (docs/scaling.md); absent: one process. */
+    distributed: z
+      .strictObject({
+        nprocPerNode: posInt(),
+        nnodes: posInt().default(1),
+        nodeRank: nonNegInt().default(0),
+        rdzvEndpoint: z.string().optional(),
+        rdzvId: z.string().optional(),
+        backend: z.enum(["gloo", "nccl"], { error: "must be gloo or nccl" }).optional(),
+      })
+      .optional(),
   }),
   /** The experiment repeated per seed (the training seed; the data seed too with varyData); absent: once, with training.seed. */
   seeds: seedsSchema.optional(),

@@ -1,11 +1,12 @@
-// Greedy and beam against exhaustive on the same images of a dataset, scored by the worker
-// (`robustseg compare-selection`). Exhaustive scores all 3^C candidates once; the other
-// strategies are answered from those very losses, so they see the same numbers.
+// Greedy, beam and surrogate against exhaustive on the same images of a dataset, scored by the
+// worker (`robustseg compare-selection`). Exhaustive scores all 3^C candidates once; the other
+// strategies are answered from those very losses, so they see the same numbers (the surrogate's
+// estimates come from the worker: they are not losses exhaustive scored).
 import type { WorkerClient } from "../client/worker-client.js";
 import { runSelectionComparison, type SelectionComparison } from "../selection/compare.js";
 import { type SelectionStrategy, strategyLabel } from "../selection/strategies.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
-import { workerScorer } from "./score-candidates.js";
+import { workerEstimator, workerScorer } from "./score-candidates.js";
 
 export interface CompareSelectionParams {
   modelId: string;
@@ -43,6 +44,7 @@ export async function compareSelection(
   try {
     const run = await runSelectionComparison(workerScorer(client, { ...params, classCount }), {
       classCount,
+      estimator: workerEstimator(client, { ...params, classCount }),
       imageIndices: Array.from({ length: n }, (_, i) => i),
       strategies: params.strategies,
       signal: context.signal,

@@ -8,7 +8,7 @@ import { aggregateSelection, type SelectionAggregate, type SelectionRecord, toSe
 import { selectSigns, type SelectionStrategy, strategyLabel } from "../selection/strategies.js";
 import { buildOutcome, type DatasetBuildOutcome } from "./attack-dataset.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
-import { workerScorer } from "./score-candidates.js";
+import { workerEstimator, workerScorer } from "./score-candidates.js";
 import { int8Tensor } from "./tensors.js";
 import { writeJsonAtomic } from "../files/atomic.js";
 
@@ -50,6 +50,7 @@ export async function chooseMethodTwoSigns(client: WorkerClient, params: MethodT
     reporter.progress({ stage: "method two", done: 0, total: 0, message: `${label}: scoring candidates` });
     const run = await selectSigns(workerScorer(client, { ...params, classCount }), {
       classCount,
+      estimator: workerEstimator(client, { ...params, classCount }),
       imageIndices: Array.from({ length: n }, (_, i) => i),
       strategy: params.strategy,
       signal: context.signal,

@@ -26,6 +26,17 @@ export function float64Values(tensor: Tensor | undefined, expected: number, what
   return out;
 }
 
+/** A uint8 tensor of `expected` values as a Uint8Array (e.g. ScoreCandidates' exact flags). */
+export function uint8Values(tensor: Tensor | undefined, expected: number, what: string): Uint8Array {
+  if (!tensor) throw new TensorError(`${what}: missing tensor`);
+  if (tensor.dtype !== DType.DTYPE_UINT8) throw new TensorError(`${what}: dtype ${DType[tensor.dtype] ?? tensor.dtype}, expected uint8`);
+  const count = tensor.shape.reduce((a, b) => a * b, 1);
+  if (count !== expected || tensor.data.byteLength !== expected) {
+    throw new TensorError(`${what}: shape (${tensor.shape.join(", ")}) with ${tensor.data.byteLength} bytes, expected ${expected} uint8 values`);
+  }
+  return Uint8Array.from(tensor.data);
+}
+
 /** Float64 values to a (n,) tensor (tests and fakes). */
 export function float64Tensor(values: ArrayLike<number>): Tensor {
   const buf = new Uint8Array(values.length * 8);

@@ -9,7 +9,7 @@ import {
   signKey,
   type TieTolerance,
 } from "./signs.js";
-import type { CandidateScorer, ScoringOptions } from "./scoring.js";
+import type { CandidateEstimator, CandidateScorer, ScoringOptions } from "./scoring.js";
 import {
   selectSigns,
   strategyLabel,
@@ -40,6 +40,9 @@ export interface StrategyComparison {
   /** Greedy only: mean sweeps per image, and images stopped by the sweep cap before converging. */
   readonly meanSweeps?: number | null;
   readonly unconverged?: number;
+  /** Surrogate only: mean centres per image, and mean candidates estimated (not scored) per image. */
+  readonly meanCentres?: number | null;
+  readonly meanEstimated?: number | null;
 }
 
 export interface SelectionComparison {
@@ -109,6 +112,11 @@ export function compareSelections(
       sweeps.length > 0
         ? { meanSweeps: mean(sweeps), unconverged: run.results.filter((r) => r.converged === false).length }
         : {};
+    const centres = run.results.flatMap((r) => (r.centres === undefined ? [] : [r.centres]));
+    const surrogateStats =
+      centres.length > 0
+        ? { meanCentres: mean(centres), meanEstimated: mean(run.results.map((r) => r.estimated ?? 0)) }
+        : {};
     return {
       strategy: run.strategy,
       images: n,
@@ -124,6 +132,7 @@ export function compareSelections(
       scorerCalls: run.scorerCalls,
       rounds: run.rounds,
       ...greedyStats,
+      ...surrogateStats,
     };
   });
   return {
@@ -182,6 +191,8 @@ export interface ComparisonOptions extends ScoringOptions {
   readonly imageIndices: readonly number[];
   /** The strategies to compare with exhaustive (exhaustive itself is always run). */
   readonly strategies: readonly SelectionStrategy[];
+  /** Estimates for the surrogate strategy (asked of the worker even when scores are replayed). */
+  readonly estimator?: CandidateEstimator;
   readonly tolerance?: TieTolerance;
   /**
    * Default true: score all 3^C candidates once (exhaustive) and answer the other strategies

@@ -174,3 +174,96 @@ export async function scoreRound(
   await Promise.all(Array.from({ length: Math.min(concurrency, plans.length) }, runOne));
   return out;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Estimates (the surrogate strategy): cheap approximations of many candidates' losses around a
+// centre, exact on the centre's basis (the centre and its single-sign changes).
+
+/** One estimator request: per image, the candidates to estimate and the centre to estimate around. */
+export interface EstimateRequest extends ScoreRequest {
+  /** `centres[j]`: the centre of image `imageIndices[j]`'s estimates. */
+  readonly centres: readonly SignVector[];
+}
+
+/** One image's answer: an estimate per candidate, and whether it is the exact loss. */
+export interface EstimateRow {
+  readonly values: ArrayLike<number>;
+  readonly exact: ArrayLike<boolean | number>;
+}
+
+/**
+ * Estimates candidates (the worker's ScoreCandidates with scoring LOGIT_ADDITIVE): row j holds
+ * image `imageIndices[j]`'s estimates, exact on its centre's basis points.
+ */
+export type CandidateEstimator = (
+  request: EstimateRequest,
+  options: { readonly signal?: AbortSignal },
+) => Promise<readonly EstimateRow[]>;
+
+/** One image's candidates and centre in an estimate round. */
+export interface ImageEstimates extends ImageCandidates {
+  readonly centre: SignVector;
+}
+
+export interface EstimateStats {
+  estimatorCalls: number;
+  candidatesEstimated: number;
+}
+
+/**
+ * Estimates one round: every image's list around its centre, packed into requests of at most
+ * `maxCandidatesPerRequest` rows (an image's list is never split: its basis is computed once per
+ * request it appears in). Returns per image the values and exact flags aligned with its list.
+ */
+export async function estimateRound(
+  estimator: CandidateEstimator,
+  work: readonly ImageEstimates[],
+  options: ScoringOptions,
+  stats: EstimateStats,
+): Promise<{ values: number[]; exact: boolean[] }[]> {
+  const max = positiveInt(options.maxCandidatesPerRequest, DEFAULT_MAX_CANDIDATES_PER_REQUEST, "maxCandidatesPerRequest");
+  const out = work.map((w) => ({ values: new Array<number>(w.candidates.length).fill(Number.NaN), exact: new Array<boolean>(w.candidates.length).fill(false) }));
+  let batch: number[] = [];
+  let size = 0;
+  const flush = async (): Promise<void> => {
+    if (batch.length === 0) return;
+    const positions = batch;
+    const items = positions.map((wi) => work[wi] as ImageEstimates);
+    batch = [];
+    size = 0;
+    options.signal?.throwIfAborted();
+    stats.estimatorCalls++;
+    const request: EstimateRequest = {
+      imageIndices: items.map((w) => w.image),
+      candidates: items.map((w) => w.candidates),
+      centres: items.map((w) => w.centre),
+    };
+    const rows = await estimator(request, { signal: options.signal });
+    if (!Array.isArray(rows) || rows.length !== items.length) {
+      throw new SelectionError(`estimator returned ${Array.isArray(rows) ? rows.length : typeof rows} rows for ${items.length} images`);
+    }
+    items.forEach((w, j) => {
+      const row = rows[j] as EstimateRow;
+      if (row?.values?.length !== w.candidates.length || row.exact?.length !== w.candidates.length) {
+        throw new SelectionError(`estimator returned ${String(row?.values?.length)} estimates for image ${w.image}, expected ${w.candidates.length}`);
+      }
+      const dest = out[positions[j] as number] as { values: number[]; exact: boolean[] };
+      for (let k = 0; k < w.candidates.length; k++) {
+        const v = row.values[k] as number;
+        if (typeof v !== "number" || Number.isNaN(v)) throw new SelectionError(`estimator returned ${String(v)} for image ${w.image}`);
+        dest.values[k] = v;
+        dest.exact[k] = Boolean(row.exact[k]);
+      }
+      stats.candidatesEstimated += w.candidates.length;
+    });
+  };
+  for (let wi = 0; wi < work.length; wi++) {
+    const n = (work[wi] as ImageEstimates).candidates.length;
+    if (n === 0) continue;
+    if (size > 0 && size + n > max) await flush();
+    batch.push(wi);
+    size += n;
+  }
+  await flush();
+  return out;
+}

@@ -25,18 +25,37 @@ import {
   type SignVector,
   type TieTolerance,
 } from "./signs.js";
-import { scoreRound, type CandidateScorer, type ImageCandidates, type ScoringOptions, type ScoringStats } from "./scoring.js";
+import {
+  scoreRound,
+  type CandidateEstimator,
+  type CandidateScorer,
+  type ImageCandidates,
+  type ScoringOptions,
+  type ScoringStats,
+} from "./scoring.js";
+import { surrogate, type SurrogateParams } from "./surrogate.js";
 
 export type SelectionStrategy =
   | { readonly kind: "exhaustive" }
   | { readonly kind: "greedy"; readonly maxSweeps?: number }
-  | { readonly kind: "beam"; readonly width: number };
+  | { readonly kind: "beam"; readonly width: number }
+  | ({ readonly kind: "surrogate" } & SurrogateParams);
 
-/** zod schema of a strategy, for spec files: {kind: "exhaustive"} | {kind: "greedy", maxSweeps?} | {kind: "beam", width}. */
+/**
+ * zod schema of a strategy, for spec files: {kind: "exhaustive"} | {kind: "greedy", maxSweeps?} |
+ * {kind: "beam", width} | {kind: "surrogate", budget?, first?, then?, maxCentres?}.
+ */
 export const selectionStrategySchema = z.discriminatedUnion("kind", [
   z.strictObject({ kind: z.literal("exhaustive") }),
   z.strictObject({ kind: z.literal("greedy"), maxSweeps: z.int().min(1).optional() }),
   z.strictObject({ kind: z.literal("beam"), width: z.int().min(1) }),
+  z.strictObject({
+    kind: z.literal("surrogate"),
+    budget: z.int().min(1).optional(),
+    first: z.int().min(1).optional(),
+    then: z.int().min(1).optional(),
+    maxCentres: z.int().min(1).optional(),
+  }),
 ]);
 
 /** Default sweep cap of greedy: 3·C (it converges long before on any loss we have seen). */
@@ -44,7 +63,7 @@ export function defaultMaxSweeps(classCount: number): number {
   return 3 * classCount;
 }
 
-/** "exhaustive", "greedy", "greedy(N)" (explicit sweep cap) or "beam(k)". */
+/** "exhaustive", "greedy", "greedy(N)" (explicit sweep cap), "beam(k)", "surrogate" or "surrogate(B)" (budget B). */
 export function strategyLabel(s: SelectionStrategy): string {
   switch (s.kind) {
     case "exhaustive":
@@ -53,21 +72,29 @@ export function strategyLabel(s: SelectionStrategy): string {
       return s.maxSweeps === undefined ? "greedy" : `greedy(${s.maxSweeps})`;
     case "beam":
       return `beam(${s.width})`;
+    case "surrogate": {
+      const extra = [s.first === undefined ? "" : `first=${s.first}`, s.then === undefined ? "" : `then=${s.then}`,
+        s.maxCentres === undefined ? "" : `centres=${s.maxCentres}`].filter((x) => x !== "");
+      if (s.budget === undefined && extra.length === 0) return "surrogate";
+      return `surrogate(${[s.budget === undefined ? "" : String(s.budget), ...extra].filter((x) => x !== "").join(",")})`;
+    }
   }
 }
 
-/** Parses "exhaustive", "greedy", "greedy(N)", "beam(k)", "beam:k" or "beam=k" (CLI form). */
+/** Parses "exhaustive", "greedy", "greedy(N)", "beam(k)", "beam:k", "beam=k", "surrogate" or "surrogate(B)" / "surrogate:B" (CLI form). */
 export function parseStrategy(text: string): SelectionStrategy {
   const t = text.trim().toLowerCase();
   if (t === "exhaustive") return { kind: "exhaustive" };
   if (t === "greedy") return { kind: "greedy" };
-  const m = /^(greedy|beam)\s*(?:\(\s*(\d+)\s*\)|[:=]\s*(\d+))$/.exec(t);
+  if (t === "surrogate") return { kind: "surrogate" };
+  const m = /^(greedy|beam|surrogate)\s*(?:\(\s*(\d+)\s*\)|[:=]\s*(\d+))$/.exec(t);
   const n = m ? Number(m[2] ?? m[3]) : Number.NaN;
   if (m && Number.isSafeInteger(n) && n >= 1) {
+    if (m[1] === "surrogate") return { kind: "surrogate", budget: n };
     return m[1] === "greedy" ? { kind: "greedy", maxSweeps: n } : { kind: "beam", width: n };
   }
   throw new SelectionError(
-    `unknown selection strategy ${JSON.stringify(text)}: expected exhaustive, greedy, greedy(N) or beam(k) with integers >= 1`,
+    `unknown selection strategy ${JSON.stringify(text)}: expected exhaustive, greedy, greedy(N), beam(k), surrogate or surrogate(B) with integers >= 1`,
   );
 }
 
@@ -88,6 +115,9 @@ export interface ImageSelection {
   /** Greedy only: neighbourhoods evaluated, and whether the last one found no improvement. */
   readonly sweeps?: number;
   readonly converged?: boolean;
+  /** Surrogate only: centres used, and candidates estimated (not scored) around them. */
+  readonly centres?: number;
+  readonly estimated?: number;
 }
 
 export interface SelectionOptions extends ScoringOptions {
@@ -96,6 +126,8 @@ export interface SelectionOptions extends ScoringOptions {
   readonly imageIndices: readonly number[];
   readonly strategy: SelectionStrategy;
   readonly tolerance?: TieTolerance;
+  /** Estimates for the surrogate strategy (the worker's LOGIT_ADDITIVE scoring). */
+  readonly estimator?: CandidateEstimator;
 }
 
 export interface SelectionRun {
@@ -110,6 +142,9 @@ export interface SelectionRun {
   readonly rounds: number;
   /** Candidates scored, summed over images. */
   readonly candidatesScored: number;
+  /** Surrogate only: estimator requests, and candidates estimated summed over images. */
+  readonly estimatorCalls?: number;
+  readonly candidatesEstimated?: number;
 }
 
 interface Ctx {
@@ -155,16 +190,31 @@ export async function selectSigns(scorer: CandidateScorer, options: SelectionOpt
       assertBeamWidth(strategy.width);
       results = await beam(ctx, strategy.width);
       break;
+    case "surrogate": {
+      if (!options.estimator) {
+        throw new SelectionError("the surrogate strategy needs an estimator (the worker's ScoreCandidates with scoring LOGIT_ADDITIVE)");
+      }
+      const estimateStats = { estimatorCalls: 0, candidatesEstimated: 0 };
+      const states = await surrogate(
+        { scorer, estimator: options.estimator, options, tol, stats: ctx.stats, estimateStats },
+        imageIndices,
+        classCount,
+        strategy,
+      );
+      // Basis points come from the estimator, so count what each image scored, not the scorer's rows.
+      ctx.stats.candidatesScored = states.reduce((a, st) => a + st.exact.size, 0);
+      results = states.map((st) =>
+        finish(ctx, st.index, st.tracker, st.cleanLoss, st.exact.size, { centres: st.centres, estimated: st.estimated }),
+      );
+      return { ...runOf(results), estimatorCalls: estimateStats.estimatorCalls, candidatesEstimated: estimateStats.candidatesEstimated };
+    }
   }
-  return {
-    strategy: ctx.label,
-    classCount,
-    tolerance: tol,
-    results,
-    scorerCalls: ctx.stats.scorerCalls,
-    rounds: ctx.stats.rounds,
-    candidatesScored: ctx.stats.candidatesScored,
-  };
+  return runOf(results);
+
+  function runOf(images: ImageSelection[]): SelectionRun {
+    const { scorerCalls, rounds, candidatesScored } = ctx.stats;
+    return { strategy: ctx.label, classCount, tolerance: tol, results: images, scorerCalls, rounds, candidatesScored };
+  }
 }
 
 function finish(
@@ -173,7 +223,7 @@ function finish(
   tracker: BestTracker,
   cleanLoss: number,
   candidatesScored: number,
-  extra: { sweeps?: number; converged?: boolean } = {},
+  extra: { sweeps?: number; converged?: boolean; centres?: number; estimated?: number } = {},
 ): ImageSelection {
   const best = tracker.best();
   if (best === undefined) throw new SelectionError(`no candidate was scored for image ${index}`);

@@ -15,7 +15,10 @@ on parameters).
   iterate and progressive radius as options), with SEA's losses (:mod:`.sea_losses`)
 - method one (:mod:`.layered`): :class:`LayeredSpec`, :func:`layered_pgd`
 - method two (:mod:`.enhance`): :func:`class_directions`, :func:`apply_signs`,
-  :func:`score_candidates`, :func:`clean_loss`, reference :func:`select_exhaustive`
+  :func:`score_candidates`, :func:`clean_loss`, reference :func:`select_exhaustive`; the
+  estimates of the surrogate strategy :func:`logit_additive_scores`
+- how they run (:mod:`.runtime`): :class:`Runtime` (precision, BatchNorm folding, layout,
+  ``torch.compile``), :func:`set_default_runtime`
 
 Long-running functions take ``on_step``/``on_progress(done, total)`` and ``should_stop()``
 callbacks; a True from ``should_stop`` raises :class:`AttackCancelled`.
@@ -27,9 +30,11 @@ from .enhance import (
     ExhaustiveChoice,
     all_sign_vectors,
     apply_signs,
+    Estimates,
     class_directions,
     clean_loss,
     default_batch,
+    logit_additive_scores,
     score_candidates,
     select_exhaustive,
 )
@@ -55,6 +60,7 @@ from .pgd import (
     paper_attack_spec,
     pgd,
 )
+from .runtime import Runtime, default_runtime, set_default_runtime
 from .sea_losses import SEA_LOSSES, balanced_ce, jensen_shannon, masked_ce, masked_spherical
 from .threat import Budget, LinfBall, image_generators
 
@@ -78,10 +84,12 @@ __all__ = [
     "AttackCancelled",
     "AttackSpec",
     "Budget",
+    "Estimates",
     "ExhaustiveChoice",
     "LayeredSpec",
     "LinfBall",
     "PixelLoss",
+    "Runtime",
     "WeightedPixelCE",
     "all_sign_vectors",
     "apply_signs",
@@ -89,12 +97,14 @@ __all__ = [
     "clean_loss",
     "cospgd_weights",
     "default_batch",
+    "default_runtime",
     "eval_mode",
     "fgsm",
     "full_area_target",
     "get_loss",
     "image_generators",
     "layered_pgd",
+    "logit_additive_scores",
     "paper_attack",
     "paper_attack_spec",
     "pgd",
@@ -103,4 +113,5 @@ __all__ = [
     "segpgd_lambda",
     "segpgd_weights",
     "select_exhaustive",
+    "set_default_runtime",
 ]

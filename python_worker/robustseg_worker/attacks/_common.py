@@ -8,7 +8,8 @@ from typing import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from .losses import PixelLoss
+from .losses import PixelLoss, loss_total
+from .runtime import Runtime, autocast
 
 OnStep = Callable[[int, int], None]
 ShouldStop = Callable[[], bool]
@@ -93,11 +94,16 @@ def input_grad(
     step: int,
     steps: int,
     targeted: bool,
+    runtime: Runtime | None = None,
 ) -> Tensor:
-    """∇ₓ of the summed per-image loss, w.r.t. the input only (no ``.grad`` on parameters)."""
+    """∇ₓ of the summed per-image loss, w.r.t. the input only (no ``.grad`` on parameters).
+
+    ``model`` is usually the attack's gradient model (:func:`~.runtime.gradient_model`); the
+    forward pass runs under ``runtime``'s autocast, the loss in float32."""
     xv = x.detach().requires_grad_(True)
-    logits = model(xv)
-    loss = loss_fn(logits, target, step=step, steps=steps, targeted=targeted).sum()
+    with autocast(x.device, runtime):
+        logits = model(xv)
+    loss = loss_total(loss_fn, logits, target, step=step, steps=steps, targeted=targeted)
     (grad,) = torch.autograd.grad(loss, xv)
     return grad
 

@@ -18,6 +18,7 @@ whatever else is in the batch; the attacks sum the values before differentiating
 
 from __future__ import annotations
 
+import math
 from typing import Callable, Protocol
 
 import torch
@@ -30,6 +31,7 @@ __all__ = [
     "WeightedPixelCE",
     "cospgd_weights",
     "get_loss",
+    "loss_total",
     "pixel_ce",
     "segpgd_lambda",
     "segpgd_weights",
@@ -118,6 +120,21 @@ class WeightedPixelCE:
             ce = ce * self.weights(logits, target, step=step, steps=steps, targeted=targeted).detach()
         return ce.flatten(1).mean(dim=1)
 
+    def total(
+        self, logits: Tensor, target: Tensor, *, step: int = 1, steps: int = 1, targeted: bool = False
+    ) -> Tensor:
+        """The sum over images of :meth:`__call__`, as one reduction: Σ_pixels w·CE / (H·W).
+
+        What the attacks differentiate. It has the very same gradient as summing the per-image
+        means (each pixel's CE gets 1/(H·W) either way), without the per-image reduction and its
+        backward; plain CE goes through the fused ``reduction="sum"`` kernel.
+        """
+        pixels = max(1, math.prod(target.shape[1:]))
+        if self._weight_fn is None:
+            return F.cross_entropy(logits.float(), target, reduction="sum") / pixels
+        w = self.weights(logits, target, step=step, steps=steps, targeted=targeted).detach()
+        return (pixel_ce(logits, target) * w).sum() / pixels
+
     def __repr__(self) -> str:
         return f"WeightedPixelCE({self.name!r})"
 
@@ -131,6 +148,17 @@ LOSSES: dict[str, WeightedPixelCE] = {
     "segpgd": WeightedPixelCE("segpgd", segpgd_weights),
     "cospgd": WeightedPixelCE("cospgd", _cospgd),
 }
+
+
+def loss_total(
+    loss_fn: PixelLoss, logits: Tensor, target: Tensor, *, step: int, steps: int, targeted: bool
+) -> Tensor:
+    """Σ over images of ``loss_fn``'s per-image values (one reduction when the loss offers
+    ``total``, as :class:`WeightedPixelCE` does; any other callable is summed)."""
+    total = getattr(loss_fn, "total", None)
+    if total is not None:
+        return total(logits, target, step=step, steps=steps, targeted=targeted)
+    return loss_fn(logits, target, step=step, steps=steps, targeted=targeted).sum()
 
 
 def get_loss(loss: "str | PixelLoss") -> PixelLoss:

@@ -40,6 +40,7 @@ from ._common import (
     prepare,
 )
 from .losses import PixelLoss, get_loss
+from .runtime import Runtime, gradient_model, input_layout
 from .threat import LinfBall, RandomSource
 
 __all__ = [
@@ -166,24 +167,27 @@ def fgsm(
     *,
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
+    runtime: Runtime | None = None,
 ) -> Tensor:
     """FGSM: one signed-gradient step of size ``spec.eps``, clipped to [0, 1].
 
     Uses ``spec.eps``, ``spec.targeted`` and ``spec.loss`` (evaluated as step 1 of 1); ``steps``,
     ``alpha`` and ``random_start`` do not apply. Equals :func:`pgd` with steps=1, alpha=eps and
-    no random start, bit for bit.
+    no random start, bit for bit (under the same ``runtime``, see :mod:`.runtime`).
     """
     x, target = prepare(x, y_or_target)
     loss_fn = get_loss(spec.loss)
     eps = float(spec.eps)
     check_stop(should_stop, 0, 1)
     with eval_mode(model), grad_enabled():
-        grad = input_grad(model, x, target, loss_fn, step=1, steps=1, targeted=spec.targeted)
+        net = gradient_model(model, x.device, runtime)
+        grad = input_grad(net, input_layout(x, runtime), target, loss_fn, step=1, steps=1, targeted=spec.targeted,
+                          runtime=runtime)
     if spec.targeted:
         x_adv = x - eps * torch.sign(grad)
     else:
         x_adv = x + eps * torch.sign(grad)
-    x_adv = x_adv.clamp_(0.0, 1.0)
+    x_adv = x_adv.clamp_(0.0, 1.0).contiguous()
     if on_step is not None:
         on_step(1, 1)
     return x_adv
@@ -198,6 +202,7 @@ def pgd(
     generators: Sequence[torch.Generator] | None = None,
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
+    runtime: Runtime | None = None,
 ) -> Tensor:
     """PGD (Madry et al.) under ``spec``; returns x_adv with ‖x_adv − x‖∞ ≤ eps, in [0, 1].
 
@@ -218,6 +223,7 @@ def pgd(
         total=spec.steps,
         on_step=on_step,
         should_stop=should_stop,
+        runtime=runtime,
     )
 
 
@@ -233,30 +239,44 @@ def run_pgd(
     total: int,
     on_step: OnStep | None,
     should_stop: ShouldStop | None,
+    runtime: Runtime | None = None,
 ) -> Tensor:
     """The PGD loop, starting at ``x_start`` and projecting around ``centre`` (internal).
 
     Method one calls it once per layer with the centre its budget gives and a running step count
     (``done_before``, ``total``) so progress is reported over all layers.
+
+    Per step: one forward and backward pass of the gradient model (:mod:`.runtime`: BatchNorm
+    folded, parameters frozen), the loss summed in one reduction, then the signed step and the
+    projection in place. The projection's bounds ``clip(centre ± ε, 0, 1)`` are computed once:
+    clamping to them equals projecting onto the ball and then clipping to [0, 1], bit for bit
+    (:meth:`LinfBall.project`), because the ball's centre lies in [0, 1].
     """
     loss_fn = get_loss(spec.loss)
     ball = spec.ball
     alpha = spec.step_size
     steps = spec.steps
+    direction = -alpha if spec.targeted else alpha
     centre = centre.detach()
     with eval_mode(model), grad_enabled():
+        net = gradient_model(model, centre.device, runtime)
         x_adv = x_start.detach()
         if spec.random_start:
             x_adv = ball.project(ball.random_start(x_adv, generator), centre)
+        lo, hi = (input_layout(b, runtime) for b in ball.bounds(centre))
+        x_adv = input_layout(x_adv, runtime)
+        if x_adv is x_start or x_adv.data_ptr() == x_start.data_ptr():
+            x_adv = x_adv.clone()  # updated in place below: never the caller's storage
         for t in range(1, steps + 1):
             check_stop(should_stop, done_before + t - 1, total)
-            grad = input_grad(model, x_adv, target, loss_fn, step=t, steps=steps, targeted=spec.targeted)
-            if spec.targeted:
-                grad = grad.neg_()
-            x_adv = ball.project(ball.step(x_adv, grad, alpha), centre)
+            grad = input_grad(net, x_adv, target, loss_fn, step=t, steps=steps, targeted=spec.targeted,
+                              runtime=runtime)
+            x_adv.add_(grad.sign_(), alpha=direction)
+            torch.maximum(x_adv, lo, out=x_adv)
+            torch.minimum(x_adv, hi, out=x_adv)
             if on_step is not None:
                 on_step(done_before + t, total)
-    return x_adv.detach()
+    return x_adv.detach().contiguous()
 
 
 def random_source(spec: AttackSpec, device: torch.device,
@@ -282,10 +302,12 @@ def paper_attack(
     target_class: int = BACKGROUND,
     on_step: OnStep | None = None,
     should_stop: ShouldStop | None = None,
+    runtime: Runtime | None = None,
     **overrides,
 ) -> Tensor:
     """Targeted PGD towards full-area ``target_class`` (background by default), white-box
     against ``model``. For transfer, attack with one model and evaluate another on the result."""
     check_images(x)
     spec = paper_attack_spec(steps=steps, eps=eps, **overrides)
-    return pgd(model, x, full_area_target(x, target_class), spec, on_step=on_step, should_stop=should_stop)
+    return pgd(model, x, full_area_target(x, target_class), spec, on_step=on_step, should_stop=should_stop,
+               runtime=runtime)

@@ -82,6 +82,13 @@ class LinfBall:
         out = torch.minimum(out, x0 + self.eps)
         return out.clamp_(lo, hi)
 
+    def bounds(self, x0: Tensor) -> tuple[Tensor, Tensor]:
+        """``(lo, hi)`` = ``clip(x0 − eps)``, ``clip(x0 + eps)``: clamping a point to them is
+        :meth:`project` (the ball's centre lies in the pixel range, so the two boxes meet), with
+        the bounds computed once for many projections."""
+        lo, hi = self.clip
+        return (x0 - self.eps).clamp_(lo, hi), (x0 + self.eps).clamp_(lo, hi)
+
     def step(self, x: Tensor, grad: Tensor, alpha: float) -> Tensor:
         """One signed-gradient ascent step ``x + alpha · sign(grad)`` (not projected).
 

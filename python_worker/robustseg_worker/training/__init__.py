@@ -3,7 +3,7 @@ and per-epoch checkpoints (issue 10)."""
 
 from .checkpoint import TrainingCheckpoints
 from .config import TrainingConfig
-from .trainer import TrainingOutcome, TrainingState, batch_bounds, build_seeded, train
+from .trainer import Replica, TrainingOutcome, TrainingState, batch_bounds, build_seeded, train
 
-__all__ = ["TrainingCheckpoints", "TrainingConfig", "TrainingOutcome", "TrainingState", "batch_bounds",
+__all__ = ["Replica", "TrainingCheckpoints", "TrainingConfig", "TrainingOutcome", "TrainingState", "batch_bounds",
            "build_seeded", "train"]

@@ -46,6 +46,20 @@ def batch_bounds(n: int, batch_size: int) -> list[tuple[int, int]]:
     return bounds
 
 
+@dataclass(frozen=True)
+class Replica:
+    """This process's place in data-parallel training (:mod:`.distributed`): every replica draws
+    the same shuffling and augmentation as a single process, then trains on rows
+    ``rank::world_size`` of each batch through ``net`` (the DistributedDataParallel wrapper).
+    ``validates``: this replica validates after each epoch and keeps the best weights (the first
+    process of each node, so every node's worker gets the same model)."""
+
+    rank: int
+    world_size: int
+    net: nn.Module
+    validates: bool
+
+
 @dataclass
 class TrainingOutcome:
     best_epoch: int
@@ -80,6 +94,7 @@ def train(
     validation_batch_size: int | None = None,
     resume: TrainingState | None = None,
     on_epoch: Callable[[TrainingState], None] | None = None,
+    replica: Replica | None = None,
     batch_transform: BatchTransform | None = None,
 ) -> Generator[Progress | TrainStep | EpochSummary, None, TrainingOutcome]:
     """Train `model` in place (it ends holding the best weights). Tensors should already be on
@@ -90,7 +105,17 @@ def train(
     images before the training step: adversarial training (adversarial.py) is this loop with a
     transform. Validation stays clean, so every model picks its epoch by the same rule. The
     transform draws its randomness from (seed, epoch, step), so a resumed training attacks the
-    same batches as an uninterrupted one."""
+    same batches as an uninterrupted one.
+
+    With ``replica`` (data-parallel), the loss of each replica's rows is scaled so that the
+    gradients DistributedDataParallel averages equal the gradient of the whole batch's mean loss;
+    the reported loss is the whole batch's. Before validating, every replica takes rank 0's
+    BatchNorm buffers, so the replicas that validate (``replica.validates``) see the same model;
+    the others return an outcome without weights or history. (Data-parallel training starts
+    from epoch 1: per-epoch checkpoints are written by single-process training only.)"""
+    net = replica.net if replica is not None else model
+    rank, world = (replica.rank, replica.world_size) if replica is not None else (0, 1)
+    validates = replica is None or replica.validates
     n = int(train_images.shape[0])
     bounds = batch_bounds(n, config.batch_size)
     steps = len(bounds)
@@ -109,7 +134,7 @@ def train(
     yield Progress("train", (first_epoch - 1) * steps, config.epochs * steps, f"{n} tiles, {steps} steps per epoch")
 
     for epoch in range(first_epoch, config.epochs + 1):
-        model.train()
+        net.train()
         order = torch.randperm(n, generator=generator).to(device)
         loss_sum = 0.0
         for step, (start, stop) in enumerate(bounds, 1):
@@ -121,12 +146,15 @@ def train(
             if batch_transform is not None:
                 x = batch_transform(model, x, y, epoch, step)
             optimizer.zero_grad(set_to_none=True)
-            with autocast(device):
-                logits = model(x)
-            loss = F.cross_entropy(logits.float(), y)
-            loss.backward()
-            optimizer.step()
-            value = loss.item()
+            if world == 1:
+                with autocast(device):
+                    logits = model(x)
+                loss = F.cross_entropy(logits.float(), y)
+                loss.backward()
+                optimizer.step()
+                value = loss.item()
+            else:
+                value = _replica_step(net, optimizer, x[rank::world], y[rank::world], y.numel(), world, device)
             if not math.isfinite(value):
                 raise FailedPrecondition(
                     f"training diverged: loss is {value} at epoch {epoch} step {step}; "
@@ -137,6 +165,10 @@ def train(
             yield TrainStep(epoch, step, steps, value)
 
         check_stop()
+        if world > 1:
+            _broadcast_buffers(model)
+        if not validates:
+            continue  # this replica's next all-reduce waits for the validating ones
         result = yield from evaluate(
             model, validation_images, validation_labels, num_classes,
             validation_batch_size or max(config.batch_size, 16), check_stop, stage="validate",
@@ -152,8 +184,36 @@ def train(
                                    best_state, best_epoch, best_loss, list(history)))
         yield summary
 
+    if not validates:
+        return TrainingOutcome(0, math.nan, history)
     if best_state is None:
         raise FailedPrecondition("validation loss was never finite; no weights worth keeping")
     model.load_state_dict(best_state)
     model.eval()
     return TrainingOutcome(best_epoch, best_loss, history)
+
+
+def _replica_step(net: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                  batch_pixels: int, world: int, device: torch.device) -> float:
+    """One data-parallel step on this replica's rows: the summed loss over the batch's pixel
+    count times ``world``, so DDP's gradient average is the batch mean's gradient; returns the
+    batch's mean loss (summed over the replicas)."""
+    import torch.distributed as dist
+
+    with autocast(device):
+        logits = net(x)
+    loss = F.cross_entropy(logits.float(), y, reduction="sum") * (world / batch_pixels)
+    loss.backward()
+    optimizer.step()
+    value = loss.detach() / world
+    dist.all_reduce(value)
+    return value.item()
+
+
+def _broadcast_buffers(model: nn.Module) -> None:
+    """Rank 0's buffers (BatchNorm running statistics) to every replica: each replica's last
+    forward pass updated its own from its rows."""
+    import torch.distributed as dist
+
+    for buffer in model.buffers():
+        dist.broadcast(buffer, 0)

@@ -24,7 +24,7 @@ export const compareSelectionOptionsSchema = z.object({
         if (s.kind === "exhaustive") continue; // always run as the reference
         out.push(s);
       } catch {
-        ctx.addIssue({ code: "custom", message: `unknown strategy ${part}: expected greedy, greedy(N) or beam:K` });
+        ctx.addIssue({ code: "custom", message: `unknown strategy ${part}: expected greedy, greedy(N), beam:K, surrogate or surrogate:B` });
         return z.NEVER;
       }
     }
@@ -40,16 +40,17 @@ export const compareSelectionOptionsSchema = z.object({
 
 export function compareSelectionCommand(context: CliContext): Command {
   return new Command("compare-selection")
-    .summary("greedy and beam vs exhaustive method-two selection on the same images")
+    .summary("greedy, beam and surrogate vs exhaustive method-two selection on the same images")
     .description(
       "Score all 3^C method-two candidates of the first N images of a dataset on the worker (exhaustive, the paper's method), " +
-        "replay greedy and beam on the very same losses, and print per strategy: the share of images where it finds the optimum, " +
-        "the mean and largest loss gap to it, the share of exhaustive's loss reduction it captures, and the candidates it scores.",
+        "replay greedy, beam and surrogate on the very same losses (the surrogate's estimates come from the worker), and print per " +
+        "strategy: the share of images where it finds the optimum, the mean and largest loss gap to it, the share of exhaustive's " +
+        "loss reduction it captures, and the candidates it scores (the surrogate also estimates candidates it does not score).",
     )
     .option("--model <model-id>", "model, required")
     .option("--dataset <dataset-id>", "dataset, required")
     .option("--images <n>", "the first N images (default: all)")
-    .addOption(option("--strategies <list>", "comma-separated: greedy, greedy(N), beam:K", "greedy,beam:3,beam:9"))
+    .addOption(option("--strategies <list>", "comma-separated: greedy, greedy(N), beam:K, surrogate, surrogate:B (budget B)", "greedy,beam:3,beam:9,surrogate"))
     .addOption(option("--epsilon <eps>", "ε of the FGSM directions", 0.01))
     .option("--project", "also project x_s onto the ε-ball around x")
     .action(async (_options, command: Command) => {
@@ -78,7 +79,7 @@ export function renderCompareSelection(r: CompareSelectionOutcome): string {
     },
     {
       body: renderTable({
-        head: ["strategy", "optimum found", "same s*", "mean loss gap", "max loss gap", "reduction captured", "candidates/image", "share of 3^C"],
+        head: ["strategy", "optimum found", "same s*", "mean loss gap", "max loss gap", "reduction captured", "candidates/image", "share of 3^C", "estimated/image"],
         rows: c.strategies.map((s) => [
           s.strategy,
           fraction(s.optimumShare),
@@ -88,6 +89,7 @@ export function renderCompareSelection(r: CompareSelectionOutcome): string {
           fraction(s.reductionCaptured),
           fixed(s.meanCandidatesScored, 1),
           fraction(s.candidateShare),
+          s.meanEstimated === undefined ? "" : fixed(s.meanEstimated, 0),
         ]),
       }),
     },

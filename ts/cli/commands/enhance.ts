@@ -19,7 +19,7 @@ export const strategyOption = () =>
     try {
       return parseStrategy(v);
     } catch {
-      ctx.addIssue({ code: "custom", message: `must be exhaustive, greedy or beam:K, got ${v}` });
+      ctx.addIssue({ code: "custom", message: `must be exhaustive, greedy, beam:K, surrogate or surrogate:B, got ${v}` });
       return z.NEVER;
     }
   });
@@ -39,12 +39,12 @@ export function enhanceCommand(context: CliContext): Command {
     .description(
       "Method two (paper Formulas 3-5): for every image, the per-class FGSM directions a_c at the clean image and the sign vector " +
         "s ∈ {-1,0,+1}^C minimising the loss with the true labels (s = 0 included; ties to fewer non-zero signs), chosen by the " +
-        "strategy (exhaustive: all 3^C; greedy: coordinate descent from 0; beam:K). Writes the per-image record " +
+        "strategy (exhaustive: all 3^C; greedy: coordinate descent from 0; beam:K; surrogate: logit-additive estimates, exact scoring of the best-estimated). Writes the per-image record " +
         "(method-two-choices.jsonl) and its aggregate (method-two-aggregate.json) to --out, builds the dataset on the worker and prints its id.",
     )
     .option("--model <model-id>", "model, required")
     .option("--dataset <dataset-id>", "dataset, required")
-    .addOption(option("--strategy <strategy>", "exhaustive, greedy or beam:K", "greedy"))
+    .addOption(option("--strategy <strategy>", "exhaustive, greedy, beam:K, surrogate or surrogate:B", "greedy"))
     .addOption(option("--epsilon <eps>", "ε of the FGSM directions", 0.01))
     .option("--project", "also project x_s onto the ε-ball around x")
     .addOption(option("--out <dir>", "folder for the record and the aggregate", "runs/enhance"))

@@ -17,6 +17,8 @@ describe("the worker's INVALID_ARGUMENT as the option that caused it", () => {
     ["unet", "model.unet.depth: must be between 1 and 7 (0 = default 4), got 9", "--depth: must be between 1 and 7 (default 3), got 9"],
     ["unet", "train_dataset_ids[0]: dataset ds-1 has classes [a, b]", "--train: dataset ds-1 has classes [a, b]"],
     ["unet", "config.learning_rate: must be <= 10, got 20", "--lr: must be <= 10, got 20"],
+    ["unet", "distributed.rdzv_endpoint: required with nnodes > 1", "--rdzv-endpoint: required with nnodes > 1"],
+    ["unet", "distributed.nproc_per_node: 4 processes need config.batch_size >= 8", "--nproc: 4 processes need config.batch_size >= 8"],
   ])("%s: %s", (backend, details, expected) => {
     const out = optionErrorOf(invalid(details), backend);
     expect(out).toBeInstanceOf(UsageError);

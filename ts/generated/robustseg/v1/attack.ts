@@ -224,6 +224,54 @@ export function layerBudgetToJSON(object: LayerBudget): string {
   }
 }
 
+/** What ScoreCandidates computes per row. */
+export enum CandidateScoring {
+  /** CANDIDATE_SCORING_UNSPECIFIED - = LOSS */
+  CANDIDATE_SCORING_UNSPECIFIED = 0,
+  /** CANDIDATE_SCORING_LOSS - J(theta, x_s, y): one forward pass per row. */
+  CANDIDATE_SCORING_LOSS = 1,
+  /**
+   * CANDIDATE_SCORING_LOGIT_ADDITIVE - An estimate from the row's centre c: the model runs on x_c and its 2C single-sign changes
+   * x_{c[j->v]} (the basis), and the row's logits are f(x_c) plus the logit change each of its
+   * coordinates that differ from c makes alone; the loss is the CE of those logits. Exact on
+   * basis rows (flagged in `exact`); no forward pass for any other row.
+   */
+  CANDIDATE_SCORING_LOGIT_ADDITIVE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function candidateScoringFromJSON(object: any): CandidateScoring {
+  switch (object) {
+    case 0:
+    case "CANDIDATE_SCORING_UNSPECIFIED":
+      return CandidateScoring.CANDIDATE_SCORING_UNSPECIFIED;
+    case 1:
+    case "CANDIDATE_SCORING_LOSS":
+      return CandidateScoring.CANDIDATE_SCORING_LOSS;
+    case 2:
+    case "CANDIDATE_SCORING_LOGIT_ADDITIVE":
+      return CandidateScoring.CANDIDATE_SCORING_LOGIT_ADDITIVE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return CandidateScoring.UNRECOGNIZED;
+  }
+}
+
+export function candidateScoringToJSON(object: CandidateScoring): string {
+  switch (object) {
+    case CandidateScoring.CANDIDATE_SCORING_UNSPECIFIED:
+      return "CANDIDATE_SCORING_UNSPECIFIED";
+    case CandidateScoring.CANDIDATE_SCORING_LOSS:
+      return "CANDIDATE_SCORING_LOSS";
+    case CandidateScoring.CANDIDATE_SCORING_LOGIT_ADDITIVE:
+      return "CANDIDATE_SCORING_LOGIT_ADDITIVE";
+    case CandidateScoring.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Untargeted: ascend the loss of the true labels. */
 export interface Untargeted {
 }
@@ -318,12 +366,32 @@ export interface ScoreCandidatesRequest {
   /** one per candidate row */
   imageIndices: number[];
   /** int8 (M, C) */
-  candidates: Tensor | undefined;
+  candidates:
+    | Tensor
+    | undefined;
+  /** unspecified = LOSS */
+  scoring: CandidateScoring;
+  /**
+   * LOGIT_ADDITIVE only: int8 (M, C), the sign vector each row's estimate is built around
+   * (rows of one image may name different centres); unset = s = 0 for every row.
+   */
+  centres: Tensor | undefined;
 }
 
 export interface ScoreCandidatesResponse {
   /** float64 (M,), in the order of the candidate rows */
-  losses: Tensor | undefined;
+  losses:
+    | Tensor
+    | undefined;
+  /**
+   * LOGIT_ADDITIVE: uint8 (M,), 1 where the row's loss is exact (its centre or a single change
+   * of it); unset for LOSS (every row exact).
+   */
+  exact:
+    | Tensor
+    | undefined;
+  /** model evaluations this call ran (candidates, basis points, clean images) */
+  forwardPasses: number;
 }
 
 /** Method two, building: the dataset of x_{s*} for one chosen sign vector per image. */
@@ -1327,7 +1395,16 @@ export const AttackDatasetRequest: MessageFns<AttackDatasetRequest> = {
 };
 
 function createBaseScoreCandidatesRequest(): ScoreCandidatesRequest {
-  return { modelId: "", datasetId: "", epsilon: 0, project: false, imageIndices: [], candidates: undefined };
+  return {
+    modelId: "",
+    datasetId: "",
+    epsilon: 0,
+    project: false,
+    imageIndices: [],
+    candidates: undefined,
+    scoring: 0,
+    centres: undefined,
+  };
 }
 
 export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
@@ -1353,6 +1430,12 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
     }
     if (message.candidates !== undefined) {
       Tensor.encode(message.candidates, writer.uint32(50).fork()).join();
+    }
+    if (message.scoring !== 0) {
+      writer.uint32(56).int32(message.scoring);
+    }
+    if (message.centres !== undefined) {
+      Tensor.encode(message.centres, writer.uint32(66).fork()).join();
     }
     return writer;
   },
@@ -1428,6 +1511,22 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
             message.candidates = Tensor.decode(reader, reader.uint32());
             continue;
           }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.scoring = reader.int32() as any;
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.centres = Tensor.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1460,6 +1559,8 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
         ? object.image_indices.map((e: any) => globalThis.Number(e))
         : [],
       candidates: isSet(object.candidates) ? Tensor.fromJSON(object.candidates) : undefined,
+      scoring: isSet(object.scoring) ? candidateScoringFromJSON(object.scoring) : 0,
+      centres: isSet(object.centres) ? Tensor.fromJSON(object.centres) : undefined,
     };
   },
 
@@ -1483,6 +1584,12 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
     if (message.candidates !== undefined) {
       obj.candidates = Tensor.toJSON(message.candidates);
     }
+    if (message.scoring !== 0) {
+      obj.scoring = candidateScoringToJSON(message.scoring);
+    }
+    if (message.centres !== undefined) {
+      obj.centres = Tensor.toJSON(message.centres);
+    }
     return obj;
   },
 
@@ -1499,18 +1606,28 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
     message.candidates = (object.candidates !== undefined && object.candidates !== null)
       ? Tensor.fromPartial(object.candidates)
       : undefined;
+    message.scoring = object.scoring ?? 0;
+    message.centres = (object.centres !== undefined && object.centres !== null)
+      ? Tensor.fromPartial(object.centres)
+      : undefined;
     return message;
   },
 };
 
 function createBaseScoreCandidatesResponse(): ScoreCandidatesResponse {
-  return { losses: undefined };
+  return { losses: undefined, exact: undefined, forwardPasses: 0 };
 }
 
 export const ScoreCandidatesResponse: MessageFns<ScoreCandidatesResponse> = {
   encode(message: ScoreCandidatesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.losses !== undefined) {
       Tensor.encode(message.losses, writer.uint32(10).fork()).join();
+    }
+    if (message.exact !== undefined) {
+      Tensor.encode(message.exact, writer.uint32(18).fork()).join();
+    }
+    if (message.forwardPasses !== 0) {
+      writer.uint32(24).int64(message.forwardPasses);
     }
     return writer;
   },
@@ -1536,6 +1653,22 @@ export const ScoreCandidatesResponse: MessageFns<ScoreCandidatesResponse> = {
             message.losses = Tensor.decode(reader, reader.uint32());
             continue;
           }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.exact = Tensor.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.forwardPasses = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1549,13 +1682,27 @@ export const ScoreCandidatesResponse: MessageFns<ScoreCandidatesResponse> = {
   },
 
   fromJSON(object: any): ScoreCandidatesResponse {
-    return { losses: isSet(object.losses) ? Tensor.fromJSON(object.losses) : undefined };
+    return {
+      losses: isSet(object.losses) ? Tensor.fromJSON(object.losses) : undefined,
+      exact: isSet(object.exact) ? Tensor.fromJSON(object.exact) : undefined,
+      forwardPasses: isSet(object.forwardPasses)
+        ? globalThis.Number(object.forwardPasses)
+        : isSet(object.forward_passes)
+        ? globalThis.Number(object.forward_passes)
+        : 0,
+    };
   },
 
   toJSON(message: ScoreCandidatesResponse): unknown {
     const obj: any = {};
     if (message.losses !== undefined) {
       obj.losses = Tensor.toJSON(message.losses);
+    }
+    if (message.exact !== undefined) {
+      obj.exact = Tensor.toJSON(message.exact);
+    }
+    if (message.forwardPasses !== 0) {
+      obj.forwardPasses = Math.round(message.forwardPasses);
     }
     return obj;
   },
@@ -1568,6 +1715,10 @@ export const ScoreCandidatesResponse: MessageFns<ScoreCandidatesResponse> = {
     message.losses = (object.losses !== undefined && object.losses !== null)
       ? Tensor.fromPartial(object.losses)
       : undefined;
+    message.exact = (object.exact !== undefined && object.exact !== null)
+      ? Tensor.fromPartial(object.exact)
+      : undefined;
+    message.forwardPasses = object.forwardPasses ?? 0;
     return message;
   },
 };

@@ -237,7 +237,31 @@ export interface TrainRequest {
   /** concatenated; all must share classes and tile size */
   trainDatasetIds: string[];
   validationDatasetId: string;
-  config: TrainingConfig | undefined;
+  config:
+    | TrainingConfig
+    | undefined;
+  /** Absent (or nproc_per_node <= 1 and nnodes <= 1): training in the worker's own process. */
+  distributed: DistributedTraining | undefined;
+}
+
+/**
+ * Data-parallel training with torch.distributed: the worker launches torchrun
+ * (torch.distributed.run), every process trains a DistributedDataParallel replica on its share
+ * of each batch, and rank 0 reports progress and hands back the kept weights. docs/scaling.md.
+ */
+export interface DistributedTraining {
+  /** processes on this node (one per GPU on CUDA); >= 1 */
+  nprocPerNode: number;
+  /** nodes in all (0: 1); beyond 1 the other nodes run the printed torchrun command */
+  nnodes: number;
+  /** this node's rank among nnodes */
+  nodeRank: number;
+  /** host:port of the rendezvous (empty: a free loopback port, one node only) */
+  rdzvEndpoint: string;
+  /** the job's rendezvous id (empty: the model id) */
+  rdzvId: string;
+  /** "gloo" or "nccl" (empty: nccl on CUDA, gloo on CPU) */
+  backend: string;
 }
 
 export interface TrainStep {
@@ -1671,7 +1695,7 @@ export const ModelInfo: MessageFns<ModelInfo> = {
 };
 
 function createBaseTrainRequest(): TrainRequest {
-  return { model: undefined, trainDatasetIds: [], validationDatasetId: "", config: undefined };
+  return { model: undefined, trainDatasetIds: [], validationDatasetId: "", config: undefined, distributed: undefined };
 }
 
 export const TrainRequest: MessageFns<TrainRequest> = {
@@ -1687,6 +1711,9 @@ export const TrainRequest: MessageFns<TrainRequest> = {
     }
     if (message.config !== undefined) {
       TrainingConfig.encode(message.config, writer.uint32(34).fork()).join();
+    }
+    if (message.distributed !== undefined) {
+      DistributedTraining.encode(message.distributed, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1736,6 +1763,14 @@ export const TrainRequest: MessageFns<TrainRequest> = {
             message.config = TrainingConfig.decode(reader, reader.uint32());
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.distributed = DistributedTraining.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1762,6 +1797,7 @@ export const TrainRequest: MessageFns<TrainRequest> = {
         ? globalThis.String(object.validation_dataset_id)
         : "",
       config: isSet(object.config) ? TrainingConfig.fromJSON(object.config) : undefined,
+      distributed: isSet(object.distributed) ? DistributedTraining.fromJSON(object.distributed) : undefined,
     };
   },
 
@@ -1779,6 +1815,9 @@ export const TrainRequest: MessageFns<TrainRequest> = {
     if (message.config !== undefined) {
       obj.config = TrainingConfig.toJSON(message.config);
     }
+    if (message.distributed !== undefined) {
+      obj.distributed = DistributedTraining.toJSON(message.distributed);
+    }
     return obj;
   },
 
@@ -1795,6 +1834,174 @@ export const TrainRequest: MessageFns<TrainRequest> = {
     message.config = (object.config !== undefined && object.config !== null)
       ? TrainingConfig.fromPartial(object.config)
       : undefined;
+    message.distributed = (object.distributed !== undefined && object.distributed !== null)
+      ? DistributedTraining.fromPartial(object.distributed)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDistributedTraining(): DistributedTraining {
+  return { nprocPerNode: 0, nnodes: 0, nodeRank: 0, rdzvEndpoint: "", rdzvId: "", backend: "" };
+}
+
+export const DistributedTraining: MessageFns<DistributedTraining> = {
+  encode(message: DistributedTraining, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nprocPerNode !== 0) {
+      writer.uint32(8).int32(message.nprocPerNode);
+    }
+    if (message.nnodes !== 0) {
+      writer.uint32(16).int32(message.nnodes);
+    }
+    if (message.nodeRank !== 0) {
+      writer.uint32(24).int32(message.nodeRank);
+    }
+    if (message.rdzvEndpoint !== "") {
+      writer.uint32(34).string(message.rdzvEndpoint);
+    }
+    if (message.rdzvId !== "") {
+      writer.uint32(42).string(message.rdzvId);
+    }
+    if (message.backend !== "") {
+      writer.uint32(50).string(message.backend);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DistributedTraining {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDistributedTraining();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.nprocPerNode = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.nnodes = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nodeRank = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rdzvEndpoint = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rdzvId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.backend = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DistributedTraining {
+    return {
+      nprocPerNode: isSet(object.nprocPerNode)
+        ? globalThis.Number(object.nprocPerNode)
+        : isSet(object.nproc_per_node)
+        ? globalThis.Number(object.nproc_per_node)
+        : 0,
+      nnodes: isSet(object.nnodes) ? globalThis.Number(object.nnodes) : 0,
+      nodeRank: isSet(object.nodeRank)
+        ? globalThis.Number(object.nodeRank)
+        : isSet(object.node_rank)
+        ? globalThis.Number(object.node_rank)
+        : 0,
+      rdzvEndpoint: isSet(object.rdzvEndpoint)
+        ? globalThis.String(object.rdzvEndpoint)
+        : isSet(object.rdzv_endpoint)
+        ? globalThis.String(object.rdzv_endpoint)
+        : "",
+      rdzvId: isSet(object.rdzvId)
+        ? globalThis.String(object.rdzvId)
+        : isSet(object.rdzv_id)
+        ? globalThis.String(object.rdzv_id)
+        : "",
+      backend: isSet(object.backend) ? globalThis.String(object.backend) : "",
+    };
+  },
+
+  toJSON(message: DistributedTraining): unknown {
+    const obj: any = {};
+    if (message.nprocPerNode !== 0) {
+      obj.nprocPerNode = Math.round(message.nprocPerNode);
+    }
+    if (message.nnodes !== 0) {
+      obj.nnodes = Math.round(message.nnodes);
+    }
+    if (message.nodeRank !== 0) {
+      obj.nodeRank = Math.round(message.nodeRank);
+    }
+    if (message.rdzvEndpoint !== "") {
+      obj.rdzvEndpoint = message.rdzvEndpoint;
+    }
+    if (message.rdzvId !== "") {
+      obj.rdzvId = message.rdzvId;
+    }
+    if (message.backend !== "") {
+      obj.backend = message.backend;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DistributedTraining>): DistributedTraining {
+    return DistributedTraining.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DistributedTraining>): DistributedTraining {
+    const message = createBaseDistributedTraining();
+    message.nprocPerNode = object.nprocPerNode ?? 0;
+    message.nnodes = object.nnodes ?? 0;
+    message.nodeRank = object.nodeRank ?? 0;
+    message.rdzvEndpoint = object.rdzvEndpoint ?? "";
+    message.rdzvId = object.rdzvId ?? "";
+    message.backend = object.backend ?? "";
     return message;
   },
 };

@@ -38,6 +38,12 @@ class LayerBudget(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LAYER_BUDGET_UNSPECIFIED: _ClassVar[LayerBudget]
     LAYER_BUDGET_PER_LAYER: _ClassVar[LayerBudget]
     LAYER_BUDGET_TOTAL: _ClassVar[LayerBudget]
+
+class CandidateScoring(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CANDIDATE_SCORING_UNSPECIFIED: _ClassVar[CandidateScoring]
+    CANDIDATE_SCORING_LOSS: _ClassVar[CandidateScoring]
+    CANDIDATE_SCORING_LOGIT_ADDITIVE: _ClassVar[CandidateScoring]
 ATTACK_METHOD_UNSPECIFIED: AttackMethod
 ATTACK_METHOD_FGSM: AttackMethod
 ATTACK_METHOD_PGD: AttackMethod
@@ -56,6 +62,9 @@ APGD_ITERATE_LOWEST_ACCURACY: ApgdIterate
 LAYER_BUDGET_UNSPECIFIED: LayerBudget
 LAYER_BUDGET_PER_LAYER: LayerBudget
 LAYER_BUDGET_TOTAL: LayerBudget
+CANDIDATE_SCORING_UNSPECIFIED: CandidateScoring
+CANDIDATE_SCORING_LOSS: CandidateScoring
+CANDIDATE_SCORING_LOGIT_ADDITIVE: CandidateScoring
 
 class Untargeted(_message.Message):
     __slots__ = ()
@@ -148,26 +157,34 @@ class AttackDatasetRequest(_message.Message):
     def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., attack: _Optional[_Union[AttackSpec, _Mapping]] = ..., batch_size: _Optional[int] = ...) -> None: ...
 
 class ScoreCandidatesRequest(_message.Message):
-    __slots__ = ("model_id", "dataset_id", "epsilon", "project", "image_indices", "candidates")
+    __slots__ = ("model_id", "dataset_id", "epsilon", "project", "image_indices", "candidates", "scoring", "centres")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     IMAGE_INDICES_FIELD_NUMBER: _ClassVar[int]
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
+    SCORING_FIELD_NUMBER: _ClassVar[int]
+    CENTRES_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     dataset_id: str
     epsilon: float
     project: bool
     image_indices: _containers.RepeatedScalarFieldContainer[int]
     candidates: _common_pb2.Tensor
-    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., project: bool = ..., image_indices: _Optional[_Iterable[int]] = ..., candidates: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    scoring: CandidateScoring
+    centres: _common_pb2.Tensor
+    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., project: bool = ..., image_indices: _Optional[_Iterable[int]] = ..., candidates: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., scoring: _Optional[_Union[CandidateScoring, str]] = ..., centres: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
 
 class ScoreCandidatesResponse(_message.Message):
-    __slots__ = ("losses",)
+    __slots__ = ("losses", "exact", "forward_passes")
     LOSSES_FIELD_NUMBER: _ClassVar[int]
+    EXACT_FIELD_NUMBER: _ClassVar[int]
+    FORWARD_PASSES_FIELD_NUMBER: _ClassVar[int]
     losses: _common_pb2.Tensor
-    def __init__(self, losses: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    exact: _common_pb2.Tensor
+    forward_passes: int
+    def __init__(self, losses: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., exact: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., forward_passes: _Optional[int] = ...) -> None: ...
 
 class BuildEnhancedDatasetRequest(_message.Message):
     __slots__ = ("model_id", "dataset_id", "epsilon", "project", "signs", "batch_size")

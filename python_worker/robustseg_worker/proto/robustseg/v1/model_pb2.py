@@ -16,17 +16,17 @@ from robustseg_worker.proto.robustseg.v1 import attack_pb2 as robustseg_dot_v1_d
 from robustseg_worker.proto.robustseg.v1 import common_pb2 as robustseg_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18robustseg/v1/model.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/attack.proto\x1a\x19robustseg/v1/common.proto\"o\n\x08UNetSpec\x12\r\n\x05\x64\x65pth\x18\x01 \x01(\x05\x12\x12\n\nbase_width\x18\x02 \x01(\x05\x12,\n\nupsampling\x18\x03 \x01(\x0e\x32\x18.robustseg.v1.Upsampling\x12\x12\n\ninput_bits\x18\x04 \x01(\x05\"v\n\x07SmpSpec\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12\x0f\n\x07\x65ncoder\x18\x02 \x01(\t\x12\x15\n\rencoder_depth\x18\x03 \x01(\x05\x12\x17\n\x0f\x65ncoder_weights\x18\x04 \x01(\t\x12\x14\n\x0cweights_file\x18\x05 \x01(\t\"\x82\x01\n\tMonaiSpec\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12\x10\n\x08\x63hannels\x18\x02 \x03(\x05\x12\x0f\n\x07strides\x18\x03 \x03(\x05\x12\x15\n\rnum_res_units\x18\x04 \x01(\x05\x12\x14\n\x0c\x66\x65\x61ture_size\x18\x05 \x01(\x05\x12\x0f\n\x07\x64ropout\x18\x06 \x01(\x01\"\x93\x01\n\tModelSpec\x12&\n\x04unet\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.UNetSpecH\x00\x12$\n\x03smp\x18\x02 \x01(\x0b\x32\x15.robustseg.v1.SmpSpecH\x00\x12(\n\x05monai\x18\x03 \x01(\x0b\x32\x17.robustseg.v1.MonaiSpecH\x00\x42\x0e\n\x0c\x61rchitecture\"\xa2\x01\n\x0eTrainingConfig\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\x05\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x0f\n\x07\x61ugment\x18\x05 \x01(\x08\x12\x36\n\x0b\x61\x64versarial\x18\x06 \x01(\x0b\x32!.robustseg.v1.AdversarialTraining\"\xa2\x01\n\x13\x41\x64versarialTraining\x12*\n\x06method\x18\x01 \x01(\x0e\x32\x1a.robustseg.v1.AttackMethod\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x11\n\tstep_size\x18\x04 \x01(\x01\x12\x14\n\x0crandom_start\x18\x05 \x01(\x08\x12\x16\n\x0e\x63lean_fraction\x18\x06 \x01(\x01\"\x95\x01\n\x0c\x45pochSummary\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x12\n\ntrain_loss\x18\x02 \x01(\x01\x12\x17\n\x0fvalidation_loss\x18\x03 \x01(\x01\x12;\n\x14validation_confusion\x18\x04 \x01(\x0b\x32\x1d.robustseg.v1.ConfusionMatrix\x12\x0c\n\x04\x62\x65st\x18\x05 \x01(\x08\"\x89\x02\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x13\n\x0bnum_classes\x18\x04 \x01(\x05\x12\x13\n\x0b\x63lass_names\x18\x05 \x03(\t\x12\x16\n\x0enum_parameters\x18\x06 \x01(\x03\x12\x12\n\nbest_epoch\x18\x07 \x01(\x05\x12\x1c\n\x14\x62\x65st_validation_loss\x18\x08 \x01(\x01\x12+\n\x07history\x18\t \x03(\x0b\x32\x1a.robustseg.v1.EpochSummary\x12\x17\n\x0fprovenance_json\x18\n \x01(\t\"\x9e\x01\n\x0cTrainRequest\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x19\n\x11train_dataset_ids\x18\x02 \x03(\t\x12\x1d\n\x15validation_dataset_id\x18\x03 \x01(\t\x12,\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x1c.robustseg.v1.TrainingConfig\"O\n\tTrainStep\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x17\n\x0fsteps_per_epoch\x18\x03 \x01(\x03\x12\x0c\n\x04loss\x18\x04 \x01(\x01\"E\n\x0bTrainResult\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"\xc4\x01\n\nTrainEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\'\n\x04step\x18\x02 \x01(\x0b\x32\x17.robustseg.v1.TrainStepH\x00\x12+\n\x05\x65poch\x18\x03 \x01(\x0b\x32\x1a.robustseg.v1.EpochSummaryH\x00\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x19.robustseg.v1.TrainResultH\x00\x42\x07\n\x05\x65vent\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\":\n\x10GetModelResponse\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelInfo\"\x8e\x01\n\x0f\x45valuateRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12(\n\x06\x61ttack\x18\x04 \x01(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x17\n\x0f\x61ttack_model_id\x18\x05 \x01(\t\"}\n\x0e\x45valuateResult\x12\x30\n\tconfusion\x18\x01 \x01(\x0b\x32\x1d.robustseg.v1.ConfusionMatrix\x12\x11\n\tmean_loss\x18\x02 \x01(\x01\x12\x12\n\nnum_pixels\x18\x03 \x01(\x03\x12\x12\n\nnum_images\x18\x04 \x01(\x03\"t\n\rEvaluateEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.robustseg.v1.EvaluateResultH\x00\x42\x07\n\x05\x65vent\"\x98\x01\n\x18\x45valuateWorstCaseRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12)\n\x07members\x18\x04 \x03(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x17\n\x0f\x61ttack_model_id\x18\x05 \x01(\t\"\xbd\x01\n\x17\x45valuateWorstCaseResult\x12-\n\x07members\x18\x01 \x03(\x0b\x32\x1c.robustseg.v1.EvaluateResult\x12\x30\n\nworst_case\x18\x02 \x01(\x0b\x32\x1c.robustseg.v1.EvaluateResult\x12\x15\n\rchosen_member\x18\x03 \x03(\x05\x12*\n\x0cimage_scores\x18\x04 \x01(\x0b\x32\x14.robustseg.v1.Tensor\"\x86\x01\n\x16\x45valuateWorstCaseEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x37\n\x06result\x18\x02 \x01(\x0b\x32%.robustseg.v1.EvaluateWorstCaseResultH\x00\x42\x07\n\x05\x65vent\"a\n\x12\x45xportModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12*\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1a.robustseg.v1.ExportFormat\x12\r\n\x05opset\x18\x03 \x01(\x05\"+\n\x0b\x45xportChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xf2\x01\n\x11\x45xportModelResult\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x16\n\x0eworkspace_path\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12*\n\x06\x66ormat\x18\x05 \x01(\x0e\x32\x1a.robustseg.v1.ExportFormat\x12\r\n\x05opset\x18\x06 \x01(\x05\x12\x12\n\ninput_name\x18\x07 \x01(\t\x12\x13\n\x0boutput_name\x18\x08 \x01(\t\x12\x13\n\x0b\x63lass_names\x18\t \x03(\t\x12\x15\n\rmetadata_json\x18\n \x01(\t\"\xa6\x01\n\x10\x45xportModelEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12*\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.robustseg.v1.ExportChunkH\x00\x12\x31\n\x06result\x18\x03 \x01(\x0b\x32\x1f.robustseg.v1.ExportModelResultH\x00\x42\x07\n\x05\x65vent*a\n\nUpsampling\x12\x1a\n\x16UPSAMPLING_UNSPECIFIED\x10\x00\x12\x17\n\x13UPSAMPLING_BILINEAR\x10\x01\x12\x1e\n\x1aUPSAMPLING_TRANSPOSED_CONV\x10\x02*\x83\x01\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45XPORT_FORMAT_ONNX\x10\x01\x12\x1d\n\x19\x45XPORT_FORMAT_TORCHSCRIPT\x10\x02\x12\x1d\n\x19\x45XPORT_FORMAT_SAFETENSORS\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18robustseg/v1/model.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/attack.proto\x1a\x19robustseg/v1/common.proto\"o\n\x08UNetSpec\x12\r\n\x05\x64\x65pth\x18\x01 \x01(\x05\x12\x12\n\nbase_width\x18\x02 \x01(\x05\x12,\n\nupsampling\x18\x03 \x01(\x0e\x32\x18.robustseg.v1.Upsampling\x12\x12\n\ninput_bits\x18\x04 \x01(\x05\"v\n\x07SmpSpec\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12\x0f\n\x07\x65ncoder\x18\x02 \x01(\t\x12\x15\n\rencoder_depth\x18\x03 \x01(\x05\x12\x17\n\x0f\x65ncoder_weights\x18\x04 \x01(\t\x12\x14\n\x0cweights_file\x18\x05 \x01(\t\"\x82\x01\n\tMonaiSpec\x12\x14\n\x0c\x61rchitecture\x18\x01 \x01(\t\x12\x10\n\x08\x63hannels\x18\x02 \x03(\x05\x12\x0f\n\x07strides\x18\x03 \x03(\x05\x12\x15\n\rnum_res_units\x18\x04 \x01(\x05\x12\x14\n\x0c\x66\x65\x61ture_size\x18\x05 \x01(\x05\x12\x0f\n\x07\x64ropout\x18\x06 \x01(\x01\"\x93\x01\n\tModelSpec\x12&\n\x04unet\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.UNetSpecH\x00\x12$\n\x03smp\x18\x02 \x01(\x0b\x32\x15.robustseg.v1.SmpSpecH\x00\x12(\n\x05monai\x18\x03 \x01(\x0b\x32\x17.robustseg.v1.MonaiSpecH\x00\x42\x0e\n\x0c\x61rchitecture\"\xa2\x01\n\x0eTrainingConfig\x12\x0e\n\x06\x65pochs\x18\x01 \x01(\x05\x12\x12\n\nbatch_size\x18\x02 \x01(\x05\x12\x15\n\rlearning_rate\x18\x03 \x01(\x01\x12\x0c\n\x04seed\x18\x04 \x01(\x04\x12\x0f\n\x07\x61ugment\x18\x05 \x01(\x08\x12\x36\n\x0b\x61\x64versarial\x18\x06 \x01(\x0b\x32!.robustseg.v1.AdversarialTraining\"\xa2\x01\n\x13\x41\x64versarialTraining\x12*\n\x06method\x18\x01 \x01(\x0e\x32\x1a.robustseg.v1.AttackMethod\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x11\n\tstep_size\x18\x04 \x01(\x01\x12\x14\n\x0crandom_start\x18\x05 \x01(\x08\x12\x16\n\x0e\x63lean_fraction\x18\x06 \x01(\x01\"\x95\x01\n\x0c\x45pochSummary\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x12\n\ntrain_loss\x18\x02 \x01(\x01\x12\x17\n\x0fvalidation_loss\x18\x03 \x01(\x01\x12;\n\x14validation_confusion\x18\x04 \x01(\x0b\x32\x1d.robustseg.v1.ConfusionMatrix\x12\x0c\n\x04\x62\x65st\x18\x05 \x01(\x08\"\x89\x02\n\tModelInfo\x12\n\n\x02id\x18\x01 \x01(\t\x12%\n\x04spec\x18\x02 \x01(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x0f\n\x07\x62\x61\x63kend\x18\x03 \x01(\t\x12\x13\n\x0bnum_classes\x18\x04 \x01(\x05\x12\x13\n\x0b\x63lass_names\x18\x05 \x03(\t\x12\x16\n\x0enum_parameters\x18\x06 \x01(\x03\x12\x12\n\nbest_epoch\x18\x07 \x01(\x05\x12\x1c\n\x14\x62\x65st_validation_loss\x18\x08 \x01(\x01\x12+\n\x07history\x18\t \x03(\x0b\x32\x1a.robustseg.v1.EpochSummary\x12\x17\n\x0fprovenance_json\x18\n \x01(\t\"\xd6\x01\n\x0cTrainRequest\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelSpec\x12\x19\n\x11train_dataset_ids\x18\x02 \x03(\t\x12\x1d\n\x15validation_dataset_id\x18\x03 \x01(\t\x12,\n\x06\x63onfig\x18\x04 \x01(\x0b\x32\x1c.robustseg.v1.TrainingConfig\x12\x36\n\x0b\x64istributed\x18\x05 \x01(\x0b\x32!.robustseg.v1.DistributedTraining\"\x89\x01\n\x13\x44istributedTraining\x12\x16\n\x0enproc_per_node\x18\x01 \x01(\x05\x12\x0e\n\x06nnodes\x18\x02 \x01(\x05\x12\x11\n\tnode_rank\x18\x03 \x01(\x05\x12\x15\n\rrdzv_endpoint\x18\x04 \x01(\t\x12\x0f\n\x07rdzv_id\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t\"O\n\tTrainStep\x12\r\n\x05\x65poch\x18\x01 \x01(\x05\x12\x0c\n\x04step\x18\x02 \x01(\x03\x12\x17\n\x0fsteps_per_epoch\x18\x03 \x01(\x03\x12\x0c\n\x04loss\x18\x04 \x01(\x01\"E\n\x0bTrainResult\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\"\xc4\x01\n\nTrainEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\'\n\x04step\x18\x02 \x01(\x0b\x32\x17.robustseg.v1.TrainStepH\x00\x12+\n\x05\x65poch\x18\x03 \x01(\x0b\x32\x1a.robustseg.v1.EpochSummaryH\x00\x12+\n\x06result\x18\x04 \x01(\x0b\x32\x19.robustseg.v1.TrainResultH\x00\x42\x07\n\x05\x65vent\"#\n\x0fGetModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\":\n\x10GetModelResponse\x12&\n\x05model\x18\x01 \x01(\x0b\x32\x17.robustseg.v1.ModelInfo\"\x8e\x01\n\x0f\x45valuateRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12(\n\x06\x61ttack\x18\x04 \x01(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x17\n\x0f\x61ttack_model_id\x18\x05 \x01(\t\"}\n\x0e\x45valuateResult\x12\x30\n\tconfusion\x18\x01 \x01(\x0b\x32\x1d.robustseg.v1.ConfusionMatrix\x12\x11\n\tmean_loss\x18\x02 \x01(\x01\x12\x12\n\nnum_pixels\x18\x03 \x01(\x03\x12\x12\n\nnum_images\x18\x04 \x01(\x03\"t\n\rEvaluateEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12.\n\x06result\x18\x02 \x01(\x0b\x32\x1c.robustseg.v1.EvaluateResultH\x00\x42\x07\n\x05\x65vent\"\x98\x01\n\x18\x45valuateWorstCaseRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x12\n\nbatch_size\x18\x03 \x01(\x05\x12)\n\x07members\x18\x04 \x03(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x17\n\x0f\x61ttack_model_id\x18\x05 \x01(\t\"\xbd\x01\n\x17\x45valuateWorstCaseResult\x12-\n\x07members\x18\x01 \x03(\x0b\x32\x1c.robustseg.v1.EvaluateResult\x12\x30\n\nworst_case\x18\x02 \x01(\x0b\x32\x1c.robustseg.v1.EvaluateResult\x12\x15\n\rchosen_member\x18\x03 \x03(\x05\x12*\n\x0cimage_scores\x18\x04 \x01(\x0b\x32\x14.robustseg.v1.Tensor\"\x86\x01\n\x16\x45valuateWorstCaseEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x37\n\x06result\x18\x02 \x01(\x0b\x32%.robustseg.v1.EvaluateWorstCaseResultH\x00\x42\x07\n\x05\x65vent\"a\n\x12\x45xportModelRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12*\n\x06\x66ormat\x18\x02 \x01(\x0e\x32\x1a.robustseg.v1.ExportFormat\x12\r\n\x05opset\x18\x03 \x01(\x05\"+\n\x0b\x45xportChunk\x12\x0e\n\x06offset\x18\x01 \x01(\x03\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\"\xf2\x01\n\x11\x45xportModelResult\x12\x11\n\tfile_name\x18\x01 \x01(\t\x12\x16\n\x0eworkspace_path\x18\x02 \x01(\t\x12\x12\n\nsize_bytes\x18\x03 \x01(\x03\x12\x0e\n\x06sha256\x18\x04 \x01(\t\x12*\n\x06\x66ormat\x18\x05 \x01(\x0e\x32\x1a.robustseg.v1.ExportFormat\x12\r\n\x05opset\x18\x06 \x01(\x05\x12\x12\n\ninput_name\x18\x07 \x01(\t\x12\x13\n\x0boutput_name\x18\x08 \x01(\t\x12\x13\n\x0b\x63lass_names\x18\t \x03(\t\x12\x15\n\rmetadata_json\x18\n \x01(\t\"\xa6\x01\n\x10\x45xportModelEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12*\n\x05\x63hunk\x18\x02 \x01(\x0b\x32\x19.robustseg.v1.ExportChunkH\x00\x12\x31\n\x06result\x18\x03 \x01(\x0b\x32\x1f.robustseg.v1.ExportModelResultH\x00\x42\x07\n\x05\x65vent*a\n\nUpsampling\x12\x1a\n\x16UPSAMPLING_UNSPECIFIED\x10\x00\x12\x17\n\x13UPSAMPLING_BILINEAR\x10\x01\x12\x1e\n\x1aUPSAMPLING_TRANSPOSED_CONV\x10\x02*\x83\x01\n\x0c\x45xportFormat\x12\x1d\n\x19\x45XPORT_FORMAT_UNSPECIFIED\x10\x00\x12\x16\n\x12\x45XPORT_FORMAT_ONNX\x10\x01\x12\x1d\n\x19\x45XPORT_FORMAT_TORCHSCRIPT\x10\x02\x12\x1d\n\x19\x45XPORT_FORMAT_SAFETENSORS\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robustseg.v1.model_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_UPSAMPLING']._serialized_start=3403
-  _globals['_UPSAMPLING']._serialized_end=3500
-  _globals['_EXPORTFORMAT']._serialized_start=3503
-  _globals['_EXPORTFORMAT']._serialized_end=3634
+  _globals['_UPSAMPLING']._serialized_start=3599
+  _globals['_UPSAMPLING']._serialized_end=3696
+  _globals['_EXPORTFORMAT']._serialized_start=3699
+  _globals['_EXPORTFORMAT']._serialized_end=3830
   _globals['_UNETSPEC']._serialized_start=96
   _globals['_UNETSPEC']._serialized_end=207
   _globals['_SMPSPEC']._serialized_start=209
@@ -44,35 +44,37 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MODELINFO']._serialized_start=1095
   _globals['_MODELINFO']._serialized_end=1360
   _globals['_TRAINREQUEST']._serialized_start=1363
-  _globals['_TRAINREQUEST']._serialized_end=1521
-  _globals['_TRAINSTEP']._serialized_start=1523
-  _globals['_TRAINSTEP']._serialized_end=1602
-  _globals['_TRAINRESULT']._serialized_start=1604
-  _globals['_TRAINRESULT']._serialized_end=1673
-  _globals['_TRAINEVENT']._serialized_start=1676
-  _globals['_TRAINEVENT']._serialized_end=1872
-  _globals['_GETMODELREQUEST']._serialized_start=1874
-  _globals['_GETMODELREQUEST']._serialized_end=1909
-  _globals['_GETMODELRESPONSE']._serialized_start=1911
-  _globals['_GETMODELRESPONSE']._serialized_end=1969
-  _globals['_EVALUATEREQUEST']._serialized_start=1972
-  _globals['_EVALUATEREQUEST']._serialized_end=2114
-  _globals['_EVALUATERESULT']._serialized_start=2116
-  _globals['_EVALUATERESULT']._serialized_end=2241
-  _globals['_EVALUATEEVENT']._serialized_start=2243
-  _globals['_EVALUATEEVENT']._serialized_end=2359
-  _globals['_EVALUATEWORSTCASEREQUEST']._serialized_start=2362
-  _globals['_EVALUATEWORSTCASEREQUEST']._serialized_end=2514
-  _globals['_EVALUATEWORSTCASERESULT']._serialized_start=2517
-  _globals['_EVALUATEWORSTCASERESULT']._serialized_end=2706
-  _globals['_EVALUATEWORSTCASEEVENT']._serialized_start=2709
-  _globals['_EVALUATEWORSTCASEEVENT']._serialized_end=2843
-  _globals['_EXPORTMODELREQUEST']._serialized_start=2845
-  _globals['_EXPORTMODELREQUEST']._serialized_end=2942
-  _globals['_EXPORTCHUNK']._serialized_start=2944
-  _globals['_EXPORTCHUNK']._serialized_end=2987
-  _globals['_EXPORTMODELRESULT']._serialized_start=2990
-  _globals['_EXPORTMODELRESULT']._serialized_end=3232
-  _globals['_EXPORTMODELEVENT']._serialized_start=3235
-  _globals['_EXPORTMODELEVENT']._serialized_end=3401
+  _globals['_TRAINREQUEST']._serialized_end=1577
+  _globals['_DISTRIBUTEDTRAINING']._serialized_start=1580
+  _globals['_DISTRIBUTEDTRAINING']._serialized_end=1717
+  _globals['_TRAINSTEP']._serialized_start=1719
+  _globals['_TRAINSTEP']._serialized_end=1798
+  _globals['_TRAINRESULT']._serialized_start=1800
+  _globals['_TRAINRESULT']._serialized_end=1869
+  _globals['_TRAINEVENT']._serialized_start=1872
+  _globals['_TRAINEVENT']._serialized_end=2068
+  _globals['_GETMODELREQUEST']._serialized_start=2070
+  _globals['_GETMODELREQUEST']._serialized_end=2105
+  _globals['_GETMODELRESPONSE']._serialized_start=2107
+  _globals['_GETMODELRESPONSE']._serialized_end=2165
+  _globals['_EVALUATEREQUEST']._serialized_start=2168
+  _globals['_EVALUATEREQUEST']._serialized_end=2310
+  _globals['_EVALUATERESULT']._serialized_start=2312
+  _globals['_EVALUATERESULT']._serialized_end=2437
+  _globals['_EVALUATEEVENT']._serialized_start=2439
+  _globals['_EVALUATEEVENT']._serialized_end=2555
+  _globals['_EVALUATEWORSTCASEREQUEST']._serialized_start=2558
+  _globals['_EVALUATEWORSTCASEREQUEST']._serialized_end=2710
+  _globals['_EVALUATEWORSTCASERESULT']._serialized_start=2713
+  _globals['_EVALUATEWORSTCASERESULT']._serialized_end=2902
+  _globals['_EVALUATEWORSTCASEEVENT']._serialized_start=2905
+  _globals['_EVALUATEWORSTCASEEVENT']._serialized_end=3039
+  _globals['_EXPORTMODELREQUEST']._serialized_start=3041
+  _globals['_EXPORTMODELREQUEST']._serialized_end=3138
+  _globals['_EXPORTCHUNK']._serialized_start=3140
+  _globals['_EXPORTCHUNK']._serialized_end=3183
+  _globals['_EXPORTMODELRESULT']._serialized_start=3186
+  _globals['_EXPORTMODELRESULT']._serialized_end=3428
+  _globals['_EXPORTMODELEVENT']._serialized_start=3431
+  _globals['_EXPORTMODELEVENT']._serialized_end=3597
 # @@protoc_insertion_point(module_scope)

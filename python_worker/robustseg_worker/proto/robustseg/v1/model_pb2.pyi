@@ -152,16 +152,34 @@ class ModelInfo(_message.Message):
     def __init__(self, id: _Optional[str] = ..., spec: _Optional[_Union[ModelSpec, _Mapping]] = ..., backend: _Optional[str] = ..., num_classes: _Optional[int] = ..., class_names: _Optional[_Iterable[str]] = ..., num_parameters: _Optional[int] = ..., best_epoch: _Optional[int] = ..., best_validation_loss: _Optional[float] = ..., history: _Optional[_Iterable[_Union[EpochSummary, _Mapping]]] = ..., provenance_json: _Optional[str] = ...) -> None: ...
 
 class TrainRequest(_message.Message):
-    __slots__ = ("model", "train_dataset_ids", "validation_dataset_id", "config")
+    __slots__ = ("model", "train_dataset_ids", "validation_dataset_id", "config", "distributed")
     MODEL_FIELD_NUMBER: _ClassVar[int]
     TRAIN_DATASET_IDS_FIELD_NUMBER: _ClassVar[int]
     VALIDATION_DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIG_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     model: ModelSpec
     train_dataset_ids: _containers.RepeatedScalarFieldContainer[str]
     validation_dataset_id: str
     config: TrainingConfig
-    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., train_dataset_ids: _Optional[_Iterable[str]] = ..., validation_dataset_id: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ...) -> None: ...
+    distributed: DistributedTraining
+    def __init__(self, model: _Optional[_Union[ModelSpec, _Mapping]] = ..., train_dataset_ids: _Optional[_Iterable[str]] = ..., validation_dataset_id: _Optional[str] = ..., config: _Optional[_Union[TrainingConfig, _Mapping]] = ..., distributed: _Optional[_Union[DistributedTraining, _Mapping]] = ...) -> None: ...
+
+class DistributedTraining(_message.Message):
+    __slots__ = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint", "rdzv_id", "backend")
+    NPROC_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    NNODES_FIELD_NUMBER: _ClassVar[int]
+    NODE_RANK_FIELD_NUMBER: _ClassVar[int]
+    RDZV_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    RDZV_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    nproc_per_node: int
+    nnodes: int
+    node_rank: int
+    rdzv_endpoint: str
+    rdzv_id: str
+    backend: str
+    def __init__(self, nproc_per_node: _Optional[int] = ..., nnodes: _Optional[int] = ..., node_rank: _Optional[int] = ..., rdzv_endpoint: _Optional[str] = ..., rdzv_id: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...
 
 class TrainStep(_message.Message):
     __slots__ = ("epoch", "step", "steps_per_epoch", "loss")

@@ -1,0 +1,53 @@
+// `npm run bench`: runs the benchmark suite on the worker's device, writes
+// bench/results/<date>-<device>.json and .md beside it, and prints the Markdown table.
+//
+//   npm run bench -- [--size smoke|small|paper] [--device auto|cpu|cuda] [--repeats N]
+//                    [--steps N] [--out DIR] [--json]
+import { mkdir, writeFile } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { repoRoot } from "../worker/paths.js";
+import { renderBenchMarkdown } from "./report.js";
+import { SIZE_NAMES, SIZES, type SizeName } from "./sizes.js";
+import { type BenchResults, runSuite } from "./suite.js";
+
+function positiveInt(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("must be an integer >= 1");
+  return n;
+}
+
+/** bench/results/<date>-<device>.json: the device as a file-name-safe slug. */
+export function resultBaseName(results: Pick<BenchResults, "startedAt" | "machine" | "size">): string {
+  const device = String(results.machine.device ?? "unknown").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
+  const size = results.size === "small" ? "" : `-${results.size}`;
+  return `${results.startedAt.slice(0, 10)}-${device || "unknown"}${size}`;
+}
+
+export async function main(argv: string[] = process.argv): Promise<void> {
+  const program = new Command("npm run bench --")
+    .description("The robustseg benchmark suite: PGD against torchattacks, method one, method two's strategies, control-plane overhead and cost curves, each a median of interleaved repeats.")
+    .addOption(new Option("--size <size>", "smoke (seconds), small (minutes on 2 CPU cores) or paper (width 32, 256×256, 100-step PGD, batch 16)").choices(SIZE_NAMES).default("small"))
+    .addOption(new Option("--device <device>", "the worker's device").choices(["auto", "cpu", "cuda"]).default("auto"))
+    .option("--repeats <n>", "repeats per figure (default: the size's)", positiveInt)
+    .option("--steps <n>", "override the PGD, method-one and control-plane steps (the paper size on CPU takes hours at 100)", positiveInt)
+    .option("--out <dir>", "results folder", join(repoRoot, "bench", "results"))
+    .option("--json", "print the JSON instead of the table")
+    .option("--quiet", "no progress lines on stderr");
+  program.parse(argv);
+  const o = program.opts<{ size: SizeName; device: "auto" | "cpu" | "cuda"; repeats?: number; steps?: number; out: string; json?: boolean; quiet?: boolean }>();
+  const results = await runSuite({
+    size: SIZES[o.size],
+    device: o.device,
+    repeats: o.repeats,
+    steps: o.steps,
+    log: o.quiet ? undefined : (line) => process.stderr.write(`[bench] ${line}\n`),
+  });
+  const out = resolve(o.out);
+  await mkdir(out, { recursive: true });
+  const base = join(out, resultBaseName(results));
+  const markdown = renderBenchMarkdown(results);
+  await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`, "utf8");
+  await writeFile(`${base}.md`, markdown, "utf8");
+  process.stdout.write(o.json ? `${JSON.stringify(results, null, 2)}\n` : `${markdown}\nwritten: ${base}.json, ${base}.md\n`);
+}
