@@ -83,10 +83,10 @@ describe("robustseg dataset create → train → evaluate (--json)", () => {
     const quiet = await viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string, "--quiet"]);
     expect(quiet.stderr).toBe("");
     expect(quiet.stdout).toBe(stdout);
-    expect(stdout).toMatch(/^pixel accuracy +\d+\.\d%$/m);
-    expect(stdout).toMatch(/^foreground accuracy +(\d+\.\d%|n\/a)$/m);
-    expect(stdout).toMatch(/^mIoU +\d\.\d{3}/m);
-    expect(stdout).toMatch(/^background +\d+\.\d% +\d\.\d{3} +\d\.\d{3}$/m);
+    expect(stdout).toMatch(/^pixel accuracy +[01]\.\d{4}$/m);
+    expect(stdout).toMatch(/^foreground accuracy +([01]\.\d{4}|n\/a)$/m);
+    expect(stdout).toMatch(/^mIoU +[01]\.\d{4} /m);
+    expect(stdout).toMatch(/^background +[01]\.\d{4} +[01]\.\d{4} +[01]\.\d{4}$/m);
   });
 
   it("a second dataset create reuses the artifacts", async () => {

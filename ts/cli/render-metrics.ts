@@ -12,8 +12,8 @@ export function renderMetricsComparison(rows: { predictor: string; metrics: Segm
       predictor,
       fraction(m.pixelAccuracy),
       fraction(m.foregroundAccuracy),
-      fixed(m.meanIoU),
-      fixed(m.meanDice),
+      fraction(m.meanIoU),
+      fraction(m.meanDice),
       fixed(m.meanLoss, 4),
     ]),
   });
@@ -30,7 +30,7 @@ export function renderPerClass(rows: { predictor: string; metrics: SegmentationM
     rows: first.perClass.map((c, i) => [
       c.name,
       fraction(first.numPixels === 0 ? null : c.truthPixels / first.numPixels),
-      ...(single ? [fixed(c.iou), fixed(c.dice)] : rows.map((r) => fixed(r.metrics.perClass[i]?.iou))),
+      ...(single ? [fraction(c.iou), fraction(c.dice)] : rows.map((r) => fraction(r.metrics.perClass[i]?.iou))),
     ]),
   });
 }

@@ -95,8 +95,8 @@ export function renderEvaluate(result: EvaluateCommandResult): string {
       body: renderKeyValues([
         ["pixel accuracy", fraction(m.pixelAccuracy)],
         ["foreground accuracy", fraction(m.foregroundAccuracy)],
-        ["mIoU", `${fixed(m.meanIoU)} (over ${m.definedClasses} class${m.definedClasses === 1 ? "" : "es"})`],
-        ["mean Dice", fixed(m.meanDice)],
+        ["mIoU", `${fraction(m.meanIoU)} (over ${m.definedClasses} class${m.definedClasses === 1 ? "" : "es"})`],
+        ["mean Dice", fraction(m.meanDice)],
         ["mean loss", fixed(m.meanLoss, 4)],
         ...(result.attack ? [["foreground → background", fraction(result.foregroundToBackground)] as [string, string]] : []),
       ]),

@@ -54,8 +54,8 @@ export function renderProbe(result: ProbeFilesOutcome): string {
     `${i.width}x${i.height}`,
     count(i.foregroundPixels),
     fraction(i.foregroundToBackground),
-    fixed(i.meanIoU),
-    fixed(i.foregroundIoU),
+    fraction(i.meanIoU),
+    fraction(i.foregroundIoU),
     fraction(i.pixelAgreement),
     fixed(i.linf, 4),
   ]);
