@@ -41,6 +41,7 @@ import {
   type ValidatePlanResponse,
   WorkerServiceClient,
 } from "../generated/robustseg/v1/worker_service.js";
+import { CompletingWorkerServiceClient } from "./complete-requests.js";
 import { callMetadata, channelCredentials, channelOptions, type TlsOptions } from "./channel.js";
 import { ProtocolError, toWorkerError } from "./errors.js";
 import { drainToResult, type DrainHandlers, type EventOf, iterateStream, type ResultOf } from "./streams.js";
@@ -76,7 +77,7 @@ export class WorkerClient {
     readonly address: string,
     options: WorkerClientOptions = {},
   ) {
-    this.raw = new WorkerServiceClient(address, channelCredentials(options.tls), channelOptions(options.tls));
+    this.raw = new CompletingWorkerServiceClient(address, channelCredentials(options.tls), channelOptions(options.tls));
     this.token = options.token;
   }
 
