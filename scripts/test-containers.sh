@@ -101,12 +101,15 @@ user="$(podman image inspect --format '{{.Config.User}}' "$tag-worker:latest")"
 [ "$user" = "10001:10001" ] && ok "worker image runs as $user, not root" || fail "worker image user is '$user'"
 set +e
 refusal="$(podman run --rm --network host "$tag-worker:latest" 2>&1)"; code=$?
-refusal_tls="$(podman run --rm --network host -e ROBUSTSEG_WORKER_TOKEN=x "$tag-worker:latest" 2>&1)"; code_tls=$?
+refusal_weak="$(podman run --rm --network host -e ROBUSTSEG_WORKER_TOKEN=x "$tag-worker:latest" 2>&1)"; code_weak=$?
+strong_token="$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+refusal_tls="$(podman run --rm --network host -e ROBUSTSEG_WORKER_TOKEN="$strong_token" "$tag-worker:latest" 2>&1)"; code_tls=$?
 set -e
-if [ $code = 2 ] && grep -q "pass --token" <<<"$refusal" && [ $code_tls = 2 ] && grep -q "pass --tls-cert" <<<"$refusal_tls"; then
-  ok "default command refuses 0.0.0.0 without a token, and without TLS"
+if [ $code = 2 ] && grep -q "pass --token" <<<"$refusal" && [ $code_weak = 2 ] && grep -q "needs at least 16" <<<"$refusal_weak" \
+    && [ $code_tls = 2 ] && grep -q "pass --tls-cert" <<<"$refusal_tls"; then
+  ok "default command refuses 0.0.0.0 without a token, with a short token, and without TLS"
 else
-  fail "default command: exit $code ($refusal) / $code_tls ($refusal_tls)"
+  fail "default command: exit $code ($refusal) / $code_weak ($refusal_weak) / $code_tls ($refusal_tls)"
 fi
 
 # --- the worker container on host loopback, driven from the host ----------------------------------
