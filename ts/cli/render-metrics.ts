@@ -44,7 +44,7 @@ export function renderEpochs(epochs: EpochRow[]): string {
       fixed(e.validationLoss, 4),
       fraction(e.validationPixelAccuracy),
       fraction(e.validationForegroundAccuracy),
-      fixed(e.validationMeanIoU),
+      fraction(e.validationMeanIoU),
       e.best ? "*" : "",
     ]),
   });

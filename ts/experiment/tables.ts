@@ -12,7 +12,7 @@ import type { EvaluationProtocol } from "./plan.js";
 import { type EvaluationResult, type ExperimentResults, modelColumnTitle, type ModelResult } from "./results.js";
 
 const f4 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(4));
-const f3 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(3));
+const f3 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(4));
 
 const TRAINED_ON: Record<string, string> = { M1: "clean", M2: "D1 (method one)", M3: "D2 (method two)", M4: "clean + D1 + D2" };
 

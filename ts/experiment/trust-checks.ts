@@ -72,7 +72,7 @@ export interface TrustCheckResult {
   message: string;
 }
 
-const f = (v: number) => v.toFixed(3);
+const f = (v: number) => v.toFixed(4);
 
 function sweepCheck(curve: SweepCurve, tol: number, ceiling: number): TrustCheckResult | null {
   const points = [...curve.points]

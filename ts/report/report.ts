@@ -49,7 +49,7 @@ function mdCell(value: unknown): string {
   return String(value ?? "").replace(/\|/g, "\\|").replace(/[\r\n]+/g, " ");
 }
 const f4 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(4));
-const f3 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(3));
+const f3 = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(4));
 // Shares as fractions with four digits, like every other figure in the report and the tables.
 const pct = (v: number | null | undefined) => (v === null || v === undefined || !Number.isFinite(v) ? "n/a" : v.toFixed(4));
 const secs = (v: number) => (v < 60 ? `${v.toFixed(1)} s` : `${Math.floor(v / 60)} min ${Math.round(v % 60)} s`);
