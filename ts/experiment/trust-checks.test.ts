@@ -18,7 +18,7 @@ describe("ε-sweep check", () => {
       ["M3", true],
       ["M4", false], // +0.002 is within the tolerance
     ]);
-    expect(results[1]?.message).toBe("M2 PGD: foreground accuracy rises from 0.700 at ε = 0.005 to 0.750 at ε = 0.01");
+    expect(results[1]?.message).toBe("M2 PGD: foreground accuracy rises from 0.7000 at ε = 0.005 to 0.7500 at ε = 0.01");
     expect(results[2]?.message).toBe("M3 PGD: foreground accuracy does not fall from ε = 0 (0.800) to ε = 0.02 (0.798)");
   });
 
@@ -61,7 +61,7 @@ describe("transfer, steps and large-ε checks", () => {
       ],
     });
     expect(trustFlags(results).map((r) => `${r.check} ${r.model}`)).toEqual(["more-steps M2", "large-epsilon M2"]);
-    expect(results[3]?.message).toBe("foreground accuracy 0.350 at ε = 0.1 (above 0.100): the attack barely works where it should win");
+    expect(results[3]?.message).toBe("foreground accuracy 0.3500 at ε = 0.1 (above 0.1000): the attack barely works where it should win");
   });
 
   it("takes its tolerance and ceiling from the options", () => {
