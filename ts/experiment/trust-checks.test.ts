@@ -19,7 +19,7 @@ describe("ε-sweep check", () => {
       ["M4", false], // +0.002 is within the tolerance
     ]);
     expect(results[1]?.message).toBe("M2 PGD: foreground accuracy rises from 0.7000 at ε = 0.005 to 0.7500 at ε = 0.01");
-    expect(results[2]?.message).toBe("M3 PGD: foreground accuracy does not fall from ε = 0 (0.800) to ε = 0.02 (0.798)");
+    expect(results[2]?.message).toBe("M3 PGD: foreground accuracy does not fall from ε = 0 (0.8000) to ε = 0.02 (0.7980)");
   });
 
   it("does not call a curve flat that starts with nothing left to take", () => {
