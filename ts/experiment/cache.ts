@@ -28,4 +28,14 @@ export class RunCache {
   async set(key: string, inputs: unknown, value: unknown): Promise<void> {
     await writeJsonAtomic(this.file(key), { key, inputs, value }, "cache.write");
   }
+
+  /** The cached result of `kind` on `inputs`, or `compute()`'s, stored before it is returned. */
+  async getOrCompute<T>(kind: string, inputs: unknown, compute: () => Promise<T>): Promise<{ value: T; cached: boolean }> {
+    const key = RunCache.key(kind, inputs);
+    const hit = await this.get<T>(key);
+    if (hit !== undefined) return { value: hit, cached: true };
+    const value = await compute();
+    await this.set(key, inputs, value);
+    return { value, cached: false };
+  }
 }

@@ -249,17 +249,9 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           attack: attack ? attackSpec(attack, classNames) : null,
           batchSize: spec.evaluation.batchSize,
         };
-        const key = RunCache.key("evaluate", inputs);
-        let out = await cache.get<EvaluateOutcome>(key);
-        const cached = out !== undefined;
-        if (!out) {
-          out = await evaluateModel(
-            client,
-            { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack ?? undefined },
-            opCtx,
-          );
-          await cache.set(key, inputs, out);
-        }
+        const { value: out, cached } = await cache.getOrCompute("evaluate", inputs, () =>
+          evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack ?? undefined }, opCtx),
+        );
         evaluations.push({
           model: stage.model,
           modelId: m.id,
@@ -282,13 +274,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         const d = ds(stage.dataset);
         const members = ensembleMembers(spec.evaluation.strong, evalAttack);
         const inputs = { modelId: m.id, datasetId: d.id, members: members.map((x) => attackSpec(x.params, classNames)), batchSize: spec.evaluation.batchSize };
-        const key = RunCache.key("worst-case", inputs);
-        let out = await cache.get<WorstCaseOutcome>(key);
-        const cached = out !== undefined;
-        if (!out) {
-          out = await evaluateWorstCase(client, inputs, opCtx);
-          await cache.set(key, inputs, out);
-        }
+        const { value: out, cached } = await cache.getOrCompute("worst-case", inputs, () => evaluateWorstCase(client, inputs, opCtx));
         evaluations.push({
           model: stage.model,
           modelId: m.id,
@@ -325,13 +311,9 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         if (!attack) throw new Error(`internal: no ${stage.check} attack`);
         // The same cache key as an evaluation under that attack (a sweep point may share it).
         const inputs = { modelId: m.id, datasetId: d.id, attack: attackSpec(attack, classNames), batchSize: spec.evaluation.batchSize };
-        const key = RunCache.key("evaluate", inputs);
-        let out = await cache.get<EvaluateOutcome>(key);
-        const cached = out !== undefined;
-        if (!out) {
-          out = await evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack }, opCtx);
-          await cache.set(key, inputs, out);
-        }
+        const { value: out, cached } = await cache.getOrCompute("evaluate", inputs, () =>
+          evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack }, opCtx),
+        );
         trustEvaluations.push({ model: stage.model, modelId: m.id, check: stage.check, attack, metrics: out.metrics, foregroundToBackground: foregroundToBackground(out.confusion), cached });
         return cached;
       }
