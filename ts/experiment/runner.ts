@@ -20,7 +20,7 @@ import {
   type MethodTwoChoice,
 } from "../ops/enhance-dataset.js";
 import { removeStaleTemporaries, writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
-import { evaluateModel, type EvaluateOutcome } from "../ops/evaluate-model.js";
+import { evaluateModel } from "../ops/evaluate-model.js";
 import { evaluateWorstCase, type WorstCaseOutcome } from "../ops/evaluate-worst-case.js";
 import { type Reporter, silentReporter } from "../ops/reporter.js";
 import { trainModel } from "../ops/train-model.js";
