@@ -73,6 +73,28 @@ describe("robustseg dataset create → train → evaluate (--json)", () => {
     expect(result.metrics.perClass.map((c: { name: string }) => c.name)).toEqual(result.classNames);
   });
 
+  it("evaluate and attack with --nproc 2 run on two torchrun processes and give one process's figures", async () => {
+    const attack = ["--attack", "pgd", "--epsilon", "0.03", "--steps", "2", "--batch-size", "2"];
+    const evaluate = (extra: string[]) => viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string, ...attack, ...extra, "--json"]);
+    const one = await evaluate([]);
+    const two = await evaluate(["--nproc", "2", "--dist-backend", "gloo"]);
+    expect([one.code, two.code, two.stderr]).toEqual([0, 0, ""]);
+    const [a, b] = [JSON.parse(one.stdout), JSON.parse(two.stdout)];
+    expect(b.confusion).toEqual(a.confusion);
+    expect(b.metrics.meanLoss).toBeCloseTo(a.metrics.meanLoss, 10);
+
+    const sharded = await viaWorker(["attack", "--model", modelId, "--dataset", ids.test as string, "--method", "pgd", "--epsilon", "0.03", "--steps", "2", "--nproc", "2", "--json"]);
+    expect([sharded.code, sharded.stderr]).toEqual([0, ""]);
+    const built = JSON.parse(sharded.stdout);
+    expect(built.reused).toBe(false);
+    expect(built.maxLinf).toBeLessThanOrEqual(0.03 + 1e-6);
+    expect(built.dataset.numImages).toBe(4);
+
+    const refused = await viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string, "--nproc", "2", "--nnodes", "2"]);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/--rdzv-endpoint: required with nnodes > 1/);
+  });
+
   it("evaluate without --json prints a metrics table on stdout and, stderr not being a terminal, progress lines on stderr", async () => {
     const { code, stdout, stderr } = await viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string]);
     expect(code).toBe(0);

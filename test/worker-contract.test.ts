@@ -194,7 +194,7 @@ describe("datasets", () => {
       const test = splits[2] as DatasetInfo;
       const progress: number[] = [];
       const result = await worker.client.evaluateResult(
-        { modelId, datasetId: test.id, batchSize: 0, attack: undefined, attackModelId: "" },
+        { modelId, datasetId: test.id, batchSize: 0, attack: undefined, attackModelId: "", distributed: undefined },
         { onProgress: (p) => progress.push(p.done) },
       );
       expect(result.numImages).toBe(4);
@@ -211,7 +211,7 @@ describe("datasets", () => {
       const test = splits[2] as DatasetInfo;
       await expect(worker.client.getModel("m-unknown")).rejects.toMatchObject({ code: status.NOT_FOUND, details: expect.stringContaining("m-unknown") });
       await expect(
-        worker.client.evaluateResult({ modelId: "m-unknown", datasetId: test.id, batchSize: 0, attack: undefined, attackModelId: "" }),
+        worker.client.evaluateResult({ modelId: "m-unknown", datasetId: test.id, batchSize: 0, attack: undefined, attackModelId: "", distributed: undefined }),
       ).rejects.toMatchObject({ code: status.NOT_FOUND, details: expect.stringContaining("m-unknown") });
     });
 

@@ -89,6 +89,11 @@ def model_spec_params(spec: model_pb2.ModelSpec) -> tuple[str | None, dict[str, 
     return member, (message_to_params(getattr(spec, member)) if member else {})
 
 
+def distributed(request: Any) -> dict[str, Any]:
+    """A request's DistributedTraining / DistributedRun fields ({} when absent: one process)."""
+    return message_to_params(request.distributed) if request.HasField("distributed") else {}
+
+
 def train_request(request: model_pb2.TrainRequest) -> engine.TrainRequest:
     member, spec = model_spec_params(request.model)
     return engine.TrainRequest(
@@ -97,7 +102,7 @@ def train_request(request: model_pb2.TrainRequest) -> engine.TrainRequest:
         train_dataset_ids=list(request.train_dataset_ids),
         validation_dataset_id=request.validation_dataset_id,
         config=training_config_params(request.config),
-        distributed=message_to_params(request.distributed) if request.HasField("distributed") else {},
+        distributed=distributed(request),
     )
 
 

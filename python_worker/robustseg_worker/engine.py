@@ -12,7 +12,6 @@ import logging
 import math
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import __version__, artifacts, cancellation, data, figures, models, resources, training, worst_case
+from . import __version__, artifacts, cancellation, data, figures, models, resources, sharding, torchrun, training
+from . import worst_case
 from .attack_specs import ATTACK_METHODS, resolve as resolve_attack
 from .engine_attacks import AttackMixin
 from .engine_export import ExportMixin
@@ -30,6 +30,7 @@ from .engine_serving import ServingMixin
 from .device import describe
 from .errors import InvalidArgument
 from .evaluation import evaluate as evaluate_model
+from .evaluation import total_counts
 from .events import (
     DatasetInfo,
     DatasetsCreated,
@@ -314,7 +315,7 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         if distributed.enabled:
             tensors = {"train_images": train_images, "train_labels": train_labels,
                        "validation_images": val_images, "validation_labels": val_labels}
-            job_dir = self.store.root / "tmp" / f"train-{model_id}-{uuid.uuid4().hex[:8]}"
+            job_dir = torchrun.job_folder(self.store.root / "tmp", f"train-{model_id}")
             try:
                 outcome = yield from train_distributed(model, tensors, num_classes, config, distributed, job_dir,
                                                        model_id, self.device, check_stop, torch.get_num_threads())
@@ -378,11 +379,15 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
 
     def evaluate(self, model_id: str, dataset_id: str, batch_size: int = 0,
                  check_stop: Callable[[], None] = _never_stop, attack: dict[str, Any] | None = None,
-                 attack_model_id: str = "") -> Iterator[Progress | EvaluationResult]:
+                 attack_model_id: str = "", distributed: dict[str, Any] | None = None
+                 ) -> Iterator[Progress | EvaluationResult]:
         """Clean evaluation, or (with `attack`) evaluation of `model_id` on x_adv computed per
         batch against `attack_model_id` (empty: `model_id` itself, white-box; another id:
-        transfer). Progress: stage "evaluate", images done/total."""
+        transfer). Progress: stage "evaluate", images done/total. ``distributed`` (DistributedStage
+        fields): the batches are shared among torchrun's processes, their counts added in batch
+        order (the same totals)."""
         self._check_evaluation_args(model_id, dataset_id, batch_size)
+        shards = DistributedOptions.from_params(distributed)
         model_info, dataset_info = self._pair(model_id, dataset_id)
         perturb = None
         batch = batch_size or DEFAULT_EVALUATION_BATCH
@@ -403,10 +408,17 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
             if profile is not None:
                 self.require_memory(resources.inference(profile, min(batch, dataset_info.num_images),
                                                         self.dataset_bytes_to_load(dataset_info)), "model_id")
-        model, _ = self.cached_model(model_id)
-        images, labels = self.cached_dataset(dataset_id)
-        result = yield from evaluate_model(model, images, labels, model_info.num_classes,
-                                           batch, check_stop, perturb=perturb)
+        if shards.enabled:
+            job = self._shard_job(shards, model_id, dataset_id)
+            parts = yield from sharding.evaluate_counts(job, dataset_info.num_images, batch, attack, attack_model_id,
+                                                        check_stop)
+            result = total_counts(parts, model_info.num_classes, dataset_info.num_images, dataset_info.height,
+                                  dataset_info.width, self.device)
+        else:
+            model, _ = self.cached_model(model_id)
+            images, labels = self.cached_dataset(dataset_id)
+            result = yield from evaluate_model(model, images, labels, model_info.num_classes,
+                                               batch, check_stop, perturb=perturb)
         if not math.isfinite(result.mean_loss):
             log.warning("evaluation of %s on %s: loss is %s", model_id, dataset_id, result.mean_loss)
         yield result

@@ -19,16 +19,23 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import artifacts, attack_specs, attacks, failpoints, resources
+from . import artifacts, attack_specs, attacks, failpoints, resources, sharding
+from .candidate_scoring import SCORINGS, ScoreResult, score_rows
 from .data import TileSet
 from .errors import InvalidArgument
 from .events import DatasetBuilt, DatasetInfo, ModelInfo, Progress
 from .lru import LRU
+from .sharding.jobs import ShardJob
 from .store import artifact_id
+from .torchrun import DistributedOptions
 
 log = logging.getLogger(__name__)
 
 MAX_ATTACK_BATCH = 65_536
+# A sharded ScoreCandidates call launches processes (seconds) only when it has gradient work
+# (directions not cached yet) or at least this many candidate rows per process; otherwise the
+# worker's own process scores it, with the same result.
+MIN_SHARDED_ROWS_PER_PROCESS = 256
 StopFn = Callable[[], None]
 
 
@@ -111,14 +118,17 @@ class AttackMixin:
     # --- attack a dataset ----------------------------------------------------------------------
 
     def attack_dataset(self, model_id: str, dataset_id: str, attack: dict[str, Any] | None, batch_size: int = 0,
-                       check_stop: StopFn = _never_stop) -> Iterator[Progress | DatasetBuilt]:
+                       check_stop: StopFn = _never_stop,
+                       distributed: dict[str, Any] | None = None) -> Iterator[Progress | DatasetBuilt]:
         """Every image attacked against the model -> a new dataset (same labels). Id from
         (model id, dataset id, canonical spec, code version); asking again reuses it.
         Progress: stage "attack", done/total in image-steps (images × gradient steps per image),
-        after every batch (and every layer of method one)."""
+        after every batch (and every layer of method one). ``distributed`` (DistributedStage
+        fields): the batches are shared among torchrun's processes (sharding/), same artifact."""
         model_info, dataset = self._pair(model_id, dataset_id)
         spec = attack_specs.resolve(attack, model_info.num_classes)
         _check_batch(batch_size)
+        shards = DistributedOptions.from_params(distributed)
         self._check_attack_memory([model_info], dataset, batch_size or self._default_gradient_batch(dataset),
                                   "batch_size" if batch_size else "", "the attack")
         recipe = {"source": "attack", "model_id": model_id, "dataset_id": dataset_id, "attack": spec.canonical}
@@ -130,6 +140,10 @@ class AttackMixin:
             model, _ = self.cached_model(model_id)
             n = images.shape[0]
             batch = batch_size or attacks.default_batch(images, backward=True, model=model)
+            if shards.enabled:
+                yield from sharding.attack_images(self._shard_job(shards, model_id, dataset_id), attack, batch,
+                                                  per_image, out, stop)
+                return
             for start in range(0, n, batch):
                 x, y = images[start:start + batch], labels[start:start + batch]
                 x_adv = spec.run(model, x, y, start, stop)
@@ -137,7 +151,7 @@ class AttackMixin:
                 failpoints.hit("attack.batch")
                 yield Progress("attack", start * per_image + x.shape[0] * per_image, total)
         yield from self._build_dataset(new_id, recipe, dataset, {"model_id": model_id, "dataset_id": dataset_id},
-                                       "attack", spec.canonical.get("seed", 0), build, check_stop, total)
+                                       "attack", spec.canonical.get("seed", 0), build, check_stop, total, shards)
 
     # --- method two ----------------------------------------------------------------------------
 
@@ -159,16 +173,19 @@ class AttackMixin:
     def score_candidates(self, model_id: str, dataset_id: str, epsilon: float, project: bool,
                          image_indices: np.ndarray, candidates: np.ndarray,
                          check_stop: StopFn = _never_stop, scoring: str = "loss",
-                         centres: np.ndarray | None = None) -> ScoreResult:
+                         centres: np.ndarray | None = None, distributed: dict[str, Any] | None = None) -> ScoreResult:
         """Method two's scorer. ``scoring="loss"``: J(θ, x_s, y) of each candidate row, x_s built
         from the row's image (image_indices[m]) and signs (candidates[m]); rows of one image share
         its directions, rows of all images share forward passes. ``"logit_additive"``: estimates
         around each row's centre (``centres`` (M, C) int8, default s = 0;
-        attacks.logit_additive_scores), exact on basis rows (``exact``)."""
+        attacks.logit_additive_scores), exact on basis rows (``exact``). ``distributed``: the
+        distinct images are shared among torchrun's processes when the call is worth a launch
+        (:data:`MIN_SHARDED_ROWS_PER_PROCESS`); same scores either way."""
         model_info, dataset = self._pair(model_id, dataset_id)
         eps = _check_epsilon(epsilon)
         c = model_info.num_classes
         idx = np.asarray(image_indices)
+        shards = DistributedOptions.from_params(distributed)
         _check_sign_rows(candidates, "candidates", c)
         m = candidates.shape[0]
         if idx.shape != (m,):
@@ -192,54 +209,41 @@ class AttackMixin:
                                   "scoring method two's candidates")
         model, _ = self.cached_model(model_id)
         images, labels = self.cached_dataset(dataset_id)
-        uniq, inverse, counts = np.unique(idx, return_inverse=True, return_counts=True)
+        uniq, inverse = np.unique(idx, return_inverse=True)
         check_stop()
-        directions = self._directions(model, model_id, dataset_id, images, uniq.tolist(), c, check_stop)
-        sel = torch.from_numpy(uniq).to(self.device)
 
         def should_stop() -> bool:
             check_stop()
             return False
 
-        d = directions.to(torch.float32).mul_(eps)
-        project_eps = eps if project else None
-        if scoring == "logit_additive":
-            losses = np.empty(m, dtype=np.float64)
-            exact = np.zeros(m, dtype=np.uint8)
-            forwards = 0
-            for u in range(len(uniq)):
-                rows = np.flatnonzero(inverse == u)
-                cand = torch.from_numpy(candidates[rows]).unsqueeze(0)
-                cent = torch.from_numpy(centres[rows]).unsqueeze(0) if centres is not None else None
-                est = attacks.logit_additive_scores(model, images[sel[u:u + 1]], labels[sel[u:u + 1]], d[u:u + 1], cand,
-                                                    cent, project_eps=project_eps, should_stop=should_stop)
-                losses[rows] = est.scores[0].double().cpu().numpy()
-                exact[rows] = est.exact[0].numpy()
-                forwards += est.forward_passes
-            return ScoreResult(losses, exact, forwards)
-        # Group rows per image: (U, Kmax, C) signs padded with zeros (zero rows are not run
-        # through the batched passes; they get the clean loss), then read back in row order.
-        order = np.argsort(inverse, kind="stable")
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        position = np.empty(m, dtype=np.int64)
-        position[order] = np.arange(m) - starts[inverse[order]]
-        padded = np.zeros((len(uniq), int(counts.max()), c), dtype=np.int8)
-        padded[inverse, position] = candidates
-        scores = attacks.score_candidates(
-            model, images[sel], labels[sel], d, torch.from_numpy(padded).to(self.device), project_eps=project_eps,
-            should_stop=should_stop)
-        zero = ~candidates.any(axis=1)
-        # One clean pass per image with a zero row, one pass per other row.
-        forwards = int(len(np.unique(idx[zero]))) + int((~zero).sum())
-        return ScoreResult(scores.double().cpu().numpy()[inverse, position], None, forwards)
+        if shards.enabled and self._worth_sharding(model_id, dataset_id, uniq, m, shards):
+            sharded = sharding.score_candidates(self._shard_job(shards, model_id, dataset_id), uniq, inverse,
+                                                candidates, eps, project, scoring, centres, check_stop)
+            for i, signs in zip(uniq.tolist(), sharded.directions):
+                self._direction_cache.put((model_id, dataset_id, i), signs.to(self.device))
+            return sharded.result
+        model, _ = self.cached_model(model_id)
+        images, labels = self.cached_dataset(dataset_id)
+        directions = self._directions(model, model_id, dataset_id, images, uniq.tolist(), c, check_stop)
+        sel = torch.from_numpy(uniq).to(self.device)
+        return score_rows(model, images[sel], labels[sel], directions, inverse, candidates, eps, project, scoring,
+                          centres, should_stop)
+
+    def _worth_sharding(self, model_id: str, dataset_id: str, uniq: np.ndarray, rows: int,
+                        shards: DistributedOptions) -> bool:
+        missing = any(self._direction_cache.get((model_id, dataset_id, i)) is None for i in uniq.tolist())
+        return missing or rows >= MIN_SHARDED_ROWS_PER_PROCESS * shards.world_size
+
+    def _shard_job(self, shards: DistributedOptions, model_id: str, dataset_id: str) -> ShardJob:
+        return ShardJob(shards, self.store.root, self.device, torch.get_num_threads(), model_id, dataset_id)
 
     def reset_scoring_caches(self) -> None:
         """Forgets method two's cached directions (benchmarks: each run pays its own)."""
         self._direction_cache = LRU(1 << 30, self._direction_cache_bytes)
 
     def build_enhanced_dataset(self, model_id: str, dataset_id: str, epsilon: float, project: bool,
-                               signs: np.ndarray, batch_size: int = 0,
-                               check_stop: StopFn = _never_stop) -> Iterator[Progress | DatasetBuilt]:
+                               signs: np.ndarray, batch_size: int = 0, check_stop: StopFn = _never_stop,
+                               distributed: dict[str, Any] | None = None) -> Iterator[Progress | DatasetBuilt]:
         """x_{s*} = clip(x + Σ_c s_c a_c, 0, 1) (projected onto the ε-ball with `project`) per
         image -> a new dataset. Id from (model, dataset, ε, project, sha256 of the signs' bytes).
         Progress: stage "enhance", images done/total."""
@@ -254,6 +258,7 @@ class AttackMixin:
         if signs.size and np.abs(signs).max() > 1:
             raise InvalidArgument("signs", "values must be -1, 0 or +1")
         _check_batch(batch_size)
+        shards = DistributedOptions.from_params(distributed)
         self._check_attack_memory([model_info], dataset, batch_size or self._default_gradient_batch(dataset),
                                   "batch_size" if batch_size else "", "building the enhanced dataset")
         signs = np.ascontiguousarray(signs)
@@ -264,6 +269,10 @@ class AttackMixin:
         def build(images, labels, out, stop):
             model, _ = self.cached_model(model_id)
             batch = batch_size or attacks.default_batch(images, backward=True)
+            if shards.enabled:
+                yield from sharding.enhance_images(self._shard_job(shards, model_id, dataset_id), eps, project, signs,
+                                                   batch, out, stop)
+                return
             for start in range(0, n, batch):
                 stop()
                 rows = list(range(start, min(start + batch, n)))
@@ -273,12 +282,13 @@ class AttackMixin:
                                                                    project_eps=eps if project else None)
                 yield Progress("enhance", start + len(rows), n)
         yield from self._build_dataset(new_id, recipe, dataset, {"model_id": model_id, "dataset_id": dataset_id},
-                                       "enhance", 0, build, check_stop, n)
+                                       "enhance", 0, build, check_stop, n, shards)
 
     # --- shared: build-or-reuse a derived dataset ---------------------------------------------
 
     def _build_dataset(self, new_id: str, recipe: dict, parent: DatasetInfo, parents: dict, stage: str, seed: int,
-                       build, check_stop: StopFn, total: int) -> Iterator[Progress | DatasetBuilt]:
+                       build, check_stop: StopFn, total: int,
+                       shards: DistributedOptions = DistributedOptions()) -> Iterator[Progress | DatasetBuilt]:
         with self.store.lock(new_id, check_stop):
             if self.store.exists_intact("dataset", new_id):
                 info = self.get_dataset(new_id)
@@ -306,22 +316,13 @@ class AttackMixin:
                 class_pixel_counts=list(parent.class_pixel_counts), source=stage,
                 provenance=artifacts.provenance("dataset", recipe, parents, seed, mean_linf=mean_linf,
                                                 max_linf=max_linf, device=str(self.device),
+                                                processes=shards.world_size,
                                                 duration_s=round(time.monotonic() - started, 3)),
             )
             self.store.write("dataset", new_id, lambda d: artifacts.write_dataset(d, tiles, info))
             log.info("dataset %s (%s of %s against %s) in %.1fs, mean L-inf %.4g, max %.4g", new_id, stage,
                      parent.id, parents.get("model_id"), time.monotonic() - started, mean_linf, max_linf)
             yield DatasetBuilt(info, False, mean_linf, max_linf)
-
-
-SCORINGS = ("loss", "logit_additive")
-
-
-@dataclass(frozen=True)
-class ScoreResult:
-    losses: np.ndarray  # float64 (M,)
-    exact: np.ndarray | None  # uint8 (M,) for logit_additive; None when every row is exact
-    forward_passes: int
 
 
 def _check_sign_rows(rows: np.ndarray, field: str, c: int) -> None:

@@ -62,7 +62,8 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         stop = self._stopper(context)
         yield from _stream(
             self.engine.evaluate(request.model_id, request.dataset_id, request.batch_size, stop,
-                                 attack=attack, attack_model_id=request.attack_model_id),
+                                 attack=attack, attack_model_id=request.attack_model_id,
+                                 distributed=convert.distributed(request)),
             convert.evaluate_event, stop)
 
     def EvaluateWorstCase(self, request, context):
@@ -77,7 +78,8 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         attack = convert.attack_spec_params(request.attack)
         stop = self._stopper(context)
         yield from _stream(
-            self.engine.attack_dataset(request.model_id, request.dataset_id, attack, request.batch_size, stop),
+            self.engine.attack_dataset(request.model_id, request.dataset_id, attack, request.batch_size, stop,
+                                       distributed=convert.distributed(request)),
             convert.dataset_build_event, stop)
 
     def ScoreCandidates(self, request, context):
@@ -88,7 +90,8 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
                 request.model_id, request.dataset_id, request.epsilon, request.project,
                 np.asarray(request.image_indices, dtype=np.int64),
                 convert.tensor_to_numpy(request.candidates, "candidates"), stop,
-                scoring=convert.candidate_scoring(request.scoring), centres=centres)
+                scoring=convert.candidate_scoring(request.scoring), centres=centres,
+                distributed=convert.distributed(request))
         return convert.score_candidates_response(result)
 
     def BuildEnhancedDataset(self, request, context):
@@ -96,7 +99,8 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         yield from _stream(
             self.engine.build_enhanced_dataset(
                 request.model_id, request.dataset_id, request.epsilon, request.project,
-                convert.tensor_to_numpy(request.signs, "signs"), request.batch_size, stop),
+                convert.tensor_to_numpy(request.signs, "signs"), request.batch_size, stop,
+                distributed=convert.distributed(request)),
             convert.dataset_build_event, stop)
 
     def RenderPanels(self, request, context):

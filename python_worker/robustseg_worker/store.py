@@ -210,14 +210,17 @@ def _pid_alive(pid: int) -> bool:
 
 
 class ArtifactStore:
-    def __init__(self, root: str | os.PathLike[str]) -> None:
+    def __init__(self, root: str | os.PathLike[str], remove_stale: bool = True) -> None:
+        """``remove_stale=False``: a reader beside a live worker (a rank of a sharded call) leaves
+        tmp/ alone."""
         self.root = Path(root).resolve()
         for sub in ("datasets", "models", "tmp", "locks", "quarantine"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._no_quarantine = threading.local()
-        self._remove_stale_temporaries()
+        if remove_stale:
+            self._remove_stale_temporaries()
 
     # --- paths and lookups ------------------------------------------------------------------
 

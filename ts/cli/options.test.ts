@@ -82,7 +82,9 @@ describe("command option schemas", () => {
 
   it("require evaluate's model and dataset", () => {
     expect(message(evaluateOptionsSchema.safeParse({ dataset: "ds-0123456789abcdef", batchSize: 0 }))).toBe("model: required (a model id)");
-    expect(evaluateOptionsSchema.parse({ model: " m-0123456789abcdef ", dataset: "ds-0123456789abcdef", batchSize: "4" })).toEqual({ model: "m-0123456789abcdef", dataset: "ds-0123456789abcdef", batchSize: 4 });
+    const one = { nproc: 1, nnodes: 1, nodeRank: 0 };
+    expect(evaluateOptionsSchema.parse({ model: " m-0123456789abcdef ", dataset: "ds-0123456789abcdef", batchSize: "4", ...one })).toEqual({ model: "m-0123456789abcdef", dataset: "ds-0123456789abcdef", batchSize: 4, ...one });
+    expect(message(evaluateOptionsSchema.safeParse({ model: "m-0123456789abcdef", dataset: "ds-0123456789abcdef", batchSize: 0, ...one, nproc: "0" }))).toBe("nproc: must be a positive integer, got 0");
   });
 
   it("check the global options", () => {

@@ -192,7 +192,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         const attack: AttackParams = stage.kind === "method-one" ? methodOneAttack(spec) : evalAttack;
         const out = await attackDataset(
           client,
-          { modelId: model(stage.against).id, datasetId: ds(stage.dataset).id, attack, batchSize: spec.evaluation.batchSize },
+          { modelId: model(stage.against).id, datasetId: ds(stage.dataset).id, attack, batchSize: spec.evaluation.batchSize, distributed: spec.distributed },
           opCtx,
         );
         datasets.set(stage.output, {
@@ -212,12 +212,12 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         let choice = await cache.get<MethodTwoChoice>(key);
         const cached = choice !== undefined;
         if (!choice) {
-          choice = await chooseMethodTwoSigns(client, params, opCtx);
+          choice = await chooseMethodTwoSigns(client, { ...params, distributed: spec.distributed }, opCtx);
           await cache.set(key, { ...params, strategy: strategyLabel(m.strategy) }, choice);
         }
         await writeSelectionRecords(join(runDir, CHOICES_FILE), choice.records);
         await writeJsonAtomic(join(runDir, AGGREGATE_FILE), choice.aggregate);
-        const built = await buildEnhancedDataset(client, params, choice.records, choice.classNames.length, opCtx);
+        const built = await buildEnhancedDataset(client, { ...params, distributed: spec.distributed }, choice.records, choice.classNames.length, opCtx);
         datasets.set("D2", {
           ...built.dataset,
           role: "D2",
@@ -250,7 +250,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           batchSize: spec.evaluation.batchSize,
         };
         const { value: out, cached } = await cache.getOrCompute("evaluate", inputs, () =>
-          evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack ?? undefined }, opCtx),
+          evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack ?? undefined, distributed: spec.distributed }, opCtx),
         );
         evaluations.push({
           model: stage.model,
@@ -312,7 +312,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         // The same cache key as an evaluation under that attack (a sweep point may share it).
         const inputs = { modelId: m.id, datasetId: d.id, attack: attackSpec(attack, classNames), batchSize: spec.evaluation.batchSize };
         const { value: out, cached } = await cache.getOrCompute("evaluate", inputs, () =>
-          evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack }, opCtx),
+          evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack, distributed: spec.distributed }, opCtx),
         );
         trustEvaluations.push({ model: stage.model, modelId: m.id, check: stage.check, attack, metrics: out.metrics, foregroundToBackground: foregroundToBackground(out.confusion), cached });
         return cached;
@@ -331,6 +331,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
             epsilons: sw.epsilons,
             attackModelId: sw.protocol === "transfer" ? model("M1").id : undefined,
             batchSize: spec.evaluation.batchSize,
+            distributed: spec.distributed,
           },
           { ...opCtx, classNames, cache, cacheKey: (inputs) => RunCache.key("evaluate", inputs) },
         );

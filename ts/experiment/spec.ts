@@ -80,6 +80,16 @@ const trustSchema = z.strictObject({
 });
 export type TrustSpec = z.output<typeof trustSchema>;
 
+/** Processes launched by torchrun on this node (and more nodes), docs/scaling.md. */
+const distributedSchema = z.strictObject({
+  nprocPerNode: posInt(),
+  nnodes: posInt().default(1),
+  nodeRank: nonNegInt().default(0),
+  rdzvEndpoint: z.string().optional(),
+  rdzvId: z.string().optional(),
+  backend: z.enum(["gloo", "nccl"], { error: "must be gloo or nccl" }).optional(),
+});
+
 export const experimentSpecSchema = z
   .strictObject({
   name: z
@@ -98,17 +108,14 @@ export const experimentSpecSchema = z
     /** M4's epochs on clean ∪ D1 ∪ D2; default round(E/3), at least 1. */
     combinedEpochs: posInt().optional(),
     /** Data-parallel training on torch.distributed (docs/scaling.md); absent: one process. */
-    distributed: z
-      .strictObject({
-        nprocPerNode: posInt(),
-        nnodes: posInt().default(1),
-        nodeRank: nonNegInt().default(0),
-        rdzvEndpoint: z.string().optional(),
-        rdzvId: z.string().optional(),
-        backend: z.enum(["gloo", "nccl"], { error: "must be gloo or nccl" }).optional(),
-      })
-      .optional(),
+    distributed: distributedSchema.optional(),
   }),
+  /**
+   * The dataset-building and evaluation stages (method one, method two's scoring and building,
+   * the transfer attack, evaluations, trust checks) sharded across torch.distributed processes;
+   * their artifacts and figures equal one process's, so the run cache does not depend on it.
+   */
+  distributed: distributedSchema.optional(),
   /** The experiment repeated per seed (the training seed; the data seed too with varyData); absent: once, with training.seed. */
   seeds: seedsSchema.optional(),
   /** With seeds: the data seed follows the seed too (another split or synthetic set per seed). */

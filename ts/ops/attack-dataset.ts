@@ -4,6 +4,7 @@ import type { WorkerClient } from "../client/worker-client.js";
 import type { DatasetBuildResult } from "../generated/robustseg/v1/attack.js";
 import { type AttackParams, attackSpec } from "../attacks/registry.js";
 import { type DatasetSummary, summariseDataset } from "./create-dataset.js";
+import { type DistributedParams, distributedMessage } from "./distributed.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
 export interface AttackDatasetParams {
@@ -11,6 +12,8 @@ export interface AttackDatasetParams {
   datasetId: string;
   attack: AttackParams;
   batchSize?: number | undefined;
+  /** Share the images among torch.distributed processes (the same artifact as one process). */
+  distributed?: DistributedParams | undefined;
 }
 
 export interface DatasetBuildOutcome {
@@ -36,7 +39,7 @@ export async function attackDataset(client: WorkerClient, params: AttackDatasetP
   const model = await client.getModel(params.modelId, { signal: context.signal, timeoutMs: 30_000 });
   try {
     const result = await client.attackDatasetResult(
-      { modelId: params.modelId, datasetId: params.datasetId, attack: attackSpec(params.attack, model.classNames), batchSize: params.batchSize ?? 0 },
+      { modelId: params.modelId, datasetId: params.datasetId, attack: attackSpec(params.attack, model.classNames), batchSize: params.batchSize ?? 0, distributed: distributedMessage(params.distributed) },
       {
         signal: context.signal,
         onProgress: (p) => reporter.progress({ stage: p.stage || "attack", done: p.done, total: p.total, message: p.message }),

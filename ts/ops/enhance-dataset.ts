@@ -7,6 +7,7 @@ import type { WorkerClient } from "../client/worker-client.js";
 import { aggregateSelection, type SelectionAggregate, type SelectionRecord, toSelectionRecords, writeSelectionRecords } from "../selection/record.js";
 import { selectSigns, type SelectionStrategy, strategyLabel } from "../selection/strategies.js";
 import { buildOutcome, type DatasetBuildOutcome } from "./attack-dataset.js";
+import { type DistributedParams, distributedMessage } from "./distributed.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 import { workerEstimator, workerScorer } from "./score-candidates.js";
 import { int8Tensor } from "./tensors.js";
@@ -21,6 +22,8 @@ export interface MethodTwoParams {
   strategy: SelectionStrategy;
   /** Candidates per ScoreCandidates call (default 4096). */
   maxCandidatesPerRequest?: number | undefined;
+  /** Scoring and building on several torch.distributed processes (the same choice and dataset). */
+  distributed?: DistributedParams | undefined;
 }
 
 export interface MethodTwoChoice {
@@ -93,7 +96,7 @@ export function signsMatrix(records: readonly SelectionRecord[], classCount: num
 /** Builds the enhanced dataset from one chosen sign vector per image. */
 export async function buildEnhancedDataset(
   client: WorkerClient,
-  params: Pick<MethodTwoParams, "modelId" | "datasetId" | "epsilon" | "project">,
+  params: Pick<MethodTwoParams, "modelId" | "datasetId" | "epsilon" | "project" | "distributed">,
   records: readonly SelectionRecord[],
   classCount: number,
   context: OperationContext = {},
@@ -108,6 +111,7 @@ export async function buildEnhancedDataset(
         project: params.project,
         signs: int8Tensor(signsMatrix(records, classCount), records.length, classCount),
         batchSize: 0,
+        distributed: distributedMessage(params.distributed),
       },
       {
         signal: context.signal,

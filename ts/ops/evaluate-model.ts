@@ -4,6 +4,7 @@ import type { WorkerClient } from "../client/worker-client.js";
 import type { AttackSpec } from "../generated/robustseg/v1/attack.js";
 import { confusionFromMessage, toRows } from "../metrics/confusion-matrix.js";
 import { type SegmentationMetrics, segmentationMetrics } from "../metrics/segmentation-metrics.js";
+import { type DistributedParams, distributedMessage } from "./distributed.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
 export interface EvaluateParams {
@@ -15,6 +16,8 @@ export interface EvaluateParams {
   attack?: AttackSpec | undefined;
   /** The model the attack is computed against (unset = modelId: white-box; another id: transfer). */
   attackModelId?: string | undefined;
+  /** Share the batches among torch.distributed processes (the same counts as one process). */
+  distributed?: DistributedParams | undefined;
 }
 
 export interface EvaluateOutcome {
@@ -40,6 +43,7 @@ export async function evaluateModel(client: WorkerClient, params: EvaluateParams
         batchSize: params.batchSize ?? 0,
         attack: params.attack,
         attackModelId: params.attackModelId ?? "",
+        distributed: distributedMessage(params.distributed),
       },
       {
         signal: context.signal,

@@ -6,6 +6,7 @@ import type { WorkerClient } from "../client/worker-client.js";
 import { CandidateScoring, type ScoreCandidatesRequest } from "../generated/robustseg/v1/attack.js";
 import type { CandidateEstimator, CandidateScorer, EstimateRequest, ScoreRequest } from "../selection/scoring.js";
 import { assertSignVector, SelectionError } from "../selection/signs.js";
+import { type DistributedParams, distributedMessage } from "./distributed.js";
 import { float64Values, int8Tensor, uint8Values } from "./tensors.js";
 
 export interface WorkerScorerParams {
@@ -16,6 +17,8 @@ export interface WorkerScorerParams {
   /** Also project x_s onto the ε-ball around x. */
   project: boolean;
   classCount: number;
+  /** Share the images of a call among torch.distributed processes (the same losses as one process). */
+  distributed?: DistributedParams | undefined;
 }
 
 /** The flat request: one row per candidate, `imageIndices[m]` the image of row m. */
@@ -50,6 +53,7 @@ export function flattenScoreRequest(
       candidates: int8Tensor(data, m, c),
       scoring: CandidateScoring.CANDIDATE_SCORING_LOSS,
       centres: undefined,
+      distributed: distributedMessage(params.distributed),
     },
     rowsPerImage,
   };

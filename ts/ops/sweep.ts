@@ -7,6 +7,7 @@ import { foregroundToBackground, type SegmentationMetrics } from "../metrics/seg
 import { type AttackTarget, attackSpec, type GradientAttackParams, type GradientMethodName } from "../attacks/registry.js";
 import { evaluateModel, type EvaluateOutcome } from "./evaluate-model.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
+import type { DistributedParams } from "./distributed.js";
 
 export interface SweepAttack {
   method: GradientMethodName;
@@ -27,6 +28,8 @@ export interface SweepParams {
   /** Transfer: the attack computed against this model (unset: white-box). */
   attackModelId?: string | undefined;
   batchSize?: number | undefined;
+  /** Each point's evaluation sharded across torch.distributed processes (the same figures). */
+  distributed?: DistributedParams | undefined;
 }
 
 export interface SweepPoint {
@@ -129,6 +132,7 @@ export async function runSweep(
           batchSize: params.batchSize ?? 0,
           attack: spec ?? undefined,
           attackModelId: spec && transfer ? params.attackModelId : undefined,
+          distributed: params.distributed,
         },
         { signal: context.signal, reporter: { progress: (u) => reporter.progress({ ...u, stage: "sweep", message: `ε=${epsilon}` }), endStage: () => {} } },
       );

@@ -1,6 +1,7 @@
 // The TrainRequest a training sends: single-process unless more than one process is asked for.
 import { describe, expect, it } from "vitest";
-import { distributedTraining, type TrainParams, trainRequest } from "./train-model.js";
+import { distributedMessage as distributedTraining } from "./distributed.js";
+import { type TrainParams, trainRequest } from "./train-model.js";
 
 const base: TrainParams = {
   trainDatasetIds: ["ds-a"],

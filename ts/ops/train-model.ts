@@ -1,11 +1,12 @@
 // Training a model on the worker; per-epoch validation metrics computed here from the
 // validation confusion matrices the worker streams back.
 import type { WorkerClient } from "../client/worker-client.js";
-import type { DistributedTraining, EpochSummary, ModelInfo, TrainingConfig, TrainRequest } from "../generated/robustseg/v1/model.js";
+import type { EpochSummary, ModelInfo, TrainingConfig, TrainRequest } from "../generated/robustseg/v1/model.js";
 import { confusionFromMessage } from "../metrics/confusion-matrix.js";
 import { segmentationMetrics } from "../metrics/segmentation-metrics.js";
 import { type AdversarialTrainingParams, adversarialTrainingToProto } from "./adversarial-training.js";
 import { describeModel, type ModelParams, modelParamsOf, modelSpec } from "../backends/registry.js";
+import { type DistributedParams, distributedMessage } from "./distributed.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
 export interface TrainingParams {
@@ -18,19 +19,6 @@ export interface TrainingParams {
   adversarial?: AdversarialTrainingParams | undefined;
 }
 
-/** Data-parallel training on torch.distributed (docs/scaling.md): the worker launches torchrun. */
-export interface DistributedParams {
-  /** Processes on this node (one per GPU on CUDA). */
-  nprocPerNode: number;
-  /** Nodes in all; beyond 1 every node runs the same job with its own nodeRank. */
-  nnodes?: number;
-  nodeRank?: number;
-  /** host:port of the c10d rendezvous (needed with nnodes > 1). */
-  rdzvEndpoint?: string;
-  rdzvId?: string;
-  /** gloo or nccl; default nccl on CUDA, gloo on CPU. */
-  backend?: "gloo" | "nccl";
-}
 
 export interface TrainParams {
   trainDatasetIds: string[];
@@ -92,22 +80,10 @@ export function trainRequest(params: TrainParams): TrainRequest {
     trainDatasetIds: [...params.trainDatasetIds],
     validationDatasetId: params.validationDatasetId,
     config: trainingConfig(params.training),
-    distributed: distributedTraining(params.distributed),
+    distributed: distributedMessage(params.distributed),
   };
 }
 
-/** The contract's DistributedTraining; undefined for single-process training. */
-export function distributedTraining(d: DistributedParams | undefined): DistributedTraining | undefined {
-  if (!d || (d.nprocPerNode <= 1 && (d.nnodes ?? 1) <= 1)) return undefined;
-  return {
-    nprocPerNode: d.nprocPerNode,
-    nnodes: d.nnodes ?? 1,
-    nodeRank: d.nodeRank ?? 0,
-    rdzvEndpoint: d.rdzvEndpoint ?? "",
-    rdzvId: d.rdzvId ?? "",
-    backend: d.backend ?? "",
-  };
-}
 
 export function epochRow(summary: EpochSummary): EpochRow {
   const metrics = summary.validationConfusion

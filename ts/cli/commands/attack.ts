@@ -12,6 +12,7 @@ import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderKeyValues, renderSections, renderTable } from "../table.js";
 import { cliErrorOf } from "../worker-fields.js";
+import { addDistributedOptions, DISTRIBUTED_FIELD_FLAGS, distributedFromOptions, distributedOptionFields } from "../distributed-options.js";
 import { withWorker } from "../worker-session.js";
 
 export const attackOptionsCommandSchema = z.object({
@@ -19,6 +20,7 @@ export const attackOptionsCommandSchema = z.object({
   dataset: artifactId("dataset"),
   method: choice(ATTACK_METHODS),
   batchSize: nonNegativeInteger(),
+  ...distributedOptionFields,
 });
 
 export function attackCommand(context: CliContext): Command {
@@ -33,14 +35,15 @@ export function attackCommand(context: CliContext): Command {
     .option("--dataset <dataset-id>", "dataset to attack, required")
     .addOption(option("--method <method>", `attack (${ATTACK_METHODS.join(", ")})`, "pgd"))
     .addOption(option("--batch-size <n>", "tiles per batch (0: the worker's default)", 0));
+  addDistributedOptions(command, "each takes whole batches of the images; the artifact equals one process's", "derived from the job");
   return addAttackOptions(command).action(async (_options, cmd: Command) => {
     const o = parseOptions(attackOptionsCommandSchema, cmd.opts(), cmd);
     const attack = attackParamsFromCommand(cmd, o.method, "--method");
     const globals = parseGlobalOptions(cmd, context.io.env);
     const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
-      attackDataset(client, { modelId: o.model, datasetId: o.dataset, attack, batchSize: o.batchSize }, { signal, reporter }),
+      attackDataset(client, { modelId: o.model, datasetId: o.dataset, attack, batchSize: o.batchSize, distributed: distributedFromOptions(o) }, { signal, reporter }),
     ).catch((error: unknown) => {
-      throw cliErrorOf(error, { exact: { batch_size: "--batch-size", model_id: "--model", dataset_id: "--dataset" }, routes: attackFieldRoutes(o.method) }, cmd);
+      throw cliErrorOf(error, { exact: { batch_size: "--batch-size", model_id: "--model", dataset_id: "--dataset", ...DISTRIBUTED_FIELD_FLAGS }, routes: attackFieldRoutes(o.method) }, cmd);
     });
     printResult(context.io, globals, result, renderAttack);
   });

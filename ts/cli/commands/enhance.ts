@@ -12,6 +12,7 @@ import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderKeyValues, renderSections } from "../table.js";
 import { cliErrorOf } from "../worker-fields.js";
+import { addDistributedOptions, DISTRIBUTED_FIELD_FLAGS, distributedFromOptions, distributedOptionFields } from "../distributed-options.js";
 import { withWorker } from "../worker-session.js";
 
 export const strategyOption = () =>
@@ -31,10 +32,11 @@ export const enhanceOptionsSchema = z.object({
   epsilon: positiveNumber(),
   project: z.boolean().default(false),
   out: outputFolder(),
+  ...distributedOptionFields,
 });
 
 export function enhanceCommand(context: CliContext): Command {
-  return new Command("enhance")
+  const command = new Command("enhance")
     .summary("method two on a dataset: choose FGSM directions per image, record, build the dataset")
     .description(
       "Method two (paper Formulas 3-5): for every image, the per-class FGSM directions a_c at the clean image and the sign vector " +
@@ -47,18 +49,19 @@ export function enhanceCommand(context: CliContext): Command {
     .addOption(option("--strategy <strategy>", "exhaustive, greedy, beam:K, surrogate or surrogate:B", "greedy"))
     .addOption(option("--epsilon <eps>", "ε of the FGSM directions", 0.01))
     .option("--project", "also project x_s onto the ε-ball around x")
-    .addOption(option("--out <dir>", "folder for the record and the aggregate", "runs/enhance"))
-    .action(async (_options, command: Command) => {
+    .addOption(option("--out <dir>", "folder for the record and the aggregate", "runs/enhance"));
+  addDistributedOptions(command, "scoring shares the images, building whole batches; the same choice and dataset as one process", "derived from the job");
+  return command.action(async (_options, command: Command) => {
       const o = parseOptions(enhanceOptionsSchema, command.opts(), command);
       const globals = parseGlobalOptions(command, context.io.env);
       const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
         enhanceDataset(
           client,
-          { modelId: o.model, datasetId: o.dataset, strategy: o.strategy, epsilon: o.epsilon, project: o.project, outDir: o.out },
+          { modelId: o.model, datasetId: o.dataset, strategy: o.strategy, epsilon: o.epsilon, project: o.project, outDir: o.out, distributed: distributedFromOptions(o) },
           { signal, reporter },
         ),
       ).catch((error: unknown) => {
-        throw cliErrorOf(error, { exact: { epsilon: "--epsilon", model_id: "--model", dataset_id: "--dataset" } }, command);
+        throw cliErrorOf(error, { exact: { epsilon: "--epsilon", model_id: "--model", dataset_id: "--dataset", ...DISTRIBUTED_FIELD_FLAGS } }, command);
       });
       printResult(context.io, globals, result, renderEnhance);
     });

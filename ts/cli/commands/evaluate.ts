@@ -9,6 +9,7 @@ import { foregroundToBackground } from "../../metrics/segmentation-metrics.js";
 import { ATTACK_METHODS, ATTACKS, type AttackParams, attackSpec, describeAttack } from "../../attacks/registry.js";
 import { addAttackOptions, attackFieldRoutes, attackList, attackParamsFromCommand } from "../attack-options.js";
 import { cliErrorOf } from "../worker-fields.js";
+import { addDistributedOptions, DISTRIBUTED_FIELD_FLAGS, distributedFromOptions, distributedOptionFields } from "../distributed-options.js";
 import { UsageError } from "../errors.js";
 import { artifactId, choice, nonNegativeInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
@@ -23,6 +24,7 @@ export const evaluateOptionsSchema = z.object({
   batchSize: nonNegativeInteger(),
   attack: choice(ATTACK_METHODS).optional(),
   attackModel: artifactId("model").optional(),
+  ...distributedOptionFields,
 });
 
 export interface EvaluateCommandResult extends EvaluateOutcome {
@@ -47,6 +49,7 @@ export function evaluateCommand(context: CliContext): Command {
     .addOption(option("--batch-size <n>", "tiles per forward pass (0: the worker's default)", 0))
     .option("--attack <method>", `evaluate under this attack computed on the fly (${ATTACK_METHODS.join(", ")}); default: clean`)
     .option("--attack-model <model-id>", "compute the attack against this model (transfer); default: the evaluated model (white-box)");
+  addDistributedOptions(command, "each takes whole batches; their counts are summed into one process's", "derived from the job");
   return addAttackOptions(command).action(async (_options, cmd: Command) => {
     const options = parseOptions(evaluateOptionsSchema, cmd.opts(), cmd);
     const globals = parseGlobalOptions(cmd, context.io.env);
@@ -65,6 +68,7 @@ export function evaluateCommand(context: CliContext): Command {
           batchSize: options.batchSize,
           attack: attack ? attackSpec(attack, classNames) : undefined,
           attackModelId: options.attackModel,
+          distributed: distributedFromOptions(options),
         },
         { signal, reporter },
       );
@@ -76,7 +80,7 @@ export function evaluateCommand(context: CliContext): Command {
       };
     }).catch((error: unknown) => {
       throw cliErrorOf(error, {
-        exact: { batch_size: "--batch-size", model_id: "--model", dataset_id: "--dataset", attack_model_id: "--attack-model" },
+        exact: { batch_size: "--batch-size", model_id: "--model", dataset_id: "--dataset", attack_model_id: "--attack-model", ...DISTRIBUTED_FIELD_FLAGS },
         routes: options.attack ? attackFieldRoutes(options.attack) : [],
       }, cmd);
     });

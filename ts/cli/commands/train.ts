@@ -10,12 +10,13 @@ import { UsageError } from "../errors.js";
 import { addExtensionOptions, extensionFromCli } from "../extension-options.js";
 import { count, fixed } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
-import { artifactId, choice, hostPort, nonNegativeInteger, positiveInteger, positiveNumber } from "../option-schemas.js";
+import { artifactId, choice, nonNegativeInteger, positiveInteger, positiveNumber } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { option, parseOptions } from "../parse-options.js";
 import { renderEpochs } from "../render-metrics.js";
 import { renderSections } from "../table.js";
 import { cliErrorOf, type FieldFlags } from "../worker-fields.js";
+import { addDistributedOptions, DISTRIBUTED_FIELD_FLAGS, distributedFromOptions, distributedOptionFields } from "../distributed-options.js";
 import { withWorker } from "../worker-session.js";
 
 /** Training defaults of the command line (a spec's are in ts/experiment/spec.ts). */
@@ -30,12 +31,7 @@ export const trainOptionsSchema = z.object({
   lr: positiveNumber(),
   seed: nonNegativeInteger(),
   augment: z.boolean(),
-  nproc: positiveInteger(),
-  nnodes: positiveInteger(),
-  nodeRank: nonNegativeInteger(),
-  rdzvEndpoint: hostPort().optional(),
-  rdzvId: z.string().optional(),
-  distBackend: choice(["gloo", "nccl"]).optional(),
+  ...distributedOptionFields,
 });
 
 export type TrainOptions = z.output<typeof trainOptionsSchema>;
@@ -60,12 +56,7 @@ export function trainFieldFlags(backend: string): FieldFlags {
       "config.augment": "--no-augment",
       train_dataset_ids: "--train",
       validation_dataset_id: "--validation",
-      "distributed.nproc_per_node": "--nproc",
-      "distributed.nnodes": "--nnodes",
-      "distributed.node_rank": "--node-rank",
-      "distributed.rdzv_endpoint": "--rdzv-endpoint",
-      "distributed.rdzv_id": "--rdzv-id",
-      "distributed.backend": "--dist-backend",
+      ...DISTRIBUTED_FIELD_FLAGS,
     },
     routes: module ? [{ prefix: `model.${module.protoCase}`, module }] : [],
   };
@@ -103,13 +94,8 @@ export function trainCommand(context: CliContext): Command {
     .addOption(option("--batch-size <n>", "tiles per step", t.batchSize))
     .addOption(option("--lr <rate>", "Adam learning rate", t.learningRate))
     .addOption(option("--seed <n>", "seed of initialisation, shuffling and augmentation", t.seed))
-    .option("--no-augment", "no random flips and 90-degree rotations")
-    .addOption(option("--nproc <n>", "data-parallel training: processes on this node, launched by torchrun with DistributedDataParallel (one per GPU on CUDA; each takes its share of every batch; docs/scaling.md)", 1))
-    .addOption(option("--nnodes <n>", "nodes of a multi-node job (each runs the same command with its --node-rank; needs --rdzv-endpoint)", 1))
-    .addOption(option("--node-rank <n>", "this node's rank in a multi-node job", 0))
-    .option("--rdzv-endpoint <host:port>", "torchrun's c10d rendezvous every node reaches (default: a free loopback port, one node)")
-    .option("--rdzv-id <id>", "the job's rendezvous id (default: the model id)")
-    .option("--dist-backend <name>", "torch.distributed backend: gloo or nccl (default: nccl on CUDA, gloo on CPU)");
+    .option("--no-augment", "no random flips and 90-degree rotations");
+  addDistributedOptions(command, "data-parallel training with DistributedDataParallel: each takes its share of every batch", "the model id");
   return addExtensionOptions(command, MODEL_BACKENDS).action(async (_options, cmd: Command) => {
     const options = parseOptions(trainOptionsSchema, cmd.opts(), cmd);
     const model = modelParamsFromCommand(cmd, options.backend);
@@ -124,14 +110,7 @@ export function trainCommand(context: CliContext): Command {
           validationDatasetId: options.validation,
           model,
           training: { epochs: options.epochs, batchSize: options.batchSize, learningRate: options.lr, seed: options.seed, augment: options.augment },
-          distributed: {
-            nprocPerNode: options.nproc,
-            nnodes: options.nnodes,
-            nodeRank: options.nodeRank,
-            rdzvEndpoint: options.rdzvEndpoint,
-            rdzvId: options.rdzvId,
-            backend: options.distBackend as "gloo" | "nccl" | undefined,
-          },
+          distributed: distributedFromOptions(options),
         },
         { signal, reporter },
       ).catch((error: unknown) => {

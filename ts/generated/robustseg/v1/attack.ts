@@ -6,7 +6,7 @@
 
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
-import { Progress, Tensor } from "./common.js";
+import { DistributedRun, Progress, Tensor } from "./common.js";
 import { DatasetInfo } from "./data.js";
 
 export const protobufPackage = "robustseg.v1";
@@ -348,6 +348,8 @@ export interface AttackDatasetRequest {
     | undefined;
   /** 0 = the worker's default */
   batchSize: number;
+  /** absent: the worker's own process */
+  distributed: DistributedRun | undefined;
 }
 
 /**
@@ -375,7 +377,15 @@ export interface ScoreCandidatesRequest {
    * LOGIT_ADDITIVE only: int8 (M, C), the sign vector each row's estimate is built around
    * (rows of one image may name different centres); unset = s = 0 for every row.
    */
-  centres: Tensor | undefined;
+  centres:
+    | Tensor
+    | undefined;
+  /**
+   * Absent: the worker's own process. Set: processes are launched only when the call has
+   * gradient work (directions not cached yet) or at least 256 rows per process; either way
+   * the losses are the same.
+   */
+  distributed: DistributedRun | undefined;
 }
 
 export interface ScoreCandidatesResponse {
@@ -403,6 +413,8 @@ export interface BuildEnhancedDatasetRequest {
   /** int8 (N, C), one row per image of the dataset */
   signs: Tensor | undefined;
   batchSize: number;
+  /** absent: the worker's own process */
+  distributed: DistributedRun | undefined;
 }
 
 /** Result of the dataset-building RPCs. */
@@ -1264,7 +1276,7 @@ export const AttackSpec: MessageFns<AttackSpec> = {
 };
 
 function createBaseAttackDatasetRequest(): AttackDatasetRequest {
-  return { modelId: "", datasetId: "", attack: undefined, batchSize: 0 };
+  return { modelId: "", datasetId: "", attack: undefined, batchSize: 0, distributed: undefined };
 }
 
 export const AttackDatasetRequest: MessageFns<AttackDatasetRequest> = {
@@ -1280,6 +1292,9 @@ export const AttackDatasetRequest: MessageFns<AttackDatasetRequest> = {
     }
     if (message.batchSize !== 0) {
       writer.uint32(32).int32(message.batchSize);
+    }
+    if (message.distributed !== undefined) {
+      DistributedRun.encode(message.distributed, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -1329,6 +1344,14 @@ export const AttackDatasetRequest: MessageFns<AttackDatasetRequest> = {
             message.batchSize = reader.int32();
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.distributed = DistributedRun.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1359,6 +1382,7 @@ export const AttackDatasetRequest: MessageFns<AttackDatasetRequest> = {
         : isSet(object.batch_size)
         ? globalThis.Number(object.batch_size)
         : 0,
+      distributed: isSet(object.distributed) ? DistributedRun.fromJSON(object.distributed) : undefined,
     };
   },
 
@@ -1376,6 +1400,9 @@ export const AttackDatasetRequest: MessageFns<AttackDatasetRequest> = {
     if (message.batchSize !== 0) {
       obj.batchSize = Math.round(message.batchSize);
     }
+    if (message.distributed !== undefined) {
+      obj.distributed = DistributedRun.toJSON(message.distributed);
+    }
     return obj;
   },
 
@@ -1390,6 +1417,9 @@ export const AttackDatasetRequest: MessageFns<AttackDatasetRequest> = {
       ? AttackSpec.fromPartial(object.attack)
       : undefined;
     message.batchSize = object.batchSize ?? 0;
+    message.distributed = (object.distributed !== undefined && object.distributed !== null)
+      ? DistributedRun.fromPartial(object.distributed)
+      : undefined;
     return message;
   },
 };
@@ -1404,6 +1434,7 @@ function createBaseScoreCandidatesRequest(): ScoreCandidatesRequest {
     candidates: undefined,
     scoring: 0,
     centres: undefined,
+    distributed: undefined,
   };
 }
 
@@ -1436,6 +1467,9 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
     }
     if (message.centres !== undefined) {
       Tensor.encode(message.centres, writer.uint32(66).fork()).join();
+    }
+    if (message.distributed !== undefined) {
+      DistributedRun.encode(message.distributed, writer.uint32(74).fork()).join();
     }
     return writer;
   },
@@ -1527,6 +1561,14 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
             message.centres = Tensor.decode(reader, reader.uint32());
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.distributed = DistributedRun.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1561,6 +1603,7 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
       candidates: isSet(object.candidates) ? Tensor.fromJSON(object.candidates) : undefined,
       scoring: isSet(object.scoring) ? candidateScoringFromJSON(object.scoring) : 0,
       centres: isSet(object.centres) ? Tensor.fromJSON(object.centres) : undefined,
+      distributed: isSet(object.distributed) ? DistributedRun.fromJSON(object.distributed) : undefined,
     };
   },
 
@@ -1590,6 +1633,9 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
     if (message.centres !== undefined) {
       obj.centres = Tensor.toJSON(message.centres);
     }
+    if (message.distributed !== undefined) {
+      obj.distributed = DistributedRun.toJSON(message.distributed);
+    }
     return obj;
   },
 
@@ -1609,6 +1655,9 @@ export const ScoreCandidatesRequest: MessageFns<ScoreCandidatesRequest> = {
     message.scoring = object.scoring ?? 0;
     message.centres = (object.centres !== undefined && object.centres !== null)
       ? Tensor.fromPartial(object.centres)
+      : undefined;
+    message.distributed = (object.distributed !== undefined && object.distributed !== null)
+      ? DistributedRun.fromPartial(object.distributed)
       : undefined;
     return message;
   },
@@ -1724,7 +1773,15 @@ export const ScoreCandidatesResponse: MessageFns<ScoreCandidatesResponse> = {
 };
 
 function createBaseBuildEnhancedDatasetRequest(): BuildEnhancedDatasetRequest {
-  return { modelId: "", datasetId: "", epsilon: 0, project: false, signs: undefined, batchSize: 0 };
+  return {
+    modelId: "",
+    datasetId: "",
+    epsilon: 0,
+    project: false,
+    signs: undefined,
+    batchSize: 0,
+    distributed: undefined,
+  };
 }
 
 export const BuildEnhancedDatasetRequest: MessageFns<BuildEnhancedDatasetRequest> = {
@@ -1746,6 +1803,9 @@ export const BuildEnhancedDatasetRequest: MessageFns<BuildEnhancedDatasetRequest
     }
     if (message.batchSize !== 0) {
       writer.uint32(48).int32(message.batchSize);
+    }
+    if (message.distributed !== undefined) {
+      DistributedRun.encode(message.distributed, writer.uint32(58).fork()).join();
     }
     return writer;
   },
@@ -1811,6 +1871,14 @@ export const BuildEnhancedDatasetRequest: MessageFns<BuildEnhancedDatasetRequest
             message.batchSize = reader.int32();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.distributed = DistributedRun.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1843,6 +1911,7 @@ export const BuildEnhancedDatasetRequest: MessageFns<BuildEnhancedDatasetRequest
         : isSet(object.batch_size)
         ? globalThis.Number(object.batch_size)
         : 0,
+      distributed: isSet(object.distributed) ? DistributedRun.fromJSON(object.distributed) : undefined,
     };
   },
 
@@ -1866,6 +1935,9 @@ export const BuildEnhancedDatasetRequest: MessageFns<BuildEnhancedDatasetRequest
     if (message.batchSize !== 0) {
       obj.batchSize = Math.round(message.batchSize);
     }
+    if (message.distributed !== undefined) {
+      obj.distributed = DistributedRun.toJSON(message.distributed);
+    }
     return obj;
   },
 
@@ -1882,6 +1954,9 @@ export const BuildEnhancedDatasetRequest: MessageFns<BuildEnhancedDatasetRequest
       ? Tensor.fromPartial(object.signs)
       : undefined;
     message.batchSize = object.batchSize ?? 0;
+    message.distributed = (object.distributed !== undefined && object.distributed !== null)
+      ? DistributedRun.fromPartial(object.distributed)
+      : undefined;
     return message;
   },
 };

@@ -140,6 +140,27 @@ export interface ConfusionMatrix {
   counts: number[];
 }
 
+/**
+ * A dataset-building call (AttackDataset, ScoreCandidates, BuildEnhancedDataset, Evaluate) run
+ * by several torch.distributed processes: the worker launches torchrun, every process takes its
+ * share of the images (whole batches, or whole images for ScoreCandidates) and the shares are
+ * gathered into the result one process would give (docs/scaling.md). The fields mean what
+ * DistributedTraining's mean. Absent, or one process on one node: the worker's own process.
+ */
+export interface DistributedRun {
+  /** processes on this node (one per GPU on CUDA); >= 1 */
+  nprocPerNode: number;
+  /** nodes in all (0: 1); every node's worker gets the same request with its node_rank */
+  nnodes: number;
+  nodeRank: number;
+  /** host:port of the rendezvous (empty: a free loopback port, one node only) */
+  rdzvEndpoint: string;
+  /** empty: derived from the job */
+  rdzvId: string;
+  /** "gloo" or "nccl" (empty: nccl on CUDA, gloo on CPU) */
+  backend: string;
+}
+
 function createBaseTensor(): Tensor {
   return { shape: [], dtype: 0, data: Buffer.alloc(0) };
 }
@@ -471,6 +492,171 @@ export const ConfusionMatrix: MessageFns<ConfusionMatrix> = {
     const message = createBaseConfusionMatrix();
     message.numClasses = object.numClasses ?? 0;
     message.counts = object.counts?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseDistributedRun(): DistributedRun {
+  return { nprocPerNode: 0, nnodes: 0, nodeRank: 0, rdzvEndpoint: "", rdzvId: "", backend: "" };
+}
+
+export const DistributedRun: MessageFns<DistributedRun> = {
+  encode(message: DistributedRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.nprocPerNode !== 0) {
+      writer.uint32(8).int32(message.nprocPerNode);
+    }
+    if (message.nnodes !== 0) {
+      writer.uint32(16).int32(message.nnodes);
+    }
+    if (message.nodeRank !== 0) {
+      writer.uint32(24).int32(message.nodeRank);
+    }
+    if (message.rdzvEndpoint !== "") {
+      writer.uint32(34).string(message.rdzvEndpoint);
+    }
+    if (message.rdzvId !== "") {
+      writer.uint32(42).string(message.rdzvId);
+    }
+    if (message.backend !== "") {
+      writer.uint32(50).string(message.backend);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DistributedRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDistributedRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.nprocPerNode = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.nnodes = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.nodeRank = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rdzvEndpoint = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rdzvId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.backend = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DistributedRun {
+    return {
+      nprocPerNode: isSet(object.nprocPerNode)
+        ? globalThis.Number(object.nprocPerNode)
+        : isSet(object.nproc_per_node)
+        ? globalThis.Number(object.nproc_per_node)
+        : 0,
+      nnodes: isSet(object.nnodes) ? globalThis.Number(object.nnodes) : 0,
+      nodeRank: isSet(object.nodeRank)
+        ? globalThis.Number(object.nodeRank)
+        : isSet(object.node_rank)
+        ? globalThis.Number(object.node_rank)
+        : 0,
+      rdzvEndpoint: isSet(object.rdzvEndpoint)
+        ? globalThis.String(object.rdzvEndpoint)
+        : isSet(object.rdzv_endpoint)
+        ? globalThis.String(object.rdzv_endpoint)
+        : "",
+      rdzvId: isSet(object.rdzvId)
+        ? globalThis.String(object.rdzvId)
+        : isSet(object.rdzv_id)
+        ? globalThis.String(object.rdzv_id)
+        : "",
+      backend: isSet(object.backend) ? globalThis.String(object.backend) : "",
+    };
+  },
+
+  toJSON(message: DistributedRun): unknown {
+    const obj: any = {};
+    if (message.nprocPerNode !== 0) {
+      obj.nprocPerNode = Math.round(message.nprocPerNode);
+    }
+    if (message.nnodes !== 0) {
+      obj.nnodes = Math.round(message.nnodes);
+    }
+    if (message.nodeRank !== 0) {
+      obj.nodeRank = Math.round(message.nodeRank);
+    }
+    if (message.rdzvEndpoint !== "") {
+      obj.rdzvEndpoint = message.rdzvEndpoint;
+    }
+    if (message.rdzvId !== "") {
+      obj.rdzvId = message.rdzvId;
+    }
+    if (message.backend !== "") {
+      obj.backend = message.backend;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DistributedRun>): DistributedRun {
+    return DistributedRun.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DistributedRun>): DistributedRun {
+    const message = createBaseDistributedRun();
+    message.nprocPerNode = object.nprocPerNode ?? 0;
+    message.nnodes = object.nnodes ?? 0;
+    message.nodeRank = object.nodeRank ?? 0;
+    message.rdzvEndpoint = object.rdzvEndpoint ?? "";
+    message.rdzvId = object.rdzvId ?? "";
+    message.backend = object.backend ?? "";
     return message;
   },
 };

@@ -7,7 +7,7 @@
 /* eslint-disable */
 import { BinaryReader, BinaryWriter } from "@bufbuild/protobuf/wire";
 import { AttackMethod, attackMethodFromJSON, attackMethodToJSON, AttackSpec } from "./attack.js";
-import { ConfusionMatrix, Progress, Tensor } from "./common.js";
+import { ConfusionMatrix, DistributedRun, Progress, Tensor } from "./common.js";
 
 export const protobufPackage = "robustseg.v1";
 
@@ -311,6 +311,8 @@ export interface EvaluateRequest {
    * id gives a transfer attack.
    */
   attackModelId: string;
+  /** Absent: the worker's own process; set: batches shared among processes, counts summed. */
+  distributed: DistributedRun | undefined;
 }
 
 /** Raw counts only: every metric is derived by the control plane from these. */
@@ -2500,7 +2502,7 @@ export const GetModelResponse: MessageFns<GetModelResponse> = {
 };
 
 function createBaseEvaluateRequest(): EvaluateRequest {
-  return { modelId: "", datasetId: "", batchSize: 0, attack: undefined, attackModelId: "" };
+  return { modelId: "", datasetId: "", batchSize: 0, attack: undefined, attackModelId: "", distributed: undefined };
 }
 
 export const EvaluateRequest: MessageFns<EvaluateRequest> = {
@@ -2519,6 +2521,9 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
     }
     if (message.attackModelId !== "") {
       writer.uint32(42).string(message.attackModelId);
+    }
+    if (message.distributed !== undefined) {
+      DistributedRun.encode(message.distributed, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2576,6 +2581,14 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
             message.attackModelId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.distributed = DistributedRun.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2611,6 +2624,7 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
         : isSet(object.attack_model_id)
         ? globalThis.String(object.attack_model_id)
         : "",
+      distributed: isSet(object.distributed) ? DistributedRun.fromJSON(object.distributed) : undefined,
     };
   },
 
@@ -2631,6 +2645,9 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
     if (message.attackModelId !== "") {
       obj.attackModelId = message.attackModelId;
     }
+    if (message.distributed !== undefined) {
+      obj.distributed = DistributedRun.toJSON(message.distributed);
+    }
     return obj;
   },
 
@@ -2646,6 +2663,9 @@ export const EvaluateRequest: MessageFns<EvaluateRequest> = {
       ? AttackSpec.fromPartial(object.attack)
       : undefined;
     message.attackModelId = object.attackModelId ?? "";
+    message.distributed = (object.distributed !== undefined && object.distributed !== null)
+      ? DistributedRun.fromPartial(object.distributed)
+      : undefined;
     return message;
   },
 };

@@ -16,23 +16,23 @@ from robustseg_worker.proto.robustseg.v1 import common_pb2 as robustseg_dot_v1_d
 from robustseg_worker.proto.robustseg.v1 import data_pb2 as robustseg_dot_v1_dot_data__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19robustseg/v1/attack.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\x1a\x17robustseg/v1/data.proto\"\x0c\n\nUntargeted\"c\n\x0c\x41ttackTarget\x12.\n\nuntargeted\x18\x01 \x01(\x0b\x32\x18.robustseg.v1.UntargetedH\x00\x12\x19\n\x0f\x66ull_area_class\x18\x02 \x01(\x05H\x00\x42\x08\n\x06target\"\xbf\x01\n\x0eGradientAttack\x12*\n\x06method\x18\x01 \x01(\x0e\x32\x1a.robustseg.v1.AttackMethod\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x11\n\tstep_size\x18\x04 \x01(\x01\x12\x14\n\x0crandom_start\x18\x05 \x01(\x08\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12*\n\x06target\x18\x07 \x01(\x0b\x32\x1a.robustseg.v1.AttackTarget\"\xa9\x01\n\x10LayeredPgdAttack\x12\x0f\n\x07\x65psilon\x18\x01 \x01(\x01\x12\r\n\x05steps\x18\x02 \x01(\x05\x12\x11\n\tstep_size\x18\x03 \x01(\x01\x12\x13\n\x0b\x63lass_order\x18\x04 \x03(\x05\x12)\n\x06\x62udget\x18\x05 \x01(\x0e\x32\x19.robustseg.v1.LayerBudget\x12\x14\n\x0crandom_start\x18\x06 \x01(\x08\x12\x0c\n\x04seed\x18\x07 \x01(\x04\"\xec\x01\n\nApgdAttack\x12\x0f\n\x07\x65psilon\x18\x01 \x01(\x01\x12\r\n\x05steps\x18\x02 \x01(\x05\x12&\n\x04loss\x18\x03 \x01(\x0e\x32\x18.robustseg.v1.AttackLoss\x12*\n\x06target\x18\x04 \x01(\x0b\x32\x1a.robustseg.v1.AttackTarget\x12*\n\x07iterate\x18\x05 \x01(\x0e\x32\x19.robustseg.v1.ApgdIterate\x12\x1a\n\x12progressive_radius\x18\x06 \x01(\x08\x12\x14\n\x0crandom_start\x18\x07 \x01(\x08\x12\x0c\n\x04seed\x18\x08 \x01(\x04\"\xa9\x01\n\nAttackSpec\x12\x30\n\x08gradient\x18\x01 \x01(\x0b\x32\x1c.robustseg.v1.GradientAttackH\x00\x12\x35\n\x0blayered_pgd\x18\x02 \x01(\x0b\x32\x1e.robustseg.v1.LayeredPgdAttackH\x00\x12(\n\x04\x61pgd\x18\x03 \x01(\x0b\x32\x18.robustseg.v1.ApgdAttackH\x00\x42\x08\n\x06\x61ttack\"z\n\x14\x41ttackDatasetRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12(\n\x06\x61ttack\x18\x03 \x01(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x12\n\nbatch_size\x18\x04 \x01(\x05\"\xf9\x01\n\x16ScoreCandidatesRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x03 \x01(\x01\x12\x0f\n\x07project\x18\x04 \x01(\x08\x12\x15\n\rimage_indices\x18\x05 \x03(\x03\x12(\n\ncandidates\x18\x06 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12/\n\x07scoring\x18\x07 \x01(\x0e\x32\x1e.robustseg.v1.CandidateScoring\x12%\n\x07\x63\x65ntres\x18\x08 \x01(\x0b\x32\x14.robustseg.v1.Tensor\"|\n\x17ScoreCandidatesResponse\x12$\n\x06losses\x18\x01 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12#\n\x05\x65xact\x18\x02 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\"\x9e\x01\n\x1b\x42uildEnhancedDatasetRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x03 \x01(\x01\x12\x0f\n\x07project\x18\x04 \x01(\x08\x12#\n\x05signs\x18\x05 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\"|\n\x11\x44\x61tasetBuildEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .robustseg.v1.DatasetBuildResultH\x00\x42\x07\n\x05\x65vent\"u\n\x12\x44\x61tasetBuildResult\x12*\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x19.robustseg.v1.DatasetInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\x12\x11\n\tmean_linf\x18\x03 \x01(\x01\x12\x10\n\x08max_linf\x18\x04 \x01(\x01*\xa8\x01\n\x0c\x41ttackMethod\x12\x1d\n\x19\x41TTACK_METHOD_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41TTACK_METHOD_FGSM\x10\x01\x12\x15\n\x11\x41TTACK_METHOD_PGD\x10\x02\x12\x18\n\x14\x41TTACK_METHOD_SEGPGD\x10\x03\x12\x18\n\x14\x41TTACK_METHOD_COSPGD\x10\x04\x12\x16\n\x12\x41TTACK_METHOD_APGD\x10\x05*\xd8\x01\n\nAttackLoss\x12\x1b\n\x17\x41TTACK_LOSS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41TTACK_LOSS_CROSS_ENTROPY\x10\x01\x12&\n\"ATTACK_LOSS_BALANCED_CROSS_ENTROPY\x10\x02\x12\x1e\n\x1a\x41TTACK_LOSS_JENSEN_SHANNON\x10\x03\x12$\n ATTACK_LOSS_MASKED_CROSS_ENTROPY\x10\x04\x12 \n\x1c\x41TTACK_LOSS_MASKED_SPHERICAL\x10\x05*i\n\x0b\x41pgdIterate\x12\x1c\n\x18\x41PGD_ITERATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41PGD_ITERATE_BEST_LOSS\x10\x01\x12 \n\x1c\x41PGD_ITERATE_LOWEST_ACCURACY\x10\x02*_\n\x0bLayerBudget\x12\x1c\n\x18LAYER_BUDGET_UNSPECIFIED\x10\x00\x12\x1a\n\x16LAYER_BUDGET_PER_LAYER\x10\x01\x12\x16\n\x12LAYER_BUDGET_TOTAL\x10\x02*w\n\x10\x43\x61ndidateScoring\x12!\n\x1d\x43\x41NDIDATE_SCORING_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43\x41NDIDATE_SCORING_LOSS\x10\x01\x12$\n CANDIDATE_SCORING_LOGIT_ADDITIVE\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19robustseg/v1/attack.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\x1a\x17robustseg/v1/data.proto\"\x0c\n\nUntargeted\"c\n\x0c\x41ttackTarget\x12.\n\nuntargeted\x18\x01 \x01(\x0b\x32\x18.robustseg.v1.UntargetedH\x00\x12\x19\n\x0f\x66ull_area_class\x18\x02 \x01(\x05H\x00\x42\x08\n\x06target\"\xbf\x01\n\x0eGradientAttack\x12*\n\x06method\x18\x01 \x01(\x0e\x32\x1a.robustseg.v1.AttackMethod\x12\x0f\n\x07\x65psilon\x18\x02 \x01(\x01\x12\r\n\x05steps\x18\x03 \x01(\x05\x12\x11\n\tstep_size\x18\x04 \x01(\x01\x12\x14\n\x0crandom_start\x18\x05 \x01(\x08\x12\x0c\n\x04seed\x18\x06 \x01(\x04\x12*\n\x06target\x18\x07 \x01(\x0b\x32\x1a.robustseg.v1.AttackTarget\"\xa9\x01\n\x10LayeredPgdAttack\x12\x0f\n\x07\x65psilon\x18\x01 \x01(\x01\x12\r\n\x05steps\x18\x02 \x01(\x05\x12\x11\n\tstep_size\x18\x03 \x01(\x01\x12\x13\n\x0b\x63lass_order\x18\x04 \x03(\x05\x12)\n\x06\x62udget\x18\x05 \x01(\x0e\x32\x19.robustseg.v1.LayerBudget\x12\x14\n\x0crandom_start\x18\x06 \x01(\x08\x12\x0c\n\x04seed\x18\x07 \x01(\x04\"\xec\x01\n\nApgdAttack\x12\x0f\n\x07\x65psilon\x18\x01 \x01(\x01\x12\r\n\x05steps\x18\x02 \x01(\x05\x12&\n\x04loss\x18\x03 \x01(\x0e\x32\x18.robustseg.v1.AttackLoss\x12*\n\x06target\x18\x04 \x01(\x0b\x32\x1a.robustseg.v1.AttackTarget\x12*\n\x07iterate\x18\x05 \x01(\x0e\x32\x19.robustseg.v1.ApgdIterate\x12\x1a\n\x12progressive_radius\x18\x06 \x01(\x08\x12\x14\n\x0crandom_start\x18\x07 \x01(\x08\x12\x0c\n\x04seed\x18\x08 \x01(\x04\"\xa9\x01\n\nAttackSpec\x12\x30\n\x08gradient\x18\x01 \x01(\x0b\x32\x1c.robustseg.v1.GradientAttackH\x00\x12\x35\n\x0blayered_pgd\x18\x02 \x01(\x0b\x32\x1e.robustseg.v1.LayeredPgdAttackH\x00\x12(\n\x04\x61pgd\x18\x03 \x01(\x0b\x32\x18.robustseg.v1.ApgdAttackH\x00\x42\x08\n\x06\x61ttack\"\xad\x01\n\x14\x41ttackDatasetRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12(\n\x06\x61ttack\x18\x03 \x01(\x0b\x32\x18.robustseg.v1.AttackSpec\x12\x12\n\nbatch_size\x18\x04 \x01(\x05\x12\x31\n\x0b\x64istributed\x18\x05 \x01(\x0b\x32\x1c.robustseg.v1.DistributedRun\"\xac\x02\n\x16ScoreCandidatesRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x03 \x01(\x01\x12\x0f\n\x07project\x18\x04 \x01(\x08\x12\x15\n\rimage_indices\x18\x05 \x03(\x03\x12(\n\ncandidates\x18\x06 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12/\n\x07scoring\x18\x07 \x01(\x0e\x32\x1e.robustseg.v1.CandidateScoring\x12%\n\x07\x63\x65ntres\x18\x08 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12\x31\n\x0b\x64istributed\x18\t \x01(\x0b\x32\x1c.robustseg.v1.DistributedRun\"|\n\x17ScoreCandidatesResponse\x12$\n\x06losses\x18\x01 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12#\n\x05\x65xact\x18\x02 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12\x16\n\x0e\x66orward_passes\x18\x03 \x01(\x03\"\xd1\x01\n\x1b\x42uildEnhancedDatasetRequest\x12\x10\n\x08model_id\x18\x01 \x01(\t\x12\x12\n\ndataset_id\x18\x02 \x01(\t\x12\x0f\n\x07\x65psilon\x18\x03 \x01(\x01\x12\x0f\n\x07project\x18\x04 \x01(\x08\x12#\n\x05signs\x18\x05 \x01(\x0b\x32\x14.robustseg.v1.Tensor\x12\x12\n\nbatch_size\x18\x06 \x01(\x05\x12\x31\n\x0b\x64istributed\x18\x07 \x01(\x0b\x32\x1c.robustseg.v1.DistributedRun\"|\n\x11\x44\x61tasetBuildEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x32\n\x06result\x18\x02 \x01(\x0b\x32 .robustseg.v1.DatasetBuildResultH\x00\x42\x07\n\x05\x65vent\"u\n\x12\x44\x61tasetBuildResult\x12*\n\x07\x64\x61taset\x18\x01 \x01(\x0b\x32\x19.robustseg.v1.DatasetInfo\x12\x0e\n\x06reused\x18\x02 \x01(\x08\x12\x11\n\tmean_linf\x18\x03 \x01(\x01\x12\x10\n\x08max_linf\x18\x04 \x01(\x01*\xa8\x01\n\x0c\x41ttackMethod\x12\x1d\n\x19\x41TTACK_METHOD_UNSPECIFIED\x10\x00\x12\x16\n\x12\x41TTACK_METHOD_FGSM\x10\x01\x12\x15\n\x11\x41TTACK_METHOD_PGD\x10\x02\x12\x18\n\x14\x41TTACK_METHOD_SEGPGD\x10\x03\x12\x18\n\x14\x41TTACK_METHOD_COSPGD\x10\x04\x12\x16\n\x12\x41TTACK_METHOD_APGD\x10\x05*\xd8\x01\n\nAttackLoss\x12\x1b\n\x17\x41TTACK_LOSS_UNSPECIFIED\x10\x00\x12\x1d\n\x19\x41TTACK_LOSS_CROSS_ENTROPY\x10\x01\x12&\n\"ATTACK_LOSS_BALANCED_CROSS_ENTROPY\x10\x02\x12\x1e\n\x1a\x41TTACK_LOSS_JENSEN_SHANNON\x10\x03\x12$\n ATTACK_LOSS_MASKED_CROSS_ENTROPY\x10\x04\x12 \n\x1c\x41TTACK_LOSS_MASKED_SPHERICAL\x10\x05*i\n\x0b\x41pgdIterate\x12\x1c\n\x18\x41PGD_ITERATE_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x41PGD_ITERATE_BEST_LOSS\x10\x01\x12 \n\x1c\x41PGD_ITERATE_LOWEST_ACCURACY\x10\x02*_\n\x0bLayerBudget\x12\x1c\n\x18LAYER_BUDGET_UNSPECIFIED\x10\x00\x12\x1a\n\x16LAYER_BUDGET_PER_LAYER\x10\x01\x12\x16\n\x12LAYER_BUDGET_TOTAL\x10\x02*w\n\x10\x43\x61ndidateScoring\x12!\n\x1d\x43\x41NDIDATE_SCORING_UNSPECIFIED\x10\x00\x12\x1a\n\x16\x43\x41NDIDATE_SCORING_LOSS\x10\x01\x12$\n CANDIDATE_SCORING_LOGIT_ADDITIVE\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robustseg.v1.attack_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_ATTACKMETHOD']._serialized_start=1896
-  _globals['_ATTACKMETHOD']._serialized_end=2064
-  _globals['_ATTACKLOSS']._serialized_start=2067
-  _globals['_ATTACKLOSS']._serialized_end=2283
-  _globals['_APGDITERATE']._serialized_start=2285
-  _globals['_APGDITERATE']._serialized_end=2390
-  _globals['_LAYERBUDGET']._serialized_start=2392
-  _globals['_LAYERBUDGET']._serialized_end=2487
-  _globals['_CANDIDATESCORING']._serialized_start=2489
-  _globals['_CANDIDATESCORING']._serialized_end=2608
+  _globals['_ATTACKMETHOD']._serialized_start=2050
+  _globals['_ATTACKMETHOD']._serialized_end=2218
+  _globals['_ATTACKLOSS']._serialized_start=2221
+  _globals['_ATTACKLOSS']._serialized_end=2437
+  _globals['_APGDITERATE']._serialized_start=2439
+  _globals['_APGDITERATE']._serialized_end=2544
+  _globals['_LAYERBUDGET']._serialized_start=2546
+  _globals['_LAYERBUDGET']._serialized_end=2641
+  _globals['_CANDIDATESCORING']._serialized_start=2643
+  _globals['_CANDIDATESCORING']._serialized_end=2762
   _globals['_UNTARGETED']._serialized_start=95
   _globals['_UNTARGETED']._serialized_end=107
   _globals['_ATTACKTARGET']._serialized_start=109
@@ -45,16 +45,16 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_APGDATTACK']._serialized_end=813
   _globals['_ATTACKSPEC']._serialized_start=816
   _globals['_ATTACKSPEC']._serialized_end=985
-  _globals['_ATTACKDATASETREQUEST']._serialized_start=987
-  _globals['_ATTACKDATASETREQUEST']._serialized_end=1109
-  _globals['_SCORECANDIDATESREQUEST']._serialized_start=1112
-  _globals['_SCORECANDIDATESREQUEST']._serialized_end=1361
-  _globals['_SCORECANDIDATESRESPONSE']._serialized_start=1363
-  _globals['_SCORECANDIDATESRESPONSE']._serialized_end=1487
-  _globals['_BUILDENHANCEDDATASETREQUEST']._serialized_start=1490
-  _globals['_BUILDENHANCEDDATASETREQUEST']._serialized_end=1648
-  _globals['_DATASETBUILDEVENT']._serialized_start=1650
-  _globals['_DATASETBUILDEVENT']._serialized_end=1774
-  _globals['_DATASETBUILDRESULT']._serialized_start=1776
-  _globals['_DATASETBUILDRESULT']._serialized_end=1893
+  _globals['_ATTACKDATASETREQUEST']._serialized_start=988
+  _globals['_ATTACKDATASETREQUEST']._serialized_end=1161
+  _globals['_SCORECANDIDATESREQUEST']._serialized_start=1164
+  _globals['_SCORECANDIDATESREQUEST']._serialized_end=1464
+  _globals['_SCORECANDIDATESRESPONSE']._serialized_start=1466
+  _globals['_SCORECANDIDATESRESPONSE']._serialized_end=1590
+  _globals['_BUILDENHANCEDDATASETREQUEST']._serialized_start=1593
+  _globals['_BUILDENHANCEDDATASETREQUEST']._serialized_end=1802
+  _globals['_DATASETBUILDEVENT']._serialized_start=1804
+  _globals['_DATASETBUILDEVENT']._serialized_end=1928
+  _globals['_DATASETBUILDRESULT']._serialized_start=1930
+  _globals['_DATASETBUILDRESULT']._serialized_end=2047
 # @@protoc_insertion_point(module_scope)

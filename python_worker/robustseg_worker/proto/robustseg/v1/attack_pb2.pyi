@@ -145,19 +145,21 @@ class AttackSpec(_message.Message):
     def __init__(self, gradient: _Optional[_Union[GradientAttack, _Mapping]] = ..., layered_pgd: _Optional[_Union[LayeredPgdAttack, _Mapping]] = ..., apgd: _Optional[_Union[ApgdAttack, _Mapping]] = ...) -> None: ...
 
 class AttackDatasetRequest(_message.Message):
-    __slots__ = ("model_id", "dataset_id", "attack", "batch_size")
+    __slots__ = ("model_id", "dataset_id", "attack", "batch_size", "distributed")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     ATTACK_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     dataset_id: str
     attack: AttackSpec
     batch_size: int
-    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., attack: _Optional[_Union[AttackSpec, _Mapping]] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    distributed: _common_pb2.DistributedRun
+    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., attack: _Optional[_Union[AttackSpec, _Mapping]] = ..., batch_size: _Optional[int] = ..., distributed: _Optional[_Union[_common_pb2.DistributedRun, _Mapping]] = ...) -> None: ...
 
 class ScoreCandidatesRequest(_message.Message):
-    __slots__ = ("model_id", "dataset_id", "epsilon", "project", "image_indices", "candidates", "scoring", "centres")
+    __slots__ = ("model_id", "dataset_id", "epsilon", "project", "image_indices", "candidates", "scoring", "centres", "distributed")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
@@ -166,6 +168,7 @@ class ScoreCandidatesRequest(_message.Message):
     CANDIDATES_FIELD_NUMBER: _ClassVar[int]
     SCORING_FIELD_NUMBER: _ClassVar[int]
     CENTRES_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     dataset_id: str
     epsilon: float
@@ -174,7 +177,8 @@ class ScoreCandidatesRequest(_message.Message):
     candidates: _common_pb2.Tensor
     scoring: CandidateScoring
     centres: _common_pb2.Tensor
-    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., project: bool = ..., image_indices: _Optional[_Iterable[int]] = ..., candidates: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., scoring: _Optional[_Union[CandidateScoring, str]] = ..., centres: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ...) -> None: ...
+    distributed: _common_pb2.DistributedRun
+    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., project: bool = ..., image_indices: _Optional[_Iterable[int]] = ..., candidates: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., scoring: _Optional[_Union[CandidateScoring, str]] = ..., centres: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., distributed: _Optional[_Union[_common_pb2.DistributedRun, _Mapping]] = ...) -> None: ...
 
 class ScoreCandidatesResponse(_message.Message):
     __slots__ = ("losses", "exact", "forward_passes")
@@ -187,20 +191,22 @@ class ScoreCandidatesResponse(_message.Message):
     def __init__(self, losses: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., exact: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., forward_passes: _Optional[int] = ...) -> None: ...
 
 class BuildEnhancedDatasetRequest(_message.Message):
-    __slots__ = ("model_id", "dataset_id", "epsilon", "project", "signs", "batch_size")
+    __slots__ = ("model_id", "dataset_id", "epsilon", "project", "signs", "batch_size", "distributed")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     EPSILON_FIELD_NUMBER: _ClassVar[int]
     PROJECT_FIELD_NUMBER: _ClassVar[int]
     SIGNS_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     dataset_id: str
     epsilon: float
     project: bool
     signs: _common_pb2.Tensor
     batch_size: int
-    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., project: bool = ..., signs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., batch_size: _Optional[int] = ...) -> None: ...
+    distributed: _common_pb2.DistributedRun
+    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., epsilon: _Optional[float] = ..., project: bool = ..., signs: _Optional[_Union[_common_pb2.Tensor, _Mapping]] = ..., batch_size: _Optional[int] = ..., distributed: _Optional[_Union[_common_pb2.DistributedRun, _Mapping]] = ...) -> None: ...
 
 class DatasetBuildEvent(_message.Message):
     __slots__ = ("progress", "result")

@@ -14,21 +14,23 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19robustseg/v1/common.proto\x12\x0crobustseg.v1\"I\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\"\n\x05\x64type\x18\x02 \x01(\x0e\x32\x13.robustseg.v1.DType\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"G\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x0f\n\x07message\x18\x04 \x01(\t\"6\n\x0f\x43onfusionMatrix\x12\x13\n\x0bnum_classes\x18\x01 \x01(\x05\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x03*v\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x0f\n\x0b\x44TYPE_INT64\x10\x02\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x03\x12\x0e\n\nDTYPE_INT8\x10\x04\x12\x11\n\rDTYPE_FLOAT64\x10\x05*U\n\x05Split\x12\x15\n\x11SPLIT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSPLIT_TRAIN\x10\x01\x12\x14\n\x10SPLIT_VALIDATION\x10\x02\x12\x0e\n\nSPLIT_TEST\x10\x03\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x19robustseg/v1/common.proto\x12\x0crobustseg.v1\"I\n\x06Tensor\x12\r\n\x05shape\x18\x01 \x03(\x03\x12\"\n\x05\x64type\x18\x02 \x01(\x0e\x32\x13.robustseg.v1.DType\x12\x0c\n\x04\x64\x61ta\x18\x03 \x01(\x0c\"G\n\x08Progress\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0c\n\x04\x64one\x18\x02 \x01(\x03\x12\r\n\x05total\x18\x03 \x01(\x03\x12\x0f\n\x07message\x18\x04 \x01(\t\"6\n\x0f\x43onfusionMatrix\x12\x13\n\x0bnum_classes\x18\x01 \x01(\x05\x12\x0e\n\x06\x63ounts\x18\x02 \x03(\x03\"\x84\x01\n\x0e\x44istributedRun\x12\x16\n\x0enproc_per_node\x18\x01 \x01(\x05\x12\x0e\n\x06nnodes\x18\x02 \x01(\x05\x12\x11\n\tnode_rank\x18\x03 \x01(\x05\x12\x15\n\rrdzv_endpoint\x18\x04 \x01(\t\x12\x0f\n\x07rdzv_id\x18\x05 \x01(\t\x12\x0f\n\x07\x62\x61\x63kend\x18\x06 \x01(\t*v\n\x05\x44Type\x12\x15\n\x11\x44TYPE_UNSPECIFIED\x10\x00\x12\x11\n\rDTYPE_FLOAT32\x10\x01\x12\x0f\n\x0b\x44TYPE_INT64\x10\x02\x12\x0f\n\x0b\x44TYPE_UINT8\x10\x03\x12\x0e\n\nDTYPE_INT8\x10\x04\x12\x11\n\rDTYPE_FLOAT64\x10\x05*U\n\x05Split\x12\x15\n\x11SPLIT_UNSPECIFIED\x10\x00\x12\x0f\n\x0bSPLIT_TRAIN\x10\x01\x12\x14\n\x10SPLIT_VALIDATION\x10\x02\x12\x0e\n\nSPLIT_TEST\x10\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'robustseg.v1.common_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_DTYPE']._serialized_start=247
-  _globals['_DTYPE']._serialized_end=365
-  _globals['_SPLIT']._serialized_start=367
-  _globals['_SPLIT']._serialized_end=452
+  _globals['_DTYPE']._serialized_start=382
+  _globals['_DTYPE']._serialized_end=500
+  _globals['_SPLIT']._serialized_start=502
+  _globals['_SPLIT']._serialized_end=587
   _globals['_TENSOR']._serialized_start=43
   _globals['_TENSOR']._serialized_end=116
   _globals['_PROGRESS']._serialized_start=118
   _globals['_PROGRESS']._serialized_end=189
   _globals['_CONFUSIONMATRIX']._serialized_start=191
   _globals['_CONFUSIONMATRIX']._serialized_end=245
+  _globals['_DISTRIBUTEDRUN']._serialized_start=248
+  _globals['_DISTRIBUTEDRUN']._serialized_end=380
 # @@protoc_insertion_point(module_scope)

@@ -62,3 +62,19 @@ class ConfusionMatrix(_message.Message):
     num_classes: int
     counts: _containers.RepeatedScalarFieldContainer[int]
     def __init__(self, num_classes: _Optional[int] = ..., counts: _Optional[_Iterable[int]] = ...) -> None: ...
+
+class DistributedRun(_message.Message):
+    __slots__ = ("nproc_per_node", "nnodes", "node_rank", "rdzv_endpoint", "rdzv_id", "backend")
+    NPROC_PER_NODE_FIELD_NUMBER: _ClassVar[int]
+    NNODES_FIELD_NUMBER: _ClassVar[int]
+    NODE_RANK_FIELD_NUMBER: _ClassVar[int]
+    RDZV_ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    RDZV_ID_FIELD_NUMBER: _ClassVar[int]
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    nproc_per_node: int
+    nnodes: int
+    node_rank: int
+    rdzv_endpoint: str
+    rdzv_id: str
+    backend: str
+    def __init__(self, nproc_per_node: _Optional[int] = ..., nnodes: _Optional[int] = ..., node_rank: _Optional[int] = ..., rdzv_endpoint: _Optional[str] = ..., rdzv_id: _Optional[str] = ..., backend: _Optional[str] = ...) -> None: ...

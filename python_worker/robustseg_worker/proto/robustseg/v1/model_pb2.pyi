@@ -226,18 +226,20 @@ class GetModelResponse(_message.Message):
     def __init__(self, model: _Optional[_Union[ModelInfo, _Mapping]] = ...) -> None: ...
 
 class EvaluateRequest(_message.Message):
-    __slots__ = ("model_id", "dataset_id", "batch_size", "attack", "attack_model_id")
+    __slots__ = ("model_id", "dataset_id", "batch_size", "attack", "attack_model_id", "distributed")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     ATTACK_FIELD_NUMBER: _ClassVar[int]
     ATTACK_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     dataset_id: str
     batch_size: int
     attack: _attack_pb2.AttackSpec
     attack_model_id: str
-    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., batch_size: _Optional[int] = ..., attack: _Optional[_Union[_attack_pb2.AttackSpec, _Mapping]] = ..., attack_model_id: _Optional[str] = ...) -> None: ...
+    distributed: _common_pb2.DistributedRun
+    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., batch_size: _Optional[int] = ..., attack: _Optional[_Union[_attack_pb2.AttackSpec, _Mapping]] = ..., attack_model_id: _Optional[str] = ..., distributed: _Optional[_Union[_common_pb2.DistributedRun, _Mapping]] = ...) -> None: ...
 
 class EvaluateResult(_message.Message):
     __slots__ = ("confusion", "mean_loss", "num_pixels", "num_images")
