@@ -160,4 +160,13 @@ describe("the model block: one backend module each", () => {
     expect(plain.evaluation.attack.seed).toBe(0);
     expect(plain.sweeps[0]?.attack.seed).toBe(0);
   });
+
+  it("distributed: training's and the stages' own, each checked", async () => {
+    const s = await loadSpec({ preset: "demo", file: file("dist.yaml", "distributed: { nprocPerNode: 2 }\ntraining: { epochs: 2, distributed: { nprocPerNode: 4, backend: gloo } }\n") });
+    expect(s.distributed).toEqual({ nprocPerNode: 2, nnodes: 1, nodeRank: 0 });
+    expect(s.training.distributed).toMatchObject({ nprocPerNode: 4, backend: "gloo" });
+    expect((await loadSpec({ preset: "demo" })).distributed).toBeUndefined();
+    await expect(loadSpec({ preset: "demo", file: file("dist2.yaml", "distributed: { nprocPerNode: 2, nnodes: 2 }\n") })).rejects.toThrow(/distributed\.rdzvEndpoint: required with nnodes > 1/);
+    await expect(loadSpec({ preset: "demo", file: file("dist3.yaml", "distributed: { nprocPerNode: 1, nnodes: 2, nodeRank: 2, rdzvEndpoint: 'head:29400' }\n") })).rejects.toThrow(/distributed\.nodeRank: must be below nnodes/);
+  });
 });

@@ -81,14 +81,17 @@ const trustSchema = z.strictObject({
 export type TrustSpec = z.output<typeof trustSchema>;
 
 /** Processes launched by torchrun on this node (and more nodes), docs/scaling.md. */
-const distributedSchema = z.strictObject({
-  nprocPerNode: posInt(),
-  nnodes: posInt().default(1),
-  nodeRank: nonNegInt().default(0),
-  rdzvEndpoint: z.string().optional(),
-  rdzvId: z.string().optional(),
-  backend: z.enum(["gloo", "nccl"], { error: "must be gloo or nccl" }).optional(),
-});
+const distributedSchema = z
+  .strictObject({
+    nprocPerNode: posInt(),
+    nnodes: posInt().default(1),
+    nodeRank: nonNegInt().default(0),
+    rdzvEndpoint: z.string().regex(/^[^\s:]+:\d+$/, "must be host:port").optional(),
+    rdzvId: z.string().optional(),
+    backend: z.enum(["gloo", "nccl"], { error: "must be gloo or nccl" }).optional(),
+  })
+  .refine((d) => d.nnodes === 1 || d.rdzvEndpoint, { message: "required with nnodes > 1 (host:port every node reaches)", path: ["rdzvEndpoint"] })
+  .refine((d) => d.nodeRank < d.nnodes, { message: "must be below nnodes", path: ["nodeRank"] });
 
 export const experimentSpecSchema = z
   .strictObject({
