@@ -38,6 +38,8 @@ describe("npm run bench -- --size smoke", () => {
     expect(r.machine).toMatchObject({ device: "cpu" });
     expect(typeof r.machine.torch).toBe("string");
     expect(r.load.before).toHaveLength(3);
+    expect(r.groups).toEqual(["pgd", "method-one", "method-two", "control-plane", "curves"]);
+    if (!r.pgd || !r.methodOne || !r.methodTwo || !r.controlPlane || !r.curves) throw new Error("a group is missing");
 
     // PGD: three implementations on one batch, a ratio that is the quotient of the two rates.
     for (const rate of [r.pgd.robustseg, r.pgd.worker]) expect(positive(rate.perSecond)).toBe(true);

@@ -2,14 +2,14 @@
 // bench/results/<date>-<device>.json and .md beside it, and prints the Markdown table.
 //
 //   npm run bench -- [--size smoke|small|paper] [--device auto|cpu|cuda] [--repeats N]
-//                    [--steps N] [--out DIR] [--json]
+//                    [--steps N] [--only GROUP,...] [--out DIR] [--json]
 import { mkdir, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
 import { repoRoot } from "../worker/paths.js";
 import { renderBenchMarkdown } from "./report.js";
 import { SIZE_NAMES, SIZES, type SizeName } from "./sizes.js";
-import { type BenchResults, runSuite } from "./suite.js";
+import { BENCH_GROUPS, type BenchGroup, type BenchResults, runSuite } from "./suite.js";
 
 function positiveInt(value: string): number {
   const n = Number(value);
@@ -17,11 +17,22 @@ function positiveInt(value: string): number {
   return n;
 }
 
+/** `--only pgd,curves`: measurement groups, each known, none twice. */
+export function parseGroups(value: string): BenchGroup[] {
+  const names = value.split(",").map((v) => v.trim()).filter((v) => v.length > 0);
+  const unknown = names.find((n) => !(BENCH_GROUPS as readonly string[]).includes(n));
+  if (unknown !== undefined || names.length === 0) {
+    throw new InvalidArgumentError(`must be a comma-separated list of ${BENCH_GROUPS.join(", ")}${unknown !== undefined ? `; got ${unknown}` : ""}`);
+  }
+  return BENCH_GROUPS.filter((g) => names.includes(g));
+}
+
 /** bench/results/<date>-<device>.json: the device as a file-name-safe slug. */
-export function resultBaseName(results: Pick<BenchResults, "startedAt" | "machine" | "size">): string {
+export function resultBaseName(results: Pick<BenchResults, "startedAt" | "machine" | "size" | "groups">): string {
   const device = String(results.machine.device ?? "unknown").toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-|-$/g, "");
   const size = results.size === "small" ? "" : `-${results.size}`;
-  return `${results.startedAt.slice(0, 10)}-${device || "unknown"}${size}`;
+  const only = results.groups.length < BENCH_GROUPS.length ? `-${results.groups.join("+")}` : "";
+  return `${results.startedAt.slice(0, 10)}-${device || "unknown"}${size}${only}`;
 }
 
 export async function main(argv: string[] = process.argv): Promise<void> {
@@ -31,16 +42,18 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     .addOption(new Option("--device <device>", "the worker's device").choices(["auto", "cpu", "cuda"]).default("auto"))
     .option("--repeats <n>", "repeats per figure (default: the size's)", positiveInt)
     .option("--steps <n>", "override the PGD, method-one and control-plane steps (the paper size on CPU takes hours at 100)", positiveInt)
+    .option("--only <groups>", `measure only these groups (comma-separated: ${BENCH_GROUPS.join(", ")}); the others are null in the JSON`, parseGroups)
     .option("--out <dir>", "results folder", join(repoRoot, "bench", "results"))
     .option("--json", "print the JSON instead of the table")
     .option("--quiet", "no progress lines on stderr");
   program.parse(argv);
-  const o = program.opts<{ size: SizeName; device: "auto" | "cpu" | "cuda"; repeats?: number; steps?: number; out: string; json?: boolean; quiet?: boolean }>();
+  const o = program.opts<{ size: SizeName; device: "auto" | "cpu" | "cuda"; repeats?: number; steps?: number; only?: BenchGroup[]; out: string; json?: boolean; quiet?: boolean }>();
   const results = await runSuite({
     size: SIZES[o.size],
     device: o.device,
     repeats: o.repeats,
     steps: o.steps,
+    only: o.only,
     log: o.quiet ? undefined : (line) => process.stderr.write(`[bench] ${line}\n`),
   });
   const out = resolve(o.out);

@@ -16,9 +16,13 @@ function rateRow(name: string, r: Rate, unit: string, ratioText = ""): string[] 
   return [name, `${num(r.perSecond, 1)} ${unit}`, num(r.secondsPerImage, 3), mib(r.peakRssBytes), mib(r.cudaMaxAllocatedBytes), ratioText];
 }
 
+/** A group left out with --only. */
+function notRun(title: string): string[] {
+  return [`## ${title}`, "", "Not measured in this run (`--only`).", ""];
+}
+
 export function renderBenchMarkdown(r: BenchResults): string {
   const m = r.machine as Record<string, string | number | null>;
-  const p = r.pgd.setup;
   const out: string[] = [];
   out.push(`# robustseg benchmark: size ${r.size}, ${String(m.device)} (${String(m.deviceType)})`);
   out.push("");
@@ -28,6 +32,16 @@ export function renderBenchMarkdown(r: BenchResults): string {
       `(1/5/15 min) · every figure the median of ${r.params.repeats} interleaved repeats · ${num(r.totalSeconds, 0)} s in all`,
   );
   out.push("");
+  out.push(`Worker start-up (spawn to SERVING), apart from every figure: ${num(r.workerStart.seconds, 2)} s. Training the suite's model through the worker: ${num(r.training.imagesPerSecond, 1)} images/s (${r.training.images} tiles × ${r.training.epochs} epochs).${r.groups.length < 5 ? ` Measured: ${r.groups.join(", ")}.` : ""}`);
+  out.push("");
+  out.push(...pgdSection(r, m), ...methodOneSection(r), ...methodTwoSection(r), ...controlPlaneSection(r), ...curvesSection(r));
+  return out.join("\n");
+}
+
+function pgdSection(r: BenchResults, m: Record<string, string | number | null>): string[] {
+  if (!r.pgd) return notRun("PGD");
+  const p = r.pgd.setup;
+  const out: string[] = [];
   out.push(`## PGD: U-Net depth ${p.depth} width ${p.baseWidth}, ${p.images} tiles of ${p.tile}×${p.tile}, ${p.steps} steps, ε = ${p.epsilon}, targeted to background`);
   out.push("");
   const ta = r.pgd.torchattacks;
@@ -47,6 +61,12 @@ export function renderBenchMarkdown(r: BenchResults): string {
     );
   }
   out.push("");
+  return out;
+}
+
+function methodOneSection(r: BenchResults): string[] {
+  if (!r.methodOne) return notRun("Method one");
+  const out: string[] = [];
   out.push(`## Method one: ${r.methodOne.layers} layers of ${r.methodOne.stepsPerLayer} steps`);
   out.push("");
   out.push(
@@ -56,6 +76,12 @@ export function renderBenchMarkdown(r: BenchResults): string {
     ]),
   );
   out.push("");
+  return out;
+}
+
+function methodTwoSection(r: BenchResults): string[] {
+  if (!r.methodTwo) return notRun("Method two");
+  const out: string[] = [];
   out.push(`## Method two: ${r.methodTwo.images} tiles, ${r.methodTwo.classes} classes (exhaustive: ${r.methodTwo.exhaustiveCandidates} candidates per image)`);
   out.push("");
   out.push(
@@ -76,8 +102,14 @@ export function renderBenchMarkdown(r: BenchResults): string {
   );
   out.push("");
   out.push("Scored through the driver's in-process engine (the worker's ScoreCandidates code without gRPC); each run computes its own directions.");
-  const c = r.controlPlane;
   out.push("");
+  return out;
+}
+
+function controlPlaneSection(r: BenchResults): string[] {
+  const c = r.controlPlane;
+  if (!c) return notRun("Control-plane overhead");
+  const out: string[] = [];
   out.push(`## Control-plane overhead: ${c.stage}`);
   out.push("");
   out.push(
@@ -88,32 +120,37 @@ export function renderBenchMarkdown(r: BenchResults): string {
     ]),
   );
   out.push("");
-  out.push(`Worker start-up (spawn to SERVING), apart: ${num(c.workerStartSeconds, 2)} s. Training the suite's model through the worker: ${num(r.training.imagesPerSecond, 1)} images/s (${r.training.images} tiles × ${r.training.epochs} epochs).`);
-  out.push("");
+  return out;
+}
+
+function curvesSection(r: BenchResults): string[] {
+  const curves = r.curves;
+  if (!curves) return notRun("Cost curves");
+  const out: string[] = [];
   out.push("## Cost curves");
   out.push("");
-  out.push(`PGD by tile size (${p.images} tiles, ${r.params.curves.curveSteps} steps):`);
+  out.push(`PGD by tile size (${Math.min(r.params.pgd.images, r.params.data.train)} tiles, ${r.params.curves.curveSteps} steps):`);
   out.push("");
   out.push(
-    table(["tile", "robustseg steps/s", "torchattacks steps/s", "ratio"], r.curves.pgdVsTile.map((t) => [
+    table(["tile", "robustseg steps/s", "torchattacks steps/s", "ratio"], curves.pgdVsTile.map((t) => [
       `${t.tile}×${t.tile}`, num(t.robustsegStepsPerSecond, 1), num(t.torchattacksStepsPerSecond, 1), times(t.ratio),
     ])),
   );
   out.push("");
-  const strategies = [...new Set(r.curves.methodTwoVsClasses.map((p2) => p2.strategy))];
-  const classes = [...new Set(r.curves.methodTwoVsClasses.map((p2) => p2.classes))];
+  const strategies = [...new Set(curves.methodTwoVsClasses.map((p2) => p2.strategy))];
+  const classes = [...new Set(curves.methodTwoVsClasses.map((p2) => p2.classes))];
   out.push(`Method two by class count (${r.params.curves.classImages} noise tiles of ${r.params.curves.classTile}×${r.params.curves.classTile}, untrained U-Nets): candidates per image / seconds per image`);
   out.push("");
   out.push(
     table(["classes", ...strategies], classes.map((k) => [
       String(k),
       ...strategies.map((s) => {
-        const pt = r.curves.methodTwoVsClasses.find((x) => x.classes === k && x.strategy === s);
+        const pt = curves.methodTwoVsClasses.find((x) => x.classes === k && x.strategy === s);
         if (!pt) return "—";
         return pt.run ? `${num(pt.candidatesPerImage, 0)} / ${num(pt.secondsPerImage, 2)} s` : `${num(pt.candidatesPerImage, 0)} / not run`;
       }),
     ])),
   );
   out.push("");
-  return out.join("\n");
+  return out;
 }

@@ -22,6 +22,10 @@ import type { BenchSize } from "./sizes.js";
 
 export const BENCH_SCHEMA = "robustseg.bench/v1";
 
+/** The suite's measurement groups; `npm run bench -- --only a,b` runs some (the others are null). */
+export const BENCH_GROUPS = ["pgd", "method-one", "method-two", "control-plane", "curves"] as const;
+export type BenchGroup = (typeof BENCH_GROUPS)[number];
+
 /** A rate with the samples behind its median and the memory it peaked at. */
 export interface Rate {
   /** Median over repeats (steps, candidates or images per second, as the field says). */
@@ -68,6 +72,8 @@ export interface BenchResults {
   machine: Record<string, unknown>;
   /** 1, 5 and 15-minute load averages before and after (the machine may be shared). */
   load: { before: number[]; after: number[]; cores: number };
+  /** The groups this run measured; the others' sections are null. */
+  groups: BenchGroup[];
   workerStart: { seconds: number | null; samples: number[] };
   training: { images: number; epochs: number; seconds: number; imagesPerSecond: number };
   pgd: {
@@ -79,9 +85,9 @@ export interface BenchResults {
     ratioToTorchattacks: number | null;
     workerRatioToTorchattacks: number | null;
     agreement: Record<string, number> | null;
-  };
-  methodOne: { inProcess: Rate; worker: Rate; layers: number; stepsPerLayer: number };
-  methodTwo: { images: number; classes: number; exhaustiveCandidates: number; strategies: StrategyRow[] };
+  } | null;
+  methodOne: { inProcess: Rate; worker: Rate; layers: number; stepsPerLayer: number } | null;
+  methodTwo: { images: number; classes: number; exhaustiveCandidates: number; strategies: StrategyRow[] } | null;
   controlPlane: {
     stage: string;
     inProcessSeconds: number | null;
@@ -92,11 +98,11 @@ export interface BenchResults {
     /** (CLI − in-process) / in-process, in percent: the above plus the CLI's own start-up. */
     cliOverheadPercent: number | null;
     workerStartSeconds: number | null;
-  };
+  } | null;
   curves: {
     pgdVsTile: { tile: number; robustsegStepsPerSecond: number | null; torchattacksStepsPerSecond: number | null; ratio: number | null }[];
     methodTwoVsClasses: ClassCurvePoint[];
-  };
+  } | null;
 }
 
 export interface SuiteOptions {
@@ -105,6 +111,8 @@ export interface SuiteOptions {
   /** Overrides the size's PGD, method-one and control-plane steps (long runs on CPU). */
   steps?: number | undefined;
   repeats?: number | undefined;
+  /** Measurement groups to run (default: all). */
+  only?: readonly BenchGroup[] | undefined;
   log?: (line: string) => void;
   env?: NodeJS.ProcessEnv;
 }
@@ -173,6 +181,8 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
   const repeats = options.repeats ?? size.repeats;
   const steps = (n: number) => options.steps ?? n;
   const env = options.env ?? process.env;
+  const groups = BENCH_GROUPS.filter((g) => !options.only || options.only.includes(g));
+  const runs = (g: BenchGroup) => groups.includes(g);
   const startedAt = new Date();
   const t0 = performance.now();
   const loadBefore = loadavg();
@@ -213,17 +223,12 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
     const opened = await driver.call<{ machine: Record<string, unknown> }>("open", { workspace, device: options.device });
     const d = driver;
 
-    // PGD: robustseg's library, torchattacks, and robustseg through the worker, interleaved.
     const pgdSteps = steps(size.pgd.steps);
     const pgdImages = Math.min(size.pgd.images, size.data.train);
-    log(`PGD: ${pgdImages} tiles of ${size.data.tile}², ${pgdSteps} steps`);
     const torchattacksAvailable = opened.machine.torchattacks !== null;
-    const pgdArgs = { modelId, datasetId: train.id, images: pgdImages, steps: pgdSteps, epsilon: size.pgd.epsilon, targetClass: 0 };
-    // A worker dataset of exactly the PGD batch (AttackDataset attacks a whole dataset).
-    const pgdData = await createDataset(client, {
-      source: "synthetic-histology", tileSize: size.data.tile, numTrain: pgdImages, numValidation: 0, numTest: 0, seed: 0,
-    });
-    const pgdDataset = datasetOfSplit(pgdData, "train").id;
+    /** A worker dataset of `images` tiles (AttackDataset attacks a whole dataset). */
+    const datasetOf = async (images: number, tile = size.data.tile) =>
+      datasetOfSplit(await createDataset(client, { source: "synthetic-histology", tileSize: tile, numTrain: images, numValidation: 0, numTest: 0, seed: 0 }), "train").id;
     let seed = 1;
     const workerAttack = (attack: AttackParams, datasetId: string) => async () => {
       // A new seed each time (random start): a new artifact, so nothing is reused.
@@ -232,6 +237,12 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
       );
       return { seconds };
     };
+
+    // PGD: robustseg's library, torchattacks, and robustseg through the worker, interleaved.
+    const pgdResult = !runs("pgd") ? null : await (async (): Promise<NonNullable<BenchResults["pgd"]>> => {
+    log(`PGD: ${pgdImages} tiles of ${size.data.tile}², ${pgdSteps} steps`);
+    const pgdArgs = { modelId, datasetId: train.id, images: pgdImages, steps: pgdSteps, epsilon: size.pgd.epsilon, targetClass: 0 };
+    const pgdDataset = await datasetOf(pgdImages);
     const pgdTasks: Record<string, () => Promise<{ seconds: number; timing?: Timing }>> = {
       robustseg: async () => {
         const t = await d.call<Timing>("pgd", { ...pgdArgs, impl: "robustseg" });
@@ -251,15 +262,24 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
     const torchattacksRate = torchattacksAvailable ? rateOf(pgd.torchattacks ?? [], pgdUnits, pgdImages) : null;
     const workerRate = rateOf(pgd.worker ?? [], pgdUnits, pgdImages);
     const agreement = torchattacksAvailable ? await d.call<Record<string, number>>("pgd_agreement", pgdArgs) : null;
+    return {
+      setup: { depth: size.model.depth, baseWidth: size.model.baseWidth, tile: size.data.tile, images: pgdImages, steps: pgdSteps, epsilon: size.pgd.epsilon, target: "background" },
+      robustseg: robustsegRate,
+      torchattacks: torchattacksRate,
+      worker: workerRate,
+      ratioToTorchattacks: ratio(robustsegRate.perSecond, torchattacksRate?.perSecond),
+      workerRatioToTorchattacks: ratio(workerRate.perSecond, torchattacksRate?.perSecond),
+      agreement,
+    };
+    })();
 
     // Method one: in-process and through the worker.
+    const methodOneResult = !runs("method-one") ? null : await (async (): Promise<NonNullable<BenchResults["methodOne"]>> => {
     const m1 = size.methodOne;
     const m1Steps = steps(m1.steps);
     const m1Images = Math.min(m1.images, pgdImages);
     log(`method one: ${m1Images} tiles, ${classNames.length} layers of ${m1Steps} steps`);
-    const m1Data = m1Images === pgdImages ? pgdDataset : datasetOfSplit(await createDataset(client, {
-      source: "synthetic-histology", tileSize: size.data.tile, numTrain: m1Images, numValidation: 0, numTest: 0, seed: 0,
-    }), "train").id;
+    const m1Data = await datasetOf(m1Images);
     const m1Runs = await interleave(
       {
         inProcess: async () => {
@@ -271,9 +291,17 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
       repeats,
     );
     const m1Units = m1Images * m1Steps * classNames.length;
+    return {
+      inProcess: rateOf(m1Runs.inProcess ?? [], m1Units, m1Images),
+      worker: rateOf(m1Runs.worker ?? [], m1Units, m1Images),
+      layers: classNames.length,
+      stepsPerLayer: m1Steps,
+    };
+    })();
 
     // Method two: every strategy over the driver's in-process scorer, each run paying its own
     // directions; quality against exhaustive's run of the same repeat.
+    const methodTwoResult = !runs("method-two") ? null : await (async (): Promise<NonNullable<BenchResults["methodTwo"]>> => {
     const m2 = size.methodTwo;
     const m2Images = Math.min(m2.images, size.data.train);
     const imageIndices = Array.from({ length: m2Images }, (_, i) => i);
@@ -316,16 +344,17 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
         samples: runs.map((r) => r.seconds),
       };
     });
+    return { images: m2Images, classes: classNames.length, exhaustiveCandidates: exhaustiveCandidateCount(classNames.length), strategies: strategyRows };
+    })();
 
     // Control-plane overhead: an evaluation under PGD from the CLI (a new process against this
     // worker), from the TypeScript client in this process, and in-process in Python.
+    const controlPlaneResult = !runs("control-plane") ? null : await (async (): Promise<NonNullable<BenchResults["controlPlane"]>> => {
     const cp = size.controlPlane;
     const cpSteps = steps(cp.steps);
     const cpImages = Math.min(cp.images, size.data.train);
     log(`control plane: evaluate ${cpImages} tiles under PGD (${cpSteps} steps)`);
-    const cpData = datasetOfSplit(await createDataset(client, {
-      source: "synthetic-histology", tileSize: size.data.tile, numTrain: cpImages, numValidation: 0, numTest: 0, seed: 0,
-    }), "train").id;
+    const cpData = await datasetOf(cpImages);
     const cpAttack: AttackParams = { method: "pgd", epsilon: 0.01, steps: cpSteps, target: { class: 0 } };
     const canonicalAttack = attackSpec(cpAttack, classNames);
     const cliArgs = [
@@ -352,15 +381,24 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
     const viaClient = median((cpRuns.client ?? []).map((r) => r.seconds));
     const viaCli = median((cpRuns.cli ?? []).map((r) => r.seconds));
     const overhead = (x: number | null) => (x === null || inProc === null || inProc === 0 ? null : ((x - inProc) / inProc) * 100);
+    return {
+      stage: `evaluate ${cpImages} tiles under PGD (${cpSteps} steps, batch ${cpImages})`,
+      inProcessSeconds: inProc,
+      clientSeconds: viaClient,
+      cliSeconds: viaCli,
+      clientOverheadPercent: overhead(viaClient),
+      cliOverheadPercent: overhead(viaCli),
+      workerStartSeconds: median(startSamples),
+    };
+    })();
 
     // Cost curves.
+    const curvesResult = !runs("curves") ? null : await (async (): Promise<NonNullable<BenchResults["curves"]>> => {
     const curveSteps = steps(size.curves.curveSteps);
     log(`PGD vs tile size: ${size.curves.tiles.join(", ")}`);
-    const pgdVsTile: BenchResults["curves"]["pgdVsTile"] = [];
+    const pgdVsTile: NonNullable<BenchResults["curves"]>["pgdVsTile"] = [];
     for (const tile of size.curves.tiles) {
-      const data = datasetOfSplit(await createDataset(client, {
-        source: "synthetic-histology", tileSize: tile, numTrain: pgdImages, numValidation: 0, numTest: 0, seed: 0,
-      }), "train").id;
+      const data = await datasetOf(pgdImages, tile);
       const args = { modelId, datasetId: data, images: pgdImages, steps: curveSteps, epsilon: size.pgd.epsilon, targetClass: 0 };
       const tasks: Record<string, () => Promise<number>> = {
         robustseg: async () => (await d.call<Timing>("pgd", { ...args, impl: "robustseg" })).seconds,
@@ -403,6 +441,8 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
         });
       }
     }
+    return { pgdVsTile, methodTwoVsClasses };
+    })();
 
     const after = loadavg();
     return {
@@ -413,6 +453,7 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
       finishedAt: new Date().toISOString(),
       totalSeconds: (performance.now() - t0) / 1000,
       machine: { ...opened.machine, node: process.version, platform: `${process.platform}-${process.arch}` },
+      groups: [...groups],
       load: { before: loadBefore.map((v) => Math.round(v * 100) / 100), after: after.map((v) => Math.round(v * 100) / 100), cores: cpus().length },
       workerStart: { seconds: median(startSamples), samples: startSamples },
       training: {
@@ -421,32 +462,11 @@ export async function runSuite(options: SuiteOptions): Promise<BenchResults> {
         seconds: trained.seconds,
         imagesPerSecond: (size.data.train * size.data.epochs) / trained.seconds,
       },
-      pgd: {
-        setup: { depth: size.model.depth, baseWidth: size.model.baseWidth, tile: size.data.tile, images: pgdImages, steps: pgdSteps, epsilon: size.pgd.epsilon, target: "background" },
-        robustseg: robustsegRate,
-        torchattacks: torchattacksRate,
-        worker: workerRate,
-        ratioToTorchattacks: ratio(robustsegRate.perSecond, torchattacksRate?.perSecond),
-        workerRatioToTorchattacks: ratio(workerRate.perSecond, torchattacksRate?.perSecond),
-        agreement,
-      },
-      methodOne: {
-        inProcess: rateOf(m1Runs.inProcess ?? [], m1Units, m1Images),
-        worker: rateOf(m1Runs.worker ?? [], m1Units, m1Images),
-        layers: classNames.length,
-        stepsPerLayer: m1Steps,
-      },
-      methodTwo: { images: m2Images, classes: classNames.length, exhaustiveCandidates: exhaustiveCandidateCount(classNames.length), strategies: strategyRows },
-      controlPlane: {
-        stage: `evaluate ${cpImages} tiles under PGD (${cpSteps} steps, batch ${cpImages})`,
-        inProcessSeconds: inProc,
-        clientSeconds: viaClient,
-        cliSeconds: viaCli,
-        clientOverheadPercent: overhead(viaClient),
-        cliOverheadPercent: overhead(viaCli),
-        workerStartSeconds: median(startSamples),
-      },
-      curves: { pgdVsTile, methodTwoVsClasses },
+      pgd: pgdResult,
+      methodOne: methodOneResult,
+      methodTwo: methodTwoResult,
+      controlPlane: controlPlaneResult,
+      curves: curvesResult,
     };
   } finally {
     await driver?.close();
