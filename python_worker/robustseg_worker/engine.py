@@ -425,11 +425,14 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
 
     def evaluate_worst_case(self, model_id: str, dataset_id: str, members: list[dict[str, Any]],
                             batch_size: int = 0, check_stop: Callable[[], None] = _never_stop,
-                            attack_model_id: str = "") -> Iterator[Progress | worst_case.WorstCaseResult]:
+                            attack_model_id: str = "", distributed: dict[str, Any] | None = None
+                            ) -> Iterator[Progress | worst_case.WorstCaseResult]:
         """Every member attack per batch (against `attack_model_id`, empty = white-box), the model
         evaluated on each, and per image the member of lowest foreground accuracy: worst_case.py.
-        Progress: stage "worst-case", images x members done/total."""
+        Progress: stage "worst-case", images x members done/total. ``distributed``: batches
+        shared among torchrun's processes, their shares added in batch order."""
         self._check_evaluation_args(model_id, dataset_id, batch_size)
+        shards = DistributedOptions.from_params(distributed)
         if not members:
             raise InvalidArgument("members", "at least one attack is required")
         if len(members) > MAX_ENSEMBLE_MEMBERS:
@@ -440,6 +443,14 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         specs = [resolve_attack(m, attacker_info.num_classes, f"members[{i}]") for i, m in enumerate(members)]
         self._check_attack_memory([model_info, attacker_info], dataset_info, batch_size or DEFAULT_EVALUATION_BATCH,
                                   "batch_size", "worst-case evaluation")
+        batch = batch_size or DEFAULT_EVALUATION_BATCH
+        if shards.enabled:
+            parts = yield from sharding.worst_case_parts(self._shard_job(shards, model_id, dataset_id),
+                                                         dataset_info.num_images, batch, members, attack_model_id,
+                                                         check_stop)
+            yield worst_case.total_worst_case(parts, len(members), model_info.num_classes, dataset_info.num_images,
+                                              dataset_info.height, dataset_info.width, self.device)
+            return
         attacker, _ = self.cached_model(attacker_id)
         model, _ = self.cached_model(model_id)
         images, labels = self.cached_dataset(dataset_id)
@@ -448,7 +459,7 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
             return lambda x, y, first_index: spec.run(attacker, x, y, first_index, check_stop)
 
         result = yield from worst_case.evaluate_worst_case(
-            model, images, labels, model_info.num_classes, batch_size or DEFAULT_EVALUATION_BATCH,
+            model, images, labels, model_info.num_classes, batch,
             [perturb_with(s) for s in specs], check_stop)
         yield result
 

@@ -71,7 +71,8 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
         stop = self._stopper(context)
         yield from _stream(
             self.engine.evaluate_worst_case(request.model_id, request.dataset_id, members, request.batch_size,
-                                            stop, attack_model_id=request.attack_model_id),
+                                            stop, attack_model_id=request.attack_model_id,
+                                            distributed=convert.distributed(request)),
             convert.evaluate_worst_case_event, stop)
 
     def AttackDataset(self, request, context):

@@ -1,7 +1,7 @@
 """The dataset-building stages sharded across two gloo processes (torchrun on CPU) give the
 artifacts and figures of a single process, bit for bit: an attack dataset (PGD with per-image
-random starts, and method one), evaluation under attack, method two's scoring (exact and
-logit-additive) and its enhanced dataset."""
+random starts, and method one), evaluation under attack and the worst case over an ensemble,
+method two's scoring (exact and logit-additive) and its enhanced dataset."""
 
 import shutil
 
@@ -82,6 +82,17 @@ def test_evaluation_under_attack_sums_to_the_single_process_counts(engines):
     assert isinstance(got, EvaluationResult)
     assert got.confusion == want.confusion and got.num_pixels == want.num_pixels
     assert got.mean_loss == want.mean_loss  # per-batch sums added in batch order: the same bits
+
+
+def test_the_worst_case_over_an_ensemble_is_the_single_process_one(engines):
+    single, sharded, model_id, dataset_id = engines
+    fgsm = {**PGD, "method": "fgsm", "steps": 1, "random_start": False}
+    want = _last(single.evaluate_worst_case(model_id, dataset_id, [PGD, fgsm], 2))
+    got = _last(sharded.evaluate_worst_case(model_id, dataset_id, [PGD, fgsm], 2, distributed=TWO))
+    assert got.chosen_member == want.chosen_member
+    assert np.array_equal(got.image_scores, want.image_scores)
+    for a, b in zip([got.worst_case, *got.members], [want.worst_case, *want.members]):
+        assert a.confusion == b.confusion and a.mean_loss == b.mean_loss
 
 
 @pytest.mark.parametrize("scoring", ["loss", "logit_additive"])

@@ -274,7 +274,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         const d = ds(stage.dataset);
         const members = ensembleMembers(spec.evaluation.strong, evalAttack);
         const inputs = { modelId: m.id, datasetId: d.id, members: members.map((x) => attackSpec(x.params, classNames)), batchSize: spec.evaluation.batchSize };
-        const { value: out, cached } = await cache.getOrCompute("worst-case", inputs, () => evaluateWorstCase(client, inputs, opCtx));
+        const { value: out, cached } = await cache.getOrCompute("worst-case", inputs, () => evaluateWorstCase(client, { ...inputs, distributed: spec.distributed }, opCtx));
         evaluations.push({
           model: stage.model,
           modelId: m.id,

@@ -115,7 +115,7 @@ export const experimentSpecSchema = z
   }),
   /**
    * The dataset-building and evaluation stages (method one, method two's scoring and building,
-   * the transfer attack, evaluations, trust checks) sharded across torch.distributed processes;
+   * the transfer attack, evaluations, the worst case, trust checks, sweeps) sharded across torch.distributed processes;
    * their artifacts and figures equal one process's, so the run cache does not depend on it.
    */
   distributed: distributedSchema.optional(),

@@ -9,6 +9,7 @@ import { confusionFromMessage, toRows } from "../metrics/confusion-matrix.js";
 import { type SegmentationMetrics, segmentationMetrics } from "../metrics/segmentation-metrics.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 import { float64Values } from "./tensors.js";
+import { type DistributedParams, distributedMessage } from "./distributed.js";
 
 export interface WorstCaseParams {
   modelId: string;
@@ -18,6 +19,8 @@ export interface WorstCaseParams {
   batchSize?: number | undefined;
   /** The model the members attack (unset = modelId: white-box). */
   attackModelId?: string | undefined;
+  /** Share the batches among torch.distributed processes (the same figures as one process). */
+  distributed?: DistributedParams | undefined;
 }
 
 export interface CountsOutcome {
@@ -62,6 +65,7 @@ export async function evaluateWorstCase(client: WorkerClient, params: WorstCaseP
         batchSize: params.batchSize ?? 0,
         members: params.members,
         attackModelId: params.attackModelId ?? "",
+        distributed: distributedMessage(params.distributed),
       },
       {
         signal: context.signal,

@@ -5,8 +5,8 @@ of the work by image index (plan.py) and the shares are gathered into the result
 would have computed (rank.py); jobs.py is the worker's side.
 """
 
-from .jobs import ShardedScores, attack_images, enhance_images, evaluate_counts, score_candidates
+from .jobs import ShardedScores, attack_images, enhance_images, evaluate_counts, score_candidates, worst_case_parts
 from .plan import batch_starts, image_positions
 
 __all__ = ["ShardedScores", "attack_images", "batch_starts", "enhance_images", "evaluate_counts", "image_positions",
-           "score_candidates"]
+           "score_candidates", "worst_case_parts"]

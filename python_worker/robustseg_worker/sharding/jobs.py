@@ -23,6 +23,7 @@ from ..candidate_scoring import ScoreResult
 from ..evaluation import BatchCounts
 from ..events import Progress
 from ..torchrun import DistributedOptions
+from ..worst_case import WorstCaseBatch
 
 StopFn = Callable[[], None]
 RANK_MODULE = "robustseg_worker.sharding.rank"
@@ -94,6 +95,14 @@ def evaluate_counts(job: ShardJob, num_images: int, batch: int, attack: dict[str
     parts = yield from _run(job, "evaluate", {"attack": attack, "attack_model_id": attack_model_id, "batch": batch},
                             "evaluate", num_images, 1, check_stop)
     return [BatchCounts(int(s), loss, confusion) for s, loss, confusion in parts]
+
+
+def worst_case_parts(job: ShardJob, num_images: int, batch: int, members: list[dict[str, Any]], attack_model_id: str,
+                     check_stop: StopFn) -> Generator[Progress, None, list[WorstCaseBatch]]:
+    """Every batch's share of a worst-case evaluation (worst_case.total_worst_case adds them)."""
+    parts = yield from _run(job, "worst_case", {"members": members, "attack_model_id": attack_model_id, "batch": batch},
+                            "worst-case", num_images * len(members), len(members), check_stop)
+    return parts
 
 
 def score_candidates(job: ShardJob, uniq: np.ndarray, inverse: np.ndarray, candidates: np.ndarray, epsilon: float,

@@ -19,6 +19,7 @@ from ..attack_specs import resolve as resolve_attack
 from ..candidate_scoring import score_rows
 from ..evaluation import BatchCounts, evaluate_batches
 from ..store import ArtifactStore
+from ..worst_case import WorstCaseBatch, worst_case_batches
 from .plan import batch_starts, image_positions
 
 
@@ -69,17 +70,22 @@ def _enhance(share: _Share) -> list[tuple[int, torch.Tensor]]:
     return out
 
 
+def _perturb(share: _Share, attack: dict[str, Any]):
+    """x_adv per batch against the job's attack model (empty: the evaluated one, white-box)."""
+    attacker = share.model
+    if share.job["attack_model_id"]:
+        attacker, _ = artifacts.load_model(share.store, share.job["attack_model_id"], share.me.device)
+    spec = resolve_attack(attack, share.info.num_classes)
+
+    def perturb(x, y, first_index):
+        return spec.run(attacker, x, y, first_index)
+
+    return perturb
+
+
 def _evaluate(share: _Share) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
     job = share.job
-    perturb = None
-    if job["attack"] is not None:
-        attacker = share.model
-        if job["attack_model_id"]:
-            attacker, _ = artifacts.load_model(share.store, job["attack_model_id"], share.me.device)
-        spec = resolve_attack(job["attack"], share.info.num_classes)
-
-        def perturb(x, y, first_index):
-            return spec.run(attacker, x, y, first_index)
+    perturb = _perturb(share, job["attack"]) if job["attack"] is not None else None
 
     out = []
     for event in evaluate_batches(share.model, share.images, share.labels, share.info.num_classes,
@@ -110,7 +116,19 @@ def _score(share: _Share) -> list[dict[str, Any]]:
              "exact": result.exact if result is not None and result.exact is not None else np.empty(0, np.uint8)}]
 
 
-_KINDS = {"attack": _attack, "enhance": _enhance, "evaluate": _evaluate, "score": _score}
+def _worst_case(share: _Share) -> list[WorstCaseBatch]:
+    job = share.job
+    members = [_perturb(share, m) for m in job["members"]]
+    out = []
+    for event in worst_case_batches(share.model, share.images, share.labels, share.info.num_classes, int(job["batch"]),
+                                    members, share.starts()):
+        if isinstance(event, WorstCaseBatch):
+            out.append(event.cpu())
+            share.progress(int(event.chosen.shape[0]))
+    return out
+
+
+_KINDS = {"attack": _attack, "enhance": _enhance, "evaluate": _evaluate, "score": _score, "worst_case": _worst_case}
 
 
 def run_rank(job_dir: Path) -> None:

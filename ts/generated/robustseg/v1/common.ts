@@ -141,9 +141,9 @@ export interface ConfusionMatrix {
 }
 
 /**
- * A dataset-building call (AttackDataset, ScoreCandidates, BuildEnhancedDataset, Evaluate) run
- * by several torch.distributed processes: the worker launches torchrun, every process takes its
- * share of the images (whole batches, or whole images for ScoreCandidates) and the shares are
+ * A dataset-building call (AttackDataset, ScoreCandidates, BuildEnhancedDataset, Evaluate,
+ * EvaluateWorstCase) run by several torch.distributed processes: the worker launches torchrun,
+ * every process takes its share of the images (whole batches, or whole images for ScoreCandidates) and the shares are
  * gathered into the result one process would give (docs/scaling.md). The fields mean what
  * DistributedTraining's mean. Absent, or one process on one node: the worker's own process.
  */

@@ -345,6 +345,8 @@ export interface EvaluateWorstCaseRequest {
   members: AttackSpec[];
   /** empty = model_id (white-box) */
   attackModelId: string;
+  /** Absent: the worker's own process; set: batches shared among processes, shares summed. */
+  distributed: DistributedRun | undefined;
 }
 
 export interface EvaluateWorstCaseResult {
@@ -2903,7 +2905,7 @@ export const EvaluateEvent: MessageFns<EvaluateEvent> = {
 };
 
 function createBaseEvaluateWorstCaseRequest(): EvaluateWorstCaseRequest {
-  return { modelId: "", datasetId: "", batchSize: 0, members: [], attackModelId: "" };
+  return { modelId: "", datasetId: "", batchSize: 0, members: [], attackModelId: "", distributed: undefined };
 }
 
 export const EvaluateWorstCaseRequest: MessageFns<EvaluateWorstCaseRequest> = {
@@ -2922,6 +2924,9 @@ export const EvaluateWorstCaseRequest: MessageFns<EvaluateWorstCaseRequest> = {
     }
     if (message.attackModelId !== "") {
       writer.uint32(42).string(message.attackModelId);
+    }
+    if (message.distributed !== undefined) {
+      DistributedRun.encode(message.distributed, writer.uint32(50).fork()).join();
     }
     return writer;
   },
@@ -2979,6 +2984,14 @@ export const EvaluateWorstCaseRequest: MessageFns<EvaluateWorstCaseRequest> = {
             message.attackModelId = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.distributed = DistributedRun.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3014,6 +3027,7 @@ export const EvaluateWorstCaseRequest: MessageFns<EvaluateWorstCaseRequest> = {
         : isSet(object.attack_model_id)
         ? globalThis.String(object.attack_model_id)
         : "",
+      distributed: isSet(object.distributed) ? DistributedRun.fromJSON(object.distributed) : undefined,
     };
   },
 
@@ -3034,6 +3048,9 @@ export const EvaluateWorstCaseRequest: MessageFns<EvaluateWorstCaseRequest> = {
     if (message.attackModelId !== "") {
       obj.attackModelId = message.attackModelId;
     }
+    if (message.distributed !== undefined) {
+      obj.distributed = DistributedRun.toJSON(message.distributed);
+    }
     return obj;
   },
 
@@ -3047,6 +3064,9 @@ export const EvaluateWorstCaseRequest: MessageFns<EvaluateWorstCaseRequest> = {
     message.batchSize = object.batchSize ?? 0;
     message.members = object.members?.map((e) => AttackSpec.fromPartial(e)) || [];
     message.attackModelId = object.attackModelId ?? "";
+    message.distributed = (object.distributed !== undefined && object.distributed !== null)
+      ? DistributedRun.fromPartial(object.distributed)
+      : undefined;
     return message;
   },
 };

@@ -262,18 +262,20 @@ class EvaluateEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., result: _Optional[_Union[EvaluateResult, _Mapping]] = ...) -> None: ...
 
 class EvaluateWorstCaseRequest(_message.Message):
-    __slots__ = ("model_id", "dataset_id", "batch_size", "members", "attack_model_id")
+    __slots__ = ("model_id", "dataset_id", "batch_size", "members", "attack_model_id", "distributed")
     MODEL_ID_FIELD_NUMBER: _ClassVar[int]
     DATASET_ID_FIELD_NUMBER: _ClassVar[int]
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MEMBERS_FIELD_NUMBER: _ClassVar[int]
     ATTACK_MODEL_ID_FIELD_NUMBER: _ClassVar[int]
+    DISTRIBUTED_FIELD_NUMBER: _ClassVar[int]
     model_id: str
     dataset_id: str
     batch_size: int
     members: _containers.RepeatedCompositeFieldContainer[_attack_pb2.AttackSpec]
     attack_model_id: str
-    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., batch_size: _Optional[int] = ..., members: _Optional[_Iterable[_Union[_attack_pb2.AttackSpec, _Mapping]]] = ..., attack_model_id: _Optional[str] = ...) -> None: ...
+    distributed: _common_pb2.DistributedRun
+    def __init__(self, model_id: _Optional[str] = ..., dataset_id: _Optional[str] = ..., batch_size: _Optional[int] = ..., members: _Optional[_Iterable[_Union[_attack_pb2.AttackSpec, _Mapping]]] = ..., attack_model_id: _Optional[str] = ..., distributed: _Optional[_Union[_common_pb2.DistributedRun, _Mapping]] = ...) -> None: ...
 
 class EvaluateWorstCaseResult(_message.Message):
     __slots__ = ("members", "worst_case", "chosen_member", "image_scores")
