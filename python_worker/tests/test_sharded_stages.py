@@ -4,13 +4,15 @@ random starts, and method one), evaluation under attack and the worst case over 
 method two's scoring (exact and logit-additive) and its enhanced dataset."""
 
 import shutil
+import time
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
 from robustseg_worker.engine import Engine, TrainRequest
-from robustseg_worker.errors import InvalidArgument
+from robustseg_worker.errors import Cancelled, InvalidArgument
 from robustseg_worker.events import DatasetBuilt, EvaluationResult, Progress
 from robustseg_worker.sharding import batch_starts, image_positions
 
@@ -134,3 +136,37 @@ def test_options_are_checked_before_any_work(engines):
     with pytest.raises(InvalidArgument) as e:
         list(sharded.evaluate(model_id, dataset_id, distributed={"backend": "mpi"}))
     assert e.value.field == "distributed.backend"
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if text in (entry / "cmdline").read_bytes().decode(errors="replace"):
+                    found.append(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_a_stopped_sharded_call_leaves_no_process_and_no_job_folder(engines):
+    _, sharded, model_id, dataset_id = engines
+    polls = {"n": 0}
+    running: list[int] = []
+
+    def stop():
+        polls["n"] += 1
+        if polls["n"] > 4:  # about two seconds in: torchrun and its processes are up
+            running.extend(_processes_mentioning(str(sharded.store.root)))
+            raise Cancelled("stopped by the test")
+
+    long = {**PGD, "steps": 200, "seed": 99}
+    with pytest.raises(Cancelled):
+        list(sharded.attack_dataset(model_id, dataset_id, long, batch_size=1, check_stop=stop, distributed=TWO))
+    assert len(running) >= 3  # torchrun and its two processes were there when the call stopped
+    assert not list((sharded.store.root / "tmp").iterdir())
+    deadline = time.monotonic() + 20
+    while _processes_mentioning(str(sharded.store.root)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert _processes_mentioning(str(sharded.store.root)) == []
