@@ -220,6 +220,7 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         models.check_training_batch(backend, spec, config.batch_size, "config.batch_size")
         distributed = DistributedOptions.from_params(request.distributed)
         if distributed.enabled:
+            distributed.check_local(self.device)
             check_distributed_batch(distributed, config, backend.min_training_batch(spec))
             if config.adversarial:
                 raise InvalidArgument("distributed", "adversarial training runs in one process for now "

@@ -235,6 +235,7 @@ class AttackMixin:
         return missing or rows >= MIN_SHARDED_ROWS_PER_PROCESS * shards.world_size
 
     def _shard_job(self, shards: DistributedOptions, model_id: str, dataset_id: str) -> ShardJob:
+        shards.check_local(self.device)
         return ShardJob(shards, self.store.root, self.device, torch.get_num_threads(), model_id, dataset_id)
 
     def reset_scoring_caches(self) -> None:

@@ -77,6 +77,18 @@ class DistributedOptions:
     def backend_for(self, device: torch.device) -> str:
         return self.backend or ("nccl" if device.type == "cuda" else "gloo")
 
+    def check_local(self, device: torch.device) -> None:
+        """A node runs at most one process per GPU (CUDA) or per core (CPU; at least 2, so a
+        one-core box can still run the two-process set-up): a request cannot make the worker
+        fork hundreds of interpreters."""
+        if device.type == "cuda":
+            limit, what = torch.cuda.device_count(), "GPUs"
+        else:
+            limit, what = max(2, os.cpu_count() or 1), "CPU cores"
+        if self.nproc_per_node > limit:
+            raise InvalidArgument("distributed.nproc_per_node",
+                                  f"at most {limit} processes on this node (its {what}), got {self.nproc_per_node}")
+
     def threads_per_process(self, device: torch.device, threads: int) -> int:
         """CPU: the worker's threads divided among this node's processes (at least one each)."""
         return max(1, threads // self.nproc_per_node) if device.type == "cpu" else threads

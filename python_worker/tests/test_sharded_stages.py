@@ -136,6 +136,11 @@ def test_options_are_checked_before_any_work(engines):
     with pytest.raises(InvalidArgument) as e:
         list(sharded.evaluate(model_id, dataset_id, distributed={"backend": "mpi"}))
     assert e.value.field == "distributed.backend"
+    # No more processes than the node has cores (or GPUs): a request cannot fork hundreds.
+    with pytest.raises(InvalidArgument) as e:
+        list(sharded.evaluate(model_id, dataset_id, distributed={"nproc_per_node": 1000}))
+    assert e.value.field == "distributed.nproc_per_node" and "at most" in str(e.value)
+    assert not list((sharded.store.root / "tmp").iterdir())
 
 
 def _processes_mentioning(text: str) -> list[int]:
