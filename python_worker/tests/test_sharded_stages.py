@@ -4,6 +4,8 @@ random starts, and method one), evaluation under attack and the worst case over 
 method two's scoring (exact and logit-additive) and its enhanced dataset."""
 
 import shutil
+import socket
+import threading
 import time
 from pathlib import Path
 
@@ -175,3 +177,39 @@ def test_a_stopped_sharded_call_leaves_no_process_and_no_job_folder(engines):
     while _processes_mentioning(str(sharded.store.root)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert _processes_mentioning(str(sharded.store.root)) == []
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_two_nodes_each_store_the_single_process_artifact(engines, tmp_path):
+    """Two "nodes" on this machine (two workers, each with its own copy of the workspace and its
+    own torchrun, joined by c10d rendezvous): both end with the one-process artifact."""
+    single, sharded, model_id, dataset_id = engines
+    other = Engine(shutil.copytree(sharded.store.root, tmp_path / "node-1"))
+    attack = {**PGD, "seed": 21}
+    want, want_images = _dataset(single, single.attack_dataset(model_id, dataset_id, attack, batch_size=2))
+    endpoint = f"127.0.0.1:{_free_port()}"
+    results: dict[int, object] = {}
+
+    def node(rank: int, engine: Engine) -> None:
+        options = {"nproc_per_node": 1, "nnodes": 2, "node_rank": rank, "rdzv_endpoint": endpoint,
+                   "rdzv_id": "two-nodes", "backend": "gloo"}
+        try:
+            results[rank] = _dataset(engine, engine.attack_dataset(model_id, dataset_id, attack, batch_size=2,
+                                                                   distributed=options))
+        except Exception as e:  # noqa: BLE001 (reported below)
+            results[rank] = e
+
+    threads = [threading.Thread(target=node, args=(r, e)) for r, e in ((0, sharded), (1, other))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=300)
+    for rank in (0, 1):
+        assert not isinstance(results.get(rank), Exception), results.get(rank)
+        built, images = results[rank]
+        assert built.dataset.id == want.dataset.id and np.array_equal(images, want_images)
