@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 import torch
 import torch.nn.functional as F
@@ -13,6 +14,8 @@ from torch import nn
 
 from .device import autocast
 from .events import EvaluationResult, Progress
+
+T = TypeVar("T")
 
 
 def confusion_matrix(predicted: torch.Tensor, truth: torch.Tensor, num_classes: int) -> torch.Tensor:
@@ -74,6 +77,17 @@ def evaluate_batches(
         model.train(was_training)
 
 
+def collect(events: Iterable[Any], kind: type[T]) -> Generator[Any, None, list[T]]:
+    """Passes every event on but the `kind` ones, which it returns (per-batch shares)."""
+    parts: list[T] = []
+    for event in events:
+        if isinstance(event, kind):
+            parts.append(event)
+        else:
+            yield event
+    return parts
+
+
 def total_counts(parts: Iterable[BatchCounts], num_classes: int, num_images: int, height: int, width: int,
                  device: torch.device | str = "cpu") -> EvaluationResult:
     """The evaluation's totals: batch counts added in batch order (float64 loss, int64 counts)."""
@@ -104,12 +118,7 @@ def evaluate(
 ) -> Generator[Progress, None, EvaluationResult]:
     """Every batch (:func:`evaluate_batches`); yields Progress per batch and returns the totals."""
     n = int(images.shape[0])
-    parts: list[BatchCounts] = []
-    for event in evaluate_batches(model, images, labels, num_classes, batch_size, range(0, n, batch_size),
-                                  check_stop, stage, perturb):
-        if isinstance(event, BatchCounts):
-            parts.append(event)
-        else:
-            yield event
+    parts = yield from collect(evaluate_batches(model, images, labels, num_classes, batch_size,
+                                                range(0, n, batch_size), check_stop, stage, perturb), BatchCounts)
     return total_counts(parts, num_classes, n, int(labels.shape[-2]), int(labels.shape[-1]),
                         next(model.parameters()).device)

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .device import autocast
+from .evaluation import collect
 from .events import EvaluationResult, Progress
 
 Perturb = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]  # (x, y, first_index) -> x_adv
@@ -186,12 +187,7 @@ def evaluate_worst_case(
     """Every batch (:func:`worst_case_batches`); yields Progress (images × members done) after
     every member of every batch and returns the totals."""
     n = int(images.shape[0])
-    parts: list[WorstCaseBatch] = []
-    for event in worst_case_batches(model, images, labels, num_classes, batch_size, members, range(0, n, batch_size),
-                                    check_stop, stage):
-        if isinstance(event, WorstCaseBatch):
-            parts.append(event)
-        else:
-            yield event
+    parts = yield from collect(worst_case_batches(model, images, labels, num_classes, batch_size, members,
+                                                  range(0, n, batch_size), check_stop, stage), WorstCaseBatch)
     return total_worst_case(parts, len(members), num_classes, n, int(labels.shape[-2]), int(labels.shape[-1]),
                             next(model.parameters()).device)
