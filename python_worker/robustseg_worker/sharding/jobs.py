@@ -9,6 +9,8 @@ the same artifact (datasets and models must exist under the same ids on every no
 
 from __future__ import annotations
 
+import hashlib
+import json
 import shutil
 from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
@@ -48,6 +50,18 @@ class ShardedScores:
     directions: list[torch.Tensor]  # int8 (C, 3, H, W) per distinct image, in the request's order
 
 
+def rendezvous_id(kind: str, job: ShardJob, params: dict[str, Any]) -> str:
+    """The default rendezvous id: a digest of the request, so every node's worker, given the same
+    call, joins the same job without being told an id."""
+    digest = hashlib.sha256(f"{kind}|{job.model_id}|{job.dataset_id}".encode())
+    for key in sorted(params):
+        value = params[key]
+        digest.update(key.encode())
+        digest.update(np.ascontiguousarray(value).tobytes() if isinstance(value, np.ndarray)
+                      else json.dumps(value, sort_keys=True, default=str).encode())
+    return f"{kind}-{digest.hexdigest()[:16]}"
+
+
 def _run(job: ShardJob, kind: str, params: dict[str, Any], stage: str, total: int, unit: int,
          check_stop: StopFn) -> Generator[Progress, None, Any]:
     """Launch, relay progress (each rank reports images done; × ``unit`` for the stage's units),
@@ -60,7 +74,7 @@ def _run(job: ShardJob, kind: str, params: dict[str, Any], stage: str, total: in
                     "backend": job.options.backend_for(job.device),
                     "threads": job.options.threads_per_process(job.device, job.threads),
                     **job.extra, **params}, job_dir / "job.pt")
-        command = torchrun.torchrun_command(job.options, job_dir, f"{kind}-{job_dir.name}", RANK_MODULE)
+        command = torchrun.torchrun_command(job.options, job_dir, rendezvous_id(kind, job, params), RANK_MODULE)
         yield Progress(stage, 0, total, "launch: " + " ".join(command))
         done: dict[int, int] = {}
         for event in torchrun.launch(command, check_stop, f"sharded {stage}"):

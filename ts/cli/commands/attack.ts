@@ -35,7 +35,7 @@ export function attackCommand(context: CliContext): Command {
     .option("--dataset <dataset-id>", "dataset to attack, required")
     .addOption(option("--method <method>", `attack (${ATTACK_METHODS.join(", ")})`, "pgd"))
     .addOption(option("--batch-size <n>", "tiles per batch (0: the worker's default)", 0));
-  addDistributedOptions(command, "each takes whole batches of the images; the artifact equals one process's", "derived from the job");
+  addDistributedOptions(command, "each takes whole batches of the images; the artifact equals one process's", "a digest of the request, the same on every node");
   return addAttackOptions(command).action(async (_options, cmd: Command) => {
     const o = parseOptions(attackOptionsCommandSchema, cmd.opts(), cmd);
     const attack = attackParamsFromCommand(cmd, o.method, "--method");

@@ -50,7 +50,7 @@ export function enhanceCommand(context: CliContext): Command {
     .addOption(option("--epsilon <eps>", "ε of the FGSM directions", 0.01))
     .option("--project", "also project x_s onto the ε-ball around x")
     .addOption(option("--out <dir>", "folder for the record and the aggregate", "runs/enhance"));
-  addDistributedOptions(command, "scoring shares the images, building whole batches; the same choice and dataset as one process", "derived from the job");
+  addDistributedOptions(command, "scoring shares the images, building whole batches; the same choice and dataset as one process", "a digest of the request, the same on every node");
   return command.action(async (_options, command: Command) => {
       const o = parseOptions(enhanceOptionsSchema, command.opts(), command);
       const globals = parseGlobalOptions(command, context.io.env);

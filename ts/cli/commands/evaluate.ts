@@ -49,7 +49,7 @@ export function evaluateCommand(context: CliContext): Command {
     .addOption(option("--batch-size <n>", "tiles per forward pass (0: the worker's default)", 0))
     .option("--attack <method>", `evaluate under this attack computed on the fly (${ATTACK_METHODS.join(", ")}); default: clean`)
     .option("--attack-model <model-id>", "compute the attack against this model (transfer); default: the evaluated model (white-box)");
-  addDistributedOptions(command, "each takes whole batches; their counts are summed into one process's", "derived from the job");
+  addDistributedOptions(command, "each takes whole batches; their counts are summed into one process's", "a digest of the request, the same on every node");
   return addAttackOptions(command).action(async (_options, cmd: Command) => {
     const options = parseOptions(evaluateOptionsSchema, cmd.opts(), cmd);
     const globals = parseGlobalOptions(cmd, context.io.env);

@@ -155,7 +155,7 @@ export interface DistributedRun {
   nodeRank: number;
   /** host:port of the rendezvous (empty: a free loopback port, one node only) */
   rdzvEndpoint: string;
-  /** empty: derived from the job */
+  /** empty: a digest of the request (the same on every node) */
   rdzvId: string;
   /** "gloo" or "nccl" (empty: nccl on CUDA, gloo on CPU) */
   backend: string;
