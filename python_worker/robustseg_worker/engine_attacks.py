@@ -231,6 +231,8 @@ class AttackMixin:
 
     def _worth_sharding(self, model_id: str, dataset_id: str, uniq: np.ndarray, rows: int,
                         shards: DistributedOptions) -> bool:
+        if shards.nnodes > 1:  # every node must launch for every call, whatever its cache holds
+            return True
         missing = any(self._direction_cache.get((model_id, dataset_id, i)) is None for i in uniq.tolist())
         return missing or rows >= MIN_SHARDED_ROWS_PER_PROCESS * shards.world_size
 
