@@ -382,8 +382,8 @@ export interface ScoreCandidatesRequest {
     | undefined;
   /**
    * Absent: the worker's own process. Set: processes are launched only when the call has
-   * gradient work (directions not cached yet) or at least 256 rows per process; either way
-   * the losses are the same.
+   * gradient work (directions not cached yet) or at least 256 rows per process (with several
+   * nodes, always); either way the losses are the same.
    */
   distributed: DistributedRun | undefined;
 }
