@@ -28,9 +28,11 @@ _CODES: list[tuple[type[BaseException], grpc.StatusCode]] = [
     # What the generated base servicer raises for an RPC this worker does not serve.
     (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
     (MemoryError, grpc.StatusCode.RESOURCE_EXHAUSTED),
-    # The generated base servicer raises this for a method this worker does not serve.
-    (NotImplementedError, grpc.StatusCode.UNIMPLEMENTED),
 ]
+
+# What a client-streamed call's request iterator raises once the client has cancelled, or its
+# deadline has passed, while the worker still reads (Predict and Probe read images lazily).
+CLIENT_GONE = "the client cancelled the call or its deadline passed while its requests were read"
 
 
 def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
@@ -39,6 +41,8 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
 
     if isinstance(exc, torch.cuda.OutOfMemoryError):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, "out of GPU memory: " + _one_line(exc)
+    if isinstance(exc, grpc.RpcError):
+        return grpc.StatusCode.CANCELLED, CLIENT_GONE
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, "no space left for the workspace: " + _one_line(exc)
     for cls, code in _CODES:

@@ -27,6 +27,8 @@ from robustseg_worker.status_mapping import status_for
     (OSError(28, "No space left on device"), grpc.StatusCode.RESOURCE_EXHAUSTED,
      "no space left for the workspace: [Errno 28] No space left on device"),
     (KeyError("x"), grpc.StatusCode.INTERNAL, "internal error: KeyError: 'x'"),
+    # A client-streamed call's request iterator, once the client has gone (found by the fuzz suite).
+    (grpc.RpcError(), grpc.StatusCode.CANCELLED, "the client cancelled the call or its deadline passed while its requests were read"),
     (RuntimeError("first line\nsecond line"), grpc.StatusCode.INTERNAL, "internal error: RuntimeError: first line"),
 ])
 def test_status_for(exc, code, message):
