@@ -163,9 +163,11 @@ def test_a_stopped_sharded_call_leaves_no_process_and_no_job_folder(engines):
     running: list[int] = []
 
     def stop():
+        # Polled twice a second: stop once torchrun and both ranks are up (or after a minute).
         polls["n"] += 1
-        if polls["n"] > 4:  # about two seconds in: torchrun and its processes are up
-            running.extend(_processes_mentioning(str(sharded.store.root)))
+        found = _processes_mentioning(str(sharded.store.root))
+        if len(found) >= 3 or polls["n"] > 120:
+            running.extend(found)
             raise Cancelled("stopped by the test")
 
     long = {**PGD, "steps": 200, "seed": 99}
