@@ -23,6 +23,13 @@ class ScoreResult:
     forward_passes: int
 
 
+def direction_signs(model: torch.nn.Module, x: torch.Tensor, num_classes: int,
+                    should_stop: ShouldStop | None = None) -> torch.Tensor:
+    """int8 signs (N, C, 3, H, W) of ∇ₓ J(x, t_c): method two's directions at ε = 1, the form the
+    worker caches them in (a sign does not depend on ε)."""
+    return attacks.class_directions(model, x, num_classes, 1.0, should_stop=should_stop).to(torch.int8)
+
+
 def score_rows(model: torch.nn.Module, images: torch.Tensor, labels: torch.Tensor, directions: torch.Tensor,
                inverse: np.ndarray, candidates: np.ndarray, epsilon: float, project: bool, scoring: str,
                centres: np.ndarray | None, should_stop: ShouldStop) -> ScoreResult:

@@ -390,18 +390,14 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         self._check_evaluation_args(model_id, dataset_id, batch_size)
         shards = DistributedOptions.from_params(distributed)
         model_info, dataset_info = self._pair(model_id, dataset_id)
-        perturb = None
+        spec = None
+        attacker_id = attack_model_id or model_id
         batch = batch_size or DEFAULT_EVALUATION_BATCH
         if attack is not None:
-            attacker_id = attack_model_id or model_id
             attacker_info, _ = self._pair(attacker_id, dataset_id, "attack_model_id" if attack_model_id else "model_id")
             spec = resolve_attack(attack, attacker_info.num_classes)
             self._check_attack_memory([model_info, attacker_info], dataset_info, batch, "batch_size",
                                       "evaluation under attack")
-            attacker, _ = self.cached_model(attacker_id)
-
-            def perturb(x, y, first_index):
-                return spec.run(attacker, x, y, first_index, check_stop)
         elif attack_model_id:
             raise InvalidArgument("attack_model_id", "set without attack: a clean evaluation attacks nothing")
         else:
@@ -416,6 +412,13 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
             result = total_counts(parts, model_info.num_classes, dataset_info.num_images, dataset_info.height,
                                   dataset_info.width, self.device)
         else:
+            perturb = None
+            if spec is not None:  # the ranks load their own attacker when sharded
+                attacker, _ = self.cached_model(attacker_id)
+
+                def perturb(x, y, first_index):
+                    return spec.run(attacker, x, y, first_index, check_stop)
+
             model, _ = self.cached_model(model_id)
             images, labels = self.cached_dataset(dataset_id)
             result = yield from evaluate_model(model, images, labels, model_info.num_classes,

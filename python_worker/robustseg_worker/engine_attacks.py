@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from . import artifacts, attack_specs, attacks, failpoints, resources, sharding
-from .candidate_scoring import SCORINGS, ScoreResult, score_rows
+from .candidate_scoring import SCORINGS, ScoreResult, direction_signs, score_rows
 from .data import TileSet
 from .errors import InvalidArgument
 from .events import DatasetBuilt, DatasetInfo, ModelInfo, Progress
@@ -165,7 +165,7 @@ class AttackMixin:
                 check_stop()
                 return False
             x = images[[indices[k] for k in missing]]
-            signs = attacks.class_directions(model, x, num_classes, 1.0, should_stop=should_stop).to(torch.int8)
+            signs = direction_signs(model, x, num_classes, should_stop)
             for k, s in zip(missing, signs):
                 found[k] = self._direction_cache.put((model_id, dataset_id, indices[k]), s.clone())
         return torch.stack(found)

@@ -13,7 +13,7 @@ import hashlib
 import json
 import shutil
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,6 @@ class ShardJob:
     threads: int  # the worker's; divided among a node's processes on CPU
     model_id: str
     dataset_id: str
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -73,7 +72,7 @@ def _run(job: ShardJob, kind: str, params: dict[str, Any], stage: str, total: in
                     "dataset_id": job.dataset_id, "device": job.device.type,
                     "backend": job.options.backend_for(job.device),
                     "threads": job.options.threads_per_process(job.device, job.threads),
-                    **job.extra, **params}, job_dir / "job.pt")
+                    **params}, job_dir / "job.pt")
         command = torchrun.torchrun_command(job.options, job_dir, rendezvous_id(kind, job, params), RANK_MODULE)
         yield Progress(stage, 0, total, "launch: " + " ".join(command))
         done: dict[int, int] = {}

@@ -16,7 +16,7 @@ import torch
 
 from .. import artifacts, attacks, torchrun
 from ..attack_specs import resolve as resolve_attack
-from ..candidate_scoring import score_rows
+from ..candidate_scoring import direction_signs, score_rows
 from ..evaluation import BatchCounts, evaluate_batches
 from ..store import ArtifactStore
 from ..worst_case import WorstCaseBatch, worst_case_batches
@@ -63,7 +63,7 @@ def _enhance(share: _Share) -> list[tuple[int, torch.Tensor]]:
     out = []
     for start in share.starts():
         x = share.images[start:start + b]
-        d = attacks.class_directions(share.model, x, c, 1.0).to(torch.int8).to(torch.float32).mul_(eps)
+        d = direction_signs(share.model, x, c).to(torch.float32).mul_(eps)
         s = torch.from_numpy(signs[start:start + x.shape[0]]).to(x.device)
         out.append((start, attacks.apply_signs(x, d, s, project_eps=eps if project else None).cpu()))
         share.progress(int(x.shape[0]))
@@ -100,20 +100,19 @@ def _score(share: _Share) -> list[dict[str, Any]]:
     job, me = share.job, share.me
     uniq, inverse, candidates = job["uniq"], job["inverse"], job["candidates"]
     positions = image_positions(len(uniq), me.rank, me.world_size)
-    rows = np.flatnonzero(np.isin(inverse, positions))
     if not positions.size:  # more processes than distinct images
         return []
+    rows = np.flatnonzero(np.isin(inverse, positions))  # every distinct image has rows
     local = np.searchsorted(positions, inverse[rows])  # each row's image among this rank's
     sel = torch.from_numpy(uniq[positions]).to(me.device)
     images, labels = share.images[sel], share.labels[sel]
-    directions = attacks.class_directions(share.model, images, share.info.num_classes, 1.0).to(torch.int8)
+    directions = direction_signs(share.model, images, share.info.num_classes)
     centres = job["centres"][rows] if job["centres"] is not None else None
     result = score_rows(share.model, images, labels, directions, local, candidates[rows], float(job["epsilon"]),
-                        bool(job["project"]), job["scoring"], centres, _never) if rows.size else None
+                        bool(job["project"]), job["scoring"], centres, _never)
     share.progress(len(positions))
-    return [{"rows": rows, "positions": positions, "directions": list(directions.cpu()),
-             "losses": result.losses if result else np.empty(0), "forward_passes": result.forward_passes if result else 0,
-             "exact": result.exact if result is not None and result.exact is not None else np.empty(0, np.uint8)}]
+    return [{"rows": rows, "positions": positions, "directions": list(directions.cpu()), "losses": result.losses,
+             "forward_passes": result.forward_passes, "exact": result.exact}]
 
 
 def _worst_case(share: _Share) -> list[WorstCaseBatch]:

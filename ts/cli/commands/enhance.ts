@@ -51,9 +51,9 @@ export function enhanceCommand(context: CliContext): Command {
     .option("--project", "also project x_s onto the ε-ball around x")
     .addOption(option("--out <dir>", "folder for the record and the aggregate", "runs/enhance"));
   addDistributedOptions(command, "scoring shares the images, building whole batches; the same choice and dataset as one process", "a digest of the request, the same on every node");
-  return command.action(async (_options, command: Command) => {
-      const o = parseOptions(enhanceOptionsSchema, command.opts(), command);
-      const globals = parseGlobalOptions(command, context.io.env);
+  return command.action(async (_options, cmd: Command) => {
+      const o = parseOptions(enhanceOptionsSchema, cmd.opts(), cmd);
+      const globals = parseGlobalOptions(cmd, context.io.env);
       const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
         enhanceDataset(
           client,
@@ -61,7 +61,7 @@ export function enhanceCommand(context: CliContext): Command {
           { signal, reporter },
         ),
       ).catch((error: unknown) => {
-        throw cliErrorOf(error, { exact: { epsilon: "--epsilon", model_id: "--model", dataset_id: "--dataset", ...DISTRIBUTED_FIELD_FLAGS } }, command);
+        throw cliErrorOf(error, { exact: { epsilon: "--epsilon", model_id: "--model", dataset_id: "--dataset", ...DISTRIBUTED_FIELD_FLAGS } }, cmd);
       });
       printResult(context.io, globals, result, renderEnhance);
     });
