@@ -173,6 +173,17 @@ describe("robustseg run SPEC on a tiny spec", () => {
     expect(en.choice.strategy).toBe("beam(2)");
     expect(parseSelectionRecords(readFileSync(join(enhanceDir, "method-two-choices.jsonl"), "utf8"))).toHaveLength(12);
 
+    // Without --strategy: the default, the surrogate, within its budget of 2C² + 1 scored candidates.
+    const defaultDir = join(dir, "enhance-default");
+    const byDefault = await cli(["enhance", "--model", m1, "--dataset", train, "--out", defaultDir, "--json"]);
+    expect(byDefault.code).toBe(0);
+    expect(JSON.parse(byDefault.stdout).choice.strategy).toBe("surrogate");
+    const records = parseSelectionRecords(readFileSync(join(defaultDir, "method-two-choices.jsonl"), "utf8"));
+    expect(records.map((r) => r.strategy)).toEqual(new Array(12).fill("surrogate"));
+    const classes = records[0]?.signs.length ?? 0;
+    expect(Math.max(...records.map((r) => r.candidatesScored))).toBeLessThanOrEqual(2 * classes * classes + 1);
+    expect(records.every((r) => r.chosenLoss <= r.cleanLoss)).toBe(true);
+
     const compared = await cli(["compare-selection", "--model", m1, "--dataset", train, "--images", "3", "--strategies", "greedy,beam:2", "--json"]);
     expect(compared.code).toBe(0);
     const cmp = JSON.parse(compared.stdout);

@@ -28,7 +28,7 @@ describe("presets", () => {
   it("demo parses with its documented parameters and M4's epochs = round(E/3)", async () => {
     const spec = await loadSpec({ preset: "demo" });
     expect(spec.data).toMatchObject({ source: "synthetic-histology", tileSize: 64 });
-    expect(spec.methodTwo.strategy).toEqual({ kind: "greedy" });
+    expect(spec.methodTwo.strategy).toEqual({ kind: "surrogate" });
     expect(spec.evaluation.attack).toMatchObject({ method: "pgd", epsilon: 0.01, target: { class: "background" } });
     expect(spec.evaluation.protocols).toEqual(["white-box", "transfer"]);
     expect(combinedEpochs(spec)).toBe(Math.round(spec.training.epochs / 3));

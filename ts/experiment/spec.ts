@@ -13,7 +13,7 @@ import { layeredPgd } from "../attacks/layered-pgd.js";
 import { DEFAULT_BACKEND, modelFiles, modelSpecSchema, resolveModelSpecPaths } from "../backends/registry.js";
 import { type DatasetSource, dataSpecSchema, resolveDataSpecPaths, sourceFolders, sourceFromSpec } from "../data-sources/registry.js";
 import { bool, epsilon, fraction, issuePath, nonNegInt, nonNegNum, posInt, posNum } from "../extensions/spec-values.js";
-import { parseStrategy, type SelectionStrategy, selectionStrategySchema, strategyLabel } from "../selection/strategies.js";
+import { DEFAULT_SELECTION_STRATEGY, parseStrategy, type SelectionStrategy, selectionStrategySchema, strategyLabel } from "../selection/strategies.js";
 import { ALL_BASELINE_MODEL_NAMES, baselineModelName, baselinesSchema } from "./baselines.js";
 import { dataHasSeed, seedsSchema } from "./seeds.js";
 import { strongEvaluationSchema } from "./strong-evaluation.js";
@@ -128,7 +128,7 @@ export const experimentSpecSchema = z
   methodOne: layeredPgd.specSchema(),
   methodTwo: z.strictObject({
     epsilon: posNum().max(1, "must be at most 1 (a fraction of the pixel range)").default(0.01),
-    strategy: strategySchema.default({ kind: "greedy" }),
+    strategy: strategySchema.default(DEFAULT_SELECTION_STRATEGY),
     project: bool().default(false),
   }),
   evaluation: z.strictObject({
@@ -162,14 +162,14 @@ export const experimentSpecSchema = z
 export type ExperimentSpecInput = z.input<typeof experimentSpecSchema>;
 export type ExperimentSpec = z.output<typeof experimentSpecSchema>;
 
-/** docs/ARCHITECTURE.md section 10: synthetic 64×64, small U-Net, short training, reduced steps, greedy method two. */
+/** docs/ARCHITECTURE.md section 10: synthetic 64×64, small U-Net, short training, reduced steps, method two by the surrogate. */
 export const DEMO_SPEC: ExperimentSpecInput = {
   name: "demo",
   data: { source: "synthetic-histology", tileSize: 64, train: 160, validation: 32, test: 48, seed: 0 },
   model: { architecture: "unet", depth: 3, baseWidth: 16, upsampling: "bilinear" },
   training: { epochs: 12, batchSize: 16, learningRate: 0.005, seed: 0, augment: true },
   methodOne: { epsilon: 0.01, steps: 3, budget: "per-layer" },
-  methodTwo: { epsilon: 0.01, strategy: "greedy", project: false },
+  methodTwo: { epsilon: 0.01, strategy: "surrogate", project: false },
   evaluation: { attack: { method: "pgd", epsilon: 0.01, steps: 10, target: "background" }, protocols: ["white-box", "transfer"] },
   sweeps: [{ model: ["M1", "M4"], attack: { method: "pgd", steps: 5, target: "background" }, epsilons: [0, 0.005, 0.02], protocol: "white-box" }],
   // Trust checks: the sweep and transfer checks come free; ε = 0.1 and twice the steps add one

@@ -24,7 +24,7 @@ export interface SelectionRecord {
   /** cleanLoss − chosenLoss (≥ 0). */
   lossReduction: number;
   candidatesScored: number;
-  /** "exhaustive", "greedy", "beam(k)". */
+  /** "exhaustive", "greedy", "beam(k)", "surrogate". */
   strategy: string;
   /** Greedy only. */
   sweeps?: number;

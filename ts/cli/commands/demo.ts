@@ -1,5 +1,5 @@
 // `robustseg demo`: the whole four-model experiment with the demo preset (docs/ARCHITECTURE.md section 10):
-// synthetic histology 64×64, small U-Net, short training, reduced attack steps, greedy method two.
+// synthetic histology 64×64, small U-Net, short training, reduced attack steps, method two by the surrogate.
 import { Command } from "commander";
 import { z } from "zod";
 import { DEMO_SPEC, loadSpec } from "../../experiment/spec.js";
@@ -15,7 +15,7 @@ export function demoCommand(context: CliContext): Command {
     .summary("the paper's four-model experiment on synthetic histology, in minutes on CPU")
     .description(
       `Run the whole experiment with the demo preset: synthetic histology ${d.tileSize}×${d.tileSize} (${d.train}/${d.validation}/${d.test} ` +
-        `train/validation/test tiles), a small U-Net, M1 → D1 (method one) and D2 (method two, greedy) → M2, M3, M4, then every model ` +
+        `train/validation/test tiles), a small U-Net, M1 → D1 (method one) and D2 (method two, surrogate) → M2, M3, M4, then every model ` +
         "clean and under a background-targeted PGD (ε = 0.01), white-box and transfer from M1. Prints Tables 1 and 2 and the run " +
         "folder (default runs/demo). Same as `robustseg run --preset demo`; a second run reuses everything.",
     )

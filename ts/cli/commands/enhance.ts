@@ -3,7 +3,7 @@ import { Command } from "commander";
 import { z } from "zod";
 import { type EnhanceOutcome, enhanceDataset } from "../../ops/enhance-dataset.js";
 import { formatSelectionAggregate } from "../../selection/record.js";
-import { parseStrategy } from "../../selection/strategies.js";
+import { DEFAULT_SELECTION_STRATEGY, parseStrategy, strategyLabel } from "../../selection/strategies.js";
 import type { CliContext } from "../context.js";
 import { count } from "../format.js";
 import { parseGlobalOptions } from "../global-options.js";
@@ -46,7 +46,7 @@ export function enhanceCommand(context: CliContext): Command {
     )
     .option("--model <model-id>", "model, required")
     .option("--dataset <dataset-id>", "dataset, required")
-    .addOption(option("--strategy <strategy>", "exhaustive, greedy, beam:K, surrogate or surrogate:B", "greedy"))
+    .addOption(option("--strategy <strategy>", "exhaustive, greedy, beam:K, surrogate or surrogate:B", strategyLabel(DEFAULT_SELECTION_STRATEGY)))
     .addOption(option("--epsilon <eps>", "ε of the FGSM directions", 0.01))
     .option("--project", "also project x_s onto the ε-ball around x")
     .addOption(option("--out <dir>", "folder for the record and the aggregate", "runs/enhance"));
