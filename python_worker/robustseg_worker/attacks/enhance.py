@@ -287,8 +287,12 @@ def score_candidates(
     return scores
 
 
-# Elements of one (rows × classes × pixels) block of estimated logits (64 MiB of float32).
-_ESTIMATE_BLOCK = 1 << 24
+# Elements of one (rows × classes × pixels) block of estimated logits: 4 MiB of float32. Larger
+# blocks cost more than they save: glibc maps every block above 32 MiB afresh (its page faults
+# showed as system time) and a small block stays in cache between the matrix product and the
+# cross-entropy. Measured 2026-12-02 on 2 cores: `enhance` on the demo's M1 (160 images) 56 s
+# against 66 s with 64 MiB blocks, the same choices.
+_ESTIMATE_BLOCK = 1 << 20
 
 
 @dataclass(frozen=True)
