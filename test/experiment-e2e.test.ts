@@ -6,6 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExperimentResults } from "../ts/experiment/results.js";
 import { runExperiment, type ExperimentWorker } from "../ts/experiment/runner.js";
+import { planExperiment } from "../ts/experiment/plan.js";
 import { loadSpec } from "../ts/experiment/spec.js";
 import { parseSelectionRecords } from "../ts/selection/record.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
@@ -33,9 +34,10 @@ methodTwo: { strategy: greedy }
 evaluation: { attack: { steps: 2 } }
 `;
 
-function specFile(seed: number): string {
-  const path = join(dir, `tiny-${seed}.yaml`);
-  writeFileSync(path, TINY.replace("SEED", String(seed)));
+/** The tiny spec with a data seed; `concurrency` stages at once (absent: the default, 2 on CPU). */
+function specFile(seed: number, concurrency?: number): string {
+  const path = join(dir, `tiny-${seed}${concurrency ? `-c${concurrency}` : ""}.yaml`);
+  writeFileSync(path, TINY.replace("SEED", String(seed)) + (concurrency ? `concurrency: ${concurrency}\n` : ""));
   return path;
 }
 
@@ -201,8 +203,9 @@ describe("robustseg run SPEC on a tiny spec", () => {
 });
 
 describe("an interrupted run", () => {
+  // One stage at a time, so that the stages finished before the interruption are known exactly.
   it("resumes at the stage it was in, reusing finished stages, with the same results as an uninterrupted run", async () => {
-    const spec = await loadSpec({ file: specFile(2) });
+    const spec = await loadSpec({ file: specFile(2, 1) });
     const runDir = join(dir, "run-b");
     const controller = new AbortController();
     const finished: string[] = [];
@@ -241,8 +244,10 @@ describe("an interrupted run", () => {
     }
   });
 
+  let sequential: ExperimentResults | undefined;
+
   it("a worker killed during the run is restarted and the stage retried", async () => {
-    const spec = await loadSpec({ file: specFile(3) });
+    const spec = await loadSpec({ file: specFile(3, 1) });
     let current = await spawnWorker({ workspace: join(dir, "workspace-crash"), device: "cpu" });
     const restarts: string[] = [];
     const handle: ExperimentWorker = {
@@ -266,6 +271,47 @@ describe("an interrupted run", () => {
       expect(results.stages.find((s) => s.id === "method-one")?.attempts).toBe(2);
       expect(results.stages.find((s) => s.id === "train-M1")?.attempts).toBe(1);
       expect(results.evaluations).toHaveLength(12);
+      sequential = results;
+    } finally {
+      await current.close();
+    }
+  });
+
+  it("stages run at once give the results of one at a time; a worker killed under three stages is restarted once", async () => {
+    const spec = await loadSpec({ file: specFile(3, 3) });
+    const workspace = join(dir, "workspace-concurrent");
+    let current = await spawnWorker({ workspace, device: "cpu" });
+    let restarts = 0;
+    const crashed: string[] = [];
+    const handle: ExperimentWorker = {
+      get client() {
+        return current.client;
+      },
+      restart: async () => {
+        restarts++;
+        await current.close();
+        current = await spawnWorker({ workspace, device: "cpu" });
+      },
+    };
+    try {
+      const results = await runExperiment(handle, spec, {
+        runDir: join(dir, "run-concurrent"),
+        onStageEnd: (stage) => {
+          if (stage.id === "train-M1") current.killNow();
+        },
+        onWorkerCrash: (stage) => crashed.push(stage.id),
+      });
+      // The three stages M1 makes ready started together on the dead worker.
+      expect(crashed.sort()).toEqual(["evaluate-M1-clean", "method-one", "method-two"]);
+      expect(restarts).toBe(1);
+      for (const id of crashed) expect(results.stages.find((s) => s.id === id)?.attempts).toBe(2);
+      // results.json lists stages, models and evaluations in the plan's order, whatever order they finished in.
+      expect(results.stages.map((s) => s.id)).toEqual(planExperiment(spec).map((s) => s.id));
+      expect(results.models.map((m) => m.name)).toEqual(["M1", "M2", "M3", "M4"]);
+      if (!sequential) throw new Error("the one-stage-at-a-time run of this spec did not finish");
+      expect(essence(results)).toEqual(essence(sequential));
+      expect(results.sweeps).toEqual(sequential.sweeps);
+      expect(results.trust?.checks).toEqual(sequential.trust?.checks);
     } finally {
       await current.close();
     }

@@ -37,6 +37,34 @@ describe("plain progress lines", () => {
     reporter.stopAll();
     expect(lines).toEqual(["a: started\n", "a: done, 0.0 s\n", "b: started, reused ds-1\n", "b: done, 0.0 s\n"]);
   });
+
+  it("keeps stages that run at once apart: each lane its own start, interval and end", () => {
+    const { reporter, lines, advance } = recorder();
+    const m2 = reporter.lane?.("[5/9] train M2");
+    const d2 = reporter.lane?.("[4/9] method two");
+    if (!m2 || !d2) throw new Error("plain progress has no lanes");
+    d2.progress({ stage: "[4/9] method two", done: 0, total: 10 });
+    advance(2000);
+    m2.progress({ stage: "[5/9] train M2", done: 0, total: 4 });
+    advance(3000);
+    d2.progress({ stage: "[4/9] method two", done: 5, total: 10 });
+    m2.progress({ stage: "[5/9] train M2", done: 1, total: 4 });
+    advance(2000);
+    m2.progress({ stage: "[5/9] train M2", done: 3, total: 4 });
+    m2.endStage();
+    advance(1000);
+    d2.progress({ stage: "[4/9] method two", done: 10, total: 10 });
+    d2.endStage();
+    expect(lines).toEqual([
+      "[4/9] method two: started\n",
+      "[5/9] train M2: started\n",
+      "[4/9] method two: 5/10 (50%), ETA 5.0 s, 5.0 s\n",
+      // M2's own interval runs from its own start: 5 s after it, not after method two's.
+      "[5/9] train M2: 3/4 (75%), ETA 1.7 s, 5.0 s\n",
+      "[5/9] train M2: done, 5.0 s\n",
+      "[4/9] method two: done, 8.0 s\n",
+    ]);
+  });
 });
 
 describe("progress mode", () => {

@@ -28,36 +28,42 @@ function describe(u: ProgressUpdate, elapsedMs: number): string {
 export function plainProgressReporter(options: PlainProgressOptions): Reporter & { stopAll(): void } {
   const now = options.now ?? (() => performance.now());
   const interval = options.intervalMs ?? PLAIN_PROGRESS_INTERVAL_MS;
-  let stage: string | undefined;
-  let started = 0;
-  let lastLine = 0;
-  let last: ProgressUpdate | undefined;
 
-  const end = () => {
-    if (stage !== undefined && last) options.write(`${stage}: done, ${seconds((now() - started) / 1000)}\n`);
-    stage = undefined;
-    last = undefined;
-  };
-
-  return {
-    progress(update: ProgressUpdate) {
-      const t = now();
-      if (update.stage !== stage) {
-        end();
-        stage = update.stage;
-        started = t;
-        lastLine = t;
+  // One stage's lines: its start, every `interval` of work, its end. A new stage ends the last.
+  const lines = (): Reporter => {
+    let stage: string | undefined;
+    let started = 0;
+    let lastLine = 0;
+    let last: ProgressUpdate | undefined;
+    const end = () => {
+      if (stage !== undefined && last) options.write(`${stage}: done, ${seconds((now() - started) / 1000)}\n`);
+      stage = undefined;
+      last = undefined;
+    };
+    return {
+      progress(update: ProgressUpdate) {
+        const t = now();
+        if (update.stage !== stage) {
+          end();
+          stage = update.stage;
+          started = t;
+          lastLine = t;
+          last = update;
+          options.write(`${update.stage}: started${update.message ? `, ${update.message}` : ""}\n`);
+          return;
+        }
         last = update;
-        options.write(`${update.stage}: started${update.message ? `, ${update.message}` : ""}\n`);
-        return;
-      }
-      last = update;
-      if (t - lastLine >= interval) {
-        lastLine = t;
-        options.write(`${update.stage}: ${describe(update, t - started)}\n`);
-      }
-    },
-    endStage: end,
-    stopAll: end,
+        if (t - lastLine >= interval) {
+          lastLine = t;
+          options.write(`${update.stage}: ${describe(update, t - started)}\n`);
+        }
+      },
+      endStage: end,
+    };
   };
+
+  const main = lines();
+  // Stages that run at once each keep their own start time and interval; their lines interleave,
+  // each naming its stage.
+  return { progress: main.progress, endStage: main.endStage, stopAll: main.endStage, lane: () => lines() };
 }

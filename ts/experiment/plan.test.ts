@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { planExperiment } from "./plan.js";
+import { planExperiment, stageDependencies } from "./plan.js";
 import { loadSpec } from "./spec.js";
 
 describe("the stage plan", () => {
@@ -87,5 +87,27 @@ describe("the stage plan", () => {
     expect(stages.some((s) => s.id === "transfer-attack" || s.id.endsWith("-transfer"))).toBe(false);
     expect(stages.filter((s) => s.kind === "evaluate")).toHaveLength(8);
     expect(stages.find((s) => s.id === "train-M4")).toMatchObject({ epochs: 1 });
+  });
+
+  it("names what each stage needs, so that independent stages may run at once and every need comes earlier in the plan", async () => {
+    const spec = await loadSpec({ preset: "demo", overrides: { baselines: ["pgd-at"], evaluation: { protocols: ["white-box", "transfer", "worst-case"] } } });
+    const stages = planExperiment(spec);
+    const needs = stageDependencies(stages);
+    const position = new Map(stages.map((s, i) => [s.id, i]));
+    for (const stage of stages) {
+      for (const need of needs.get(stage.id) ?? []) expect(position.get(need)).toBeLessThan(position.get(stage.id) as number);
+    }
+    expect(needs.get("data")).toEqual([]);
+    expect(needs.get("train-M1")).toEqual(["data"]);
+    expect(needs.get("method-two")).toEqual(["data", "train-M1"]);
+    // M2 waits for D1 only (it trains while method two runs); M4 for both datasets.
+    expect(needs.get("train-M2")).toEqual(["method-one", "data"]);
+    expect(needs.get("train-M4")).toEqual(["data", "method-one", "method-two"]);
+    expect(needs.get("train-PGD-AT")).toEqual(["data"]);
+    expect(needs.get("evaluate-M3-white-box")).toEqual(["data", "train-M3"]);
+    expect(needs.get("evaluate-M2-transfer")).toEqual(["data", "train-M2", "transfer-attack"]);
+    expect(needs.get("worst-case-PGD-AT")).toEqual(["data", "train-PGD-AT"]);
+    expect(needs.get("sweep-1-M4")).toEqual(["data", "train-M4", "train-M1"]);
+    expect(needs.get("figures")).toEqual(stages.slice(0, -1).map((s) => s.id));
   });
 });

@@ -9,7 +9,8 @@ export type PaperModelName = (typeof MODEL_NAMES)[number];
 /** The paper's four models and the baselines (PGD-AT, SegPGD-AT). */
 export type ModelName = PaperModelName | BaselineModelName;
 /** Datasets by role: the splits, method one's and two's training sets, the test set attacked against M1. */
-export type DatasetRole = "train" | "validation" | "test" | "D1" | "D2" | "test-transfer";
+export const DATASET_ROLES = ["train", "validation", "test", "D1", "D2", "test-transfer"] as const;
+export type DatasetRole = (typeof DATASET_ROLES)[number];
 export type EvaluationProtocol = "clean" | "white-box" | "transfer" | "worst-case";
 /** The trust checks that need an evaluation of their own. */
 export type TrustEvaluationCheck = "large-epsilon" | "more-steps";
@@ -90,4 +91,46 @@ export function planExperiment(spec: ExperimentSpec): Stage[] {
   // The report's figure panels (issue 5): after everything they show.
   stages.push({ id: "figures", kind: "figures", label: "figures (panels for the report)" });
   return stages;
+}
+
+/** The stage that makes each dataset role. */
+const PRODUCER: Record<DatasetRole, StageId> = {
+  train: "data",
+  validation: "data",
+  test: "data",
+  D1: "method-one",
+  D2: "method-two",
+  "test-transfer": "transfer-attack",
+};
+
+/**
+ * What each stage of a plan needs finished before it starts: the stages that make its models and
+ * datasets (figures: every other stage, as they show all of them). Stages with nothing between
+ * them may run at once (the runner's `concurrency`); the plan's order is the order they start in.
+ */
+export function stageDependencies(stages: readonly Stage[]): Map<StageId, StageId[]> {
+  const ids = new Set(stages.map((s) => s.id));
+  const needs = (stage: Stage): StageId[] => {
+    switch (stage.kind) {
+      case "data":
+        return [];
+      case "train":
+        return [...stage.trainOn.map((r) => PRODUCER[r]), "data"];
+      case "method-one":
+      case "method-two":
+      case "transfer-attack":
+        return ["data", "train-M1"];
+      case "evaluate":
+        return ["data", `train-${stage.model}`, PRODUCER[stage.dataset]];
+      case "worst-case":
+      case "trust-evaluation":
+        return ["data", `train-${stage.model}`];
+      case "sweep":
+        // A transfer sweep attacks through M1.
+        return ["data", `train-${stage.model}`, "train-M1"];
+      case "figures":
+        return stages.filter((s) => s.id !== stage.id).map((s) => s.id);
+    }
+  };
+  return new Map(stages.map((s) => [s.id, [...new Set(needs(s))].filter((id) => id !== s.id && ids.has(id))]));
 }

@@ -31,7 +31,8 @@ import { strategyLabel } from "../selection/strategies.js";
 import { WorkerExitedError } from "../worker/errors.js";
 import { RunCache } from "./cache.js";
 import { StageLedger } from "./stage-ledger.js";
-import { type DatasetRole, type ModelName, planExperiment, type Stage } from "./plan.js";
+import { runStagesConcurrently, SharedRestart } from "./stage-scheduler.js";
+import { DATASET_ROLES, type DatasetRole, type ModelName, planExperiment, type Stage, type StageId, stageDependencies } from "./plan.js";
 import {
   type DatasetResult,
   type EnvironmentInfo,
@@ -47,7 +48,7 @@ import {
   type WorstCaseResult,
 } from "./results.js";
 import { baselineTraining, describeBaseline } from "./baselines.js";
-import { evaluationAttack, type ExperimentSpec, methodOneAttack, specDataSource, specForJson, sweepAttack, trustAttacks } from "./spec.js";
+import { evaluationAttack, type ExperimentSpec, methodOneAttack, specDataSource, specForJson, stageConcurrency, sweepAttack, trustAttacks } from "./spec.js";
 import { ensembleMembers } from "./strong-evaluation.js";
 import { runTrustChecks, trustInputOf } from "./trust-checks.js";
 import { validateExperimentPlan } from "./validate-plan.js";
@@ -114,13 +115,22 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
   await removeStaleTemporaries(runDir);
   await writeJsonAtomic(join(runDir, SPEC_FILE), specForJson(spec));
 
+  const stages = planExperiment(spec);
+  // Cancels the stages in flight when one fails (or the caller aborts).
+  const stopOnFailure = new AbortController();
+  const runSignal = signal ? AbortSignal.any([signal, stopOnFailure.signal]) : stopOnFailure.signal;
   const datasets = new Map<DatasetRole, DatasetResult>();
   const models = new Map<ModelName, ModelResult>();
-  const evaluations: EvaluationResult[] = [];
-  const worstCase: WorstCaseResult[] = [];
-  const trustEvaluations: TrustEvaluationResult[] = [];
-  const sweeps: SweepResult[] = [];
-  const timings: StageTiming[] = [];
+  // In the plan's order, whatever order their stages finished in.
+  const orderedDatasets = (): DatasetResult[] => DATASET_ROLES.flatMap((role) => datasets.get(role) ?? []);
+  const orderedModels = (): ModelResult[] => stages.flatMap((s) => (s.kind === "train" ? (models.get(s.model) ?? []) : []));
+  // Each stage's results by stage id, put in the plan's order at the end: stages that run at once
+  // finish in any order, and results.json must not depend on it.
+  const evaluationOf = new Map<StageId, EvaluationResult>();
+  const worstCaseOf = new Map<StageId, WorstCaseResult>();
+  const trustEvaluationOf = new Map<StageId, TrustEvaluationResult>();
+  const sweepOf = new Map<StageId, SweepResult>();
+  const timingOf = new Map<StageId, StageTiming>();
   let methodTwo: MethodTwoResult | undefined;
   let classNames: string[] = [];
   const evalAttack = evaluationAttack(spec);
@@ -138,7 +148,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
 
   const runStage = async (stage: Stage, ctx: { client: WorkerClient; reporter: Reporter }): Promise<boolean> => {
     const { client } = ctx;
-    const opCtx = { reporter: ctx.reporter, signal };
+    const opCtx = { reporter: ctx.reporter, signal: runSignal };
     switch (stage.kind) {
       case "data": {
         const source = specDataSource(spec);
@@ -252,7 +262,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         const { value: out, cached } = await cache.getOrCompute("evaluate", inputs, () =>
           evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack ?? undefined, distributed: spec.distributed }, opCtx),
         );
-        evaluations.push({
+        evaluationOf.set(stage.id, {
           model: stage.model,
           modelId: m.id,
           protocol: stage.protocol,
@@ -275,7 +285,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         const members = ensembleMembers(spec.evaluation.strong, evalAttack);
         const inputs = { modelId: m.id, datasetId: d.id, members: members.map((x) => attackSpec(x.params, classNames)), batchSize: spec.evaluation.batchSize };
         const { value: out, cached } = await cache.getOrCompute("worst-case", inputs, () => evaluateWorstCase(client, { ...inputs, distributed: spec.distributed }, opCtx));
-        evaluations.push({
+        evaluationOf.set(stage.id, {
           model: stage.model,
           modelId: m.id,
           protocol: "worst-case",
@@ -290,7 +300,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           confusion: out.worstCase.confusion,
           cached,
         });
-        worstCase.push({
+        worstCaseOf.set(stage.id, {
           model: stage.model,
           modelId: m.id,
           dataset: stage.dataset,
@@ -314,7 +324,7 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
         const { value: out, cached } = await cache.getOrCompute("evaluate", inputs, () =>
           evaluateModel(client, { modelId: m.id, datasetId: d.id, batchSize: spec.evaluation.batchSize, attack: inputs.attack, distributed: spec.distributed }, opCtx),
         );
-        trustEvaluations.push({ model: stage.model, modelId: m.id, check: stage.check, attack, metrics: out.metrics, foregroundToBackground: foregroundToBackground(out.confusion), cached });
+        trustEvaluationOf.set(stage.id, { model: stage.model, modelId: m.id, check: stage.check, attack, metrics: out.metrics, foregroundToBackground: foregroundToBackground(out.confusion), cached });
         return cached;
       }
       case "sweep": {
@@ -350,21 +360,21 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
           file: `sweeps/${stage.id}.json`,
         };
         await writeJsonAtomic(join(runDir, result.file), result, "sweep.write");
-        sweeps.push(result);
+        sweepOf.set(stage.id, result);
         return out.points.every((p) => p.cached);
       }
       case "figures": {
         // Figure panels for the report (paper Figures 1-3, 5-8), reused when their inputs match.
         const requests = experimentFigureRequests({
           classNames,
-          models: [...models.values()],
-          datasets: [...datasets.values()],
+          models: orderedModels(),
+          datasets: orderedDatasets(),
           methodOneEpsilon: spec.methodOne.epsilon,
           methodOneSteps: spec.methodOne.steps,
           evaluationAttack: evalAttack,
         });
         const { reused } = await renderFigures(client, runDir, requests, classNames, {
-          signal,
+          signal: runSignal,
           onFigure: (done, total) => ctx.reporter.progress({ stage: "", done, total, message: `${done}/${total} figures` }),
         });
         return reused;
@@ -393,19 +403,19 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
       case "method-two":
         return datasets.get("D2")?.id ?? "";
       case "evaluate": {
-        const e = evaluations.at(-1);
+        const e = evaluationOf.get(stage.id);
         return JSON.stringify([e?.modelId, e?.datasetId, e?.protocol, e?.attack]);
       }
       case "worst-case": {
-        const w = worstCase.at(-1);
+        const w = worstCaseOf.get(stage.id);
         return JSON.stringify([w?.modelId, w?.datasetId, w?.members.map((m) => m.label)]);
       }
       case "trust-evaluation": {
-        const t = trustEvaluations.at(-1);
+        const t = trustEvaluationOf.get(stage.id);
         return JSON.stringify([t?.modelId, t?.check, t?.attack]);
       }
       case "sweep": {
-        const w = sweeps.at(-1);
+        const w = sweepOf.get(stage.id);
         return JSON.stringify([w?.modelId, w?.datasetId, w?.attack, w?.points.map((p) => p.epsilon)]);
       }
       case "figures":
@@ -414,38 +424,59 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
   };
 
   const ledger = await StageLedger.open(cache.dir);
-  const stages = planExperiment(spec);
-  for (const [i, stage] of stages.entries()) {
-    const label = `[${i + 1}/${stages.length}] ${stage.label}`;
-    const stageReporter = new StageReporter(reporter, label);
+  const concurrency = stageConcurrency(spec, info.deviceType);
+  const restarts = worker.restart ? new SharedRestart(worker.restart) : undefined;
+
+  const executeStage = async (stage: Stage): Promise<void> => {
+    const label = `[${stages.indexOf(stage) + 1}/${stages.length}] ${stage.label}`;
+    // Stages that run at once each get a bar of their own.
+    const lane = concurrency > 1 && reporter.lane ? reporter.lane(label) : reporter;
+    const stageReporter = new StageReporter(lane, label);
     const s0 = performance.now();
     let attempt = 0;
     let reused = false;
     for (;;) {
       attempt++;
-      signal?.throwIfAborted();
+      await restarts?.settled();
+      runSignal.throwIfAborted();
+      const seenGeneration = restarts?.generation ?? 0;
       await ledger.started(stage.id);
       stageReporter.progress({ stage: label, done: 0, total: 0, message: attempt > 1 ? `attempt ${attempt}` : "" });
       try {
         reused = await runStage(stage, { client: worker.client, reporter: stageReporter });
         break;
       } catch (error) {
-        if (signal?.aborted || !worker.restart || attempt >= maxAttempts || !isWorkerCrash(error)) {
-          reporter.endStage();
+        // A stage that ran beside one whose crash restarted the worker fails however its next
+        // call met the closed channel: retried like the stage that saw the crash.
+        const crashed = restarts !== undefined && (isWorkerCrash(error) || restarts.replacedSince(seenGeneration));
+        if (runSignal.aborted || !restarts || !crashed || attempt >= maxAttempts) {
+          lane.endStage();
           throw error;
         }
         options.onWorkerCrash?.(stage, error, attempt);
-        await worker.restart();
+        await restarts.afterCrash(seenGeneration);
       }
     }
-    reporter.endStage();
+    lane.endStage();
     // The original compute time and attempts, also when this run only reused the stage's result.
     const cost = await ledger.finished(stage.id, { reused, elapsed: (performance.now() - s0) / 1000, outputs: outputsOf(stage) });
     const timing: StageTiming = { id: stage.id, label: stage.label, kind: stage.kind, seconds: cost.seconds, reused, attempts: cost.attempts };
-    timings.push(timing);
+    timingOf.set(stage.id, timing);
     await options.onStageEnd?.(stage, timing);
-  }
+  };
 
+  // Every stage whose inputs are made starts, in the plan's order, up to `concurrency` at once;
+  // the first failure cancels the stages in flight and is the one thrown.
+  await runStagesConcurrently(stages, stageDependencies(stages), executeStage, {
+    concurrency,
+    onFailure: (error) => stopOnFailure.abort(error),
+  });
+
+  const evaluations = stages.flatMap((s) => evaluationOf.get(s.id) ?? []);
+  const trustEvaluations = stages.flatMap((s) => trustEvaluationOf.get(s.id) ?? []);
+  const sweeps = stages.flatMap((s) => sweepOf.get(s.id) ?? []);
+  const worstCase = stages.flatMap((s) => worstCaseOf.get(s.id) ?? []);
+  const timings = stages.flatMap((s) => timingOf.get(s.id) ?? []);
   if (!methodTwo) throw new Error("internal: method two did not run");
   const trustOptions = { tolerance: spec.trust.tolerance, largeEpsilonMaxAccuracy: spec.trust.largeEpsilonMaxAccuracy };
   const checks = runTrustChecks(trustInputOf({ evaluations, sweeps, trustEvaluations, evaluationSteps: evalAttack.method === "fgsm" ? undefined : evalAttack.steps }), trustOptions);
@@ -459,8 +490,8 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
     spec: specForJson(spec),
     environment,
     classNames,
-    datasets: [...datasets.values()],
-    models: [...models.values()],
+    datasets: orderedDatasets(),
+    models: orderedModels(),
     evaluations,
     methodTwo,
     sweeps,

@@ -38,10 +38,10 @@ function canonical(value: unknown): string {
 
 /** A reporter whose stage labels say which seed they belong to. */
 function seedReporter(inner: Reporter, seed: number, index: number, total: number): Reporter {
-  return {
-    progress: (u) => inner.progress({ ...u, stage: `seed ${seed} (${index + 1}/${total}) ${u.stage}` }),
-    endStage: () => inner.endStage(),
-  };
+  const named = (stage: string) => `seed ${seed} (${index + 1}/${total}) ${stage}`;
+  const prefixed = (r: Reporter): Reporter => ({ progress: (u) => r.progress({ ...u, stage: named(u.stage) }), endStage: () => r.endStage() });
+  const lane = inner.lane?.bind(inner);
+  return { ...prefixed(inner), ...(lane ? { lane: (label: string) => prefixed(lane(named(label))) } : {}) };
 }
 
 export function metricValues(e: Pick<EvaluationResult, "metrics" | "foregroundToBackground">): MetricValues {

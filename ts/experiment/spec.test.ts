@@ -4,7 +4,7 @@ import { rmSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { scratchDir } from "../../test/fixtures/scripts.js";
-import { combinedEpochs, DEMO_SPEC, loadSpec, mergeSpec, parseSpec, parseSpecText, SpecError, specForJson } from "./spec.js";
+import { combinedEpochs, DEMO_SPEC, loadSpec, mergeSpec, parseSpec, parseSpecText, SpecError, specForJson, stageConcurrency } from "./spec.js";
 
 const dir = scratchDir("robustseg-spec-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -168,5 +168,18 @@ describe("the model block: one backend module each", () => {
     expect((await loadSpec({ preset: "demo" })).distributed).toBeUndefined();
     await expect(loadSpec({ preset: "demo", file: file("dist2.yaml", "distributed: { nprocPerNode: 2, nnodes: 2 }\n") })).rejects.toThrow(/distributed\.rdzvEndpoint: required with nnodes > 1/);
     await expect(loadSpec({ preset: "demo", file: file("dist3.yaml", "distributed: { nprocPerNode: 1, nnodes: 2, nodeRank: 2, rdzvEndpoint: 'head:29400' }\n") })).rejects.toThrow(/distributed\.nodeRank: must be below nnodes/);
+  });
+
+  it("concurrency: 2 stages at once on a CPU worker, 1 on a GPU or with distributed stages, the spec's when it says", async () => {
+    const demo = await loadSpec({ preset: "demo" });
+    expect([stageConcurrency(demo, "cpu"), stageConcurrency(demo, "cuda"), stageConcurrency(demo, "mps")]).toEqual([2, 1, 1]);
+    const three = await loadSpec({ preset: "demo", overrides: { concurrency: 3 } });
+    expect([stageConcurrency(three, "cpu"), stageConcurrency(three, "cuda")]).toEqual([3, 3]);
+    const sharded = await loadSpec({ preset: "demo", overrides: { distributed: { nprocPerNode: 2 } } });
+    expect(stageConcurrency(sharded, "cpu")).toBe(1);
+    await expect(loadSpec({ preset: "demo", file: file("conc.yaml", "concurrency: 2\ntraining: { epochs: 2, distributed: { nprocPerNode: 2 } }\n") })).rejects.toThrow(
+      /concurrency: must be 1 with distributed stages/,
+    );
+    await expect(loadSpec({ preset: "demo", file: file("conc0.yaml", "concurrency: 0\n") })).rejects.toThrow(/concurrency: must be a positive integer/);
   });
 });

@@ -119,6 +119,12 @@ export const experimentSpecSchema = z
    * their artifacts and figures equal one process's, so the run cache does not depend on it.
    */
   distributed: distributedSchema.optional(),
+  /**
+   * Stages run at once on the worker when nothing is between them (M2's training beside method
+   * two, the evaluations of one model beside another's training, ...). Default: 2 on a CPU worker,
+   * 1 on a GPU. Each stage keeps the worker's thread count, so the results do not depend on it.
+   */
+  concurrency: posInt().optional(),
   /** The experiment repeated per seed (the training seed; the data seed too with varyData); absent: once, with training.seed. */
   seeds: seedsSchema.optional(),
   /** With seeds: the data seed follows the seed too (another split or synthetic set per seed). */
@@ -154,6 +160,9 @@ export const experimentSpecSchema = z
         if (name !== "all" && !models.has(name)) ctx.addIssue({ code: "custom", path: ["sweeps", i, "model"], message: `${name} is not a model of this spec (add its baseline to baselines)` });
       }
     });
+    if ((spec.concurrency ?? 1) > 1 && (spec.distributed || spec.training.distributed)) {
+      ctx.addIssue({ code: "custom", path: ["concurrency"], message: "must be 1 with distributed stages (each launches its own process group)" });
+    }
     if (spec.varyData && !dataHasSeed(spec.data)) {
       ctx.addIssue({ code: "custom", path: ["varyData"], message: `the ${spec.data.source} source has no data seed to vary (its splits are fixed)` });
     }
@@ -384,4 +393,15 @@ export function specForJson(spec: ExperimentSpec): unknown {
     evaluation: { ...spec.evaluation, attack: { ...spec.evaluation.attack, target: target === "untargeted" ? target : target.class } },
     sweeps: spec.sweeps.map((s) => ({ ...s, attack: { ...s.attack, target: s.attack.target === "untargeted" ? "untargeted" : s.attack.target.class } })),
   };
+}
+
+/**
+ * How many stages run at once: the spec's `concurrency`, else 2 on a CPU worker (a stage leaves
+ * the cores idle a quarter of its time: Python between kernels, data movement, gRPC) and 1 on an
+ * accelerator (two stages would share its memory) or with distributed stages.
+ */
+export function stageConcurrency(spec: ExperimentSpec, deviceType: string): number {
+  if (spec.concurrency !== undefined) return spec.concurrency;
+  if (spec.distributed || spec.training.distributed) return 1;
+  return deviceType === "cpu" ? 2 : 1;
 }

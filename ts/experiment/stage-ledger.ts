@@ -21,6 +21,10 @@ export interface StageCost {
 }
 
 export class StageLedger {
+  // Stages that run at once write one after another, each the whole ledger as it is then, so the
+  // last write holds every update.
+  private writing: Promise<void> = Promise.resolve();
+
   private constructor(
     private readonly file: string,
     private readonly entries: Record<string, Entry>,
@@ -48,7 +52,7 @@ export class StageLedger {
   /** An attempt of the stage begins (persisted before any work). */
   async started(id: string): Promise<void> {
     this.entry(id).attempts++;
-    await writeJsonAtomic(this.file, this.entries);
+    await this.persist();
   }
 
   /**
@@ -64,7 +68,13 @@ export class StageLedger {
     else cost = { seconds: outcome.computeSeconds ?? outcome.elapsed, attempts: Math.max(1, e.attempts) };
     e.computed = { ...cost, outputs: outcome.outputs };
     e.attempts = 0;
-    await writeJsonAtomic(this.file, this.entries);
+    await this.persist();
     return cost;
+  }
+
+  private persist(): Promise<void> {
+    const write = this.writing.catch(() => undefined).then(() => writeJsonAtomic(this.file, this.entries));
+    this.writing = write;
+    return write;
   }
 }

@@ -15,6 +15,12 @@ export interface Reporter {
   progress(update: ProgressUpdate): void;
   /** The current stage is over (its bar can close). */
   endStage(): void;
+  /**
+   * A reporter for one of several stages that run at once: its progress shows apart from the
+   * others' (a bar, or log lines, of its own) and its endStage() closes only that. Absent: the
+   * stages share this reporter.
+   */
+  lane?(label: string): Reporter;
 }
 
 export const silentReporter: Reporter = {

@@ -3,11 +3,11 @@
 import { Command } from "commander";
 import { z } from "zod";
 import { DEMO_SPEC, loadSpec } from "../../experiment/spec.js";
-import { outputFolder } from "../option-schemas.js";
+import { outputFolder, positiveInteger } from "../option-schemas.js";
 import type { CliContext } from "../context.js";
 import { parseGlobalOptions } from "../global-options.js";
 import { parseOptions } from "../parse-options.js";
-import { runAndPrint } from "./run.js";
+import { CONCURRENCY_HELP, runAndPrint } from "./run.js";
 
 export function demoCommand(context: CliContext): Command {
   const d = DEMO_SPEC.data as { tileSize: number; train: number; validation: number; test: number };
@@ -20,10 +20,11 @@ export function demoCommand(context: CliContext): Command {
         "folder (default runs/demo). Same as `robustseg run --preset demo`; a second run reuses everything.",
     )
     .option("--out <dir>", "run folder (default runs/demo)")
+    .option("--concurrency <n>", CONCURRENCY_HELP)
     .action(async (_options, command: Command) => {
-      const options = parseOptions(z.object({ out: outputFolder().optional() }), command.opts(), command);
+      const options = parseOptions(z.object({ out: outputFolder().optional(), concurrency: positiveInteger().optional() }), command.opts(), command);
       const globals = parseGlobalOptions(command, context.io.env);
-      const spec = await loadSpec({ preset: "demo" });
+      const spec = await loadSpec({ preset: "demo", overrides: options.concurrency ? { concurrency: options.concurrency } : {} });
       await runAndPrint(context, globals, spec, options.out);
     });
 }

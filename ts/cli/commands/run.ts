@@ -17,7 +17,7 @@ import type { CliContext } from "../context.js";
 import { UsageError } from "../errors.js";
 import { fixed, seconds } from "../format.js";
 import { type GlobalOptions, parseGlobalOptions } from "../global-options.js";
-import { choice, outputFolder } from "../option-schemas.js";
+import { choice, outputFolder, positiveInteger } from "../option-schemas.js";
 import { printResult } from "../output.js";
 import { parseOptions } from "../parse-options.js";
 import { withWorker } from "../worker-session.js";
@@ -30,6 +30,7 @@ export const runOptionsSchema = z.object({
   name: z.string().trim().min(1, "must not be empty").optional(),
   out: outputFolder().optional(),
   dataPath: z.string().trim().min(1, "must not be empty").optional(),
+  concurrency: positiveInteger().optional(),
   seeds: z
     .string()
     .transform((v, ctx) => {
@@ -43,6 +44,10 @@ export const runOptionsSchema = z.object({
     })
     .optional(),
 });
+
+export const CONCURRENCY_HELP =
+  "stages run at once on the worker when none needs another's output (overrides the spec's concurrency; default 2 on a CPU worker, 1 on a GPU); " +
+  "the results do not depend on it";
 
 export function cliVersion(): string {
   try {
@@ -104,6 +109,7 @@ export function runCommand(context: CliContext): Command {
     .option("--out <dir>", "run folder (default runs/<name>)")
     .option("--data-path <dir>", "data folder for file-based sources (the paper preset's PanNuke folds)")
     .option("--seeds <list>", "run once per training seed, e.g. 0,1,2 or 0-2 (overrides the spec's seeds); tables show mean ± sd")
+    .option("--concurrency <n>", CONCURRENCY_HELP)
     .action(async (specFile: string | undefined, _options, command: Command) => {
       const options = parseOptions(runOptionsSchema, command.opts(), command);
       const globals = parseGlobalOptions(command, context.io.env);
@@ -111,6 +117,7 @@ export function runCommand(context: CliContext): Command {
       if (options.name) overrides.name = options.name;
       if (options.dataPath) overrides.data = { path: options.dataPath };
       if (options.seeds) overrides.seeds = options.seeds;
+      if (options.concurrency) overrides.concurrency = options.concurrency;
       const spec = await loadSpec({ file: specFile, preset: options.preset, overrides });
       await runAndPrint(context, globals, spec, options.out, specFile);
     });
