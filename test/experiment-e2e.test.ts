@@ -202,6 +202,22 @@ describe("robustseg run SPEC on a tiny spec", () => {
   });
 });
 
+/** A worker the run may restart (a fresh process on the same workspace), counting restarts. */
+async function restartableWorker(workspace: string) {
+  const state = { current: await spawnWorker({ workspace, device: "cpu" }), restarts: 0 };
+  const handle: ExperimentWorker = {
+    get client() {
+      return state.current.client;
+    },
+    restart: async () => {
+      state.restarts++;
+      await state.current.close();
+      state.current = await spawnWorker({ workspace, device: "cpu" });
+    },
+  };
+  return Object.assign(state, { handle });
+}
+
 describe("an interrupted run", () => {
   // One stage at a time, so that the stages finished before the interruption are known exactly.
   it("resumes at the stage it was in, reusing finished stages, with the same results as an uninterrupted run", async () => {
@@ -246,74 +262,47 @@ describe("an interrupted run", () => {
 
   let sequential: ExperimentResults | undefined;
 
-  it("a worker killed during the run is restarted and the stage retried", async () => {
-    const spec = await loadSpec({ file: specFile(3, 1) });
-    let current = await spawnWorker({ workspace: join(dir, "workspace-crash"), device: "cpu" });
-    const restarts: string[] = [];
-    const handle: ExperimentWorker = {
-      get client() {
-        return current.client;
-      },
-      restart: async () => {
-        await current.close();
-        current = await spawnWorker({ workspace: join(dir, "workspace-crash"), device: "cpu" });
-      },
-    };
-    try {
-      const results = await runExperiment(handle, spec, {
-        runDir: join(dir, "run-c"),
-        onStageEnd: (stage) => {
-          if (stage.id === "train-M1") current.killNow();
-        },
-        onWorkerCrash: (stage) => restarts.push(stage.id),
-      });
-      expect(restarts).toEqual(["method-one"]);
-      expect(results.stages.find((s) => s.id === "method-one")?.attempts).toBe(2);
-      expect(results.stages.find((s) => s.id === "train-M1")?.attempts).toBe(1);
-      expect(results.evaluations).toHaveLength(12);
-      sequential = results;
-    } finally {
-      await current.close();
-    }
-  });
-
-  it("stages run at once give the results of one at a time; a worker killed under three stages is restarted once", async () => {
-    const spec = await loadSpec({ file: specFile(3, 3) });
-    const workspace = join(dir, "workspace-concurrent");
-    let current = await spawnWorker({ workspace, device: "cpu" });
-    let restarts = 0;
+  /** The tiny spec (data seed 3) at a concurrency, its worker killed as M1's training ends. */
+  async function runKilledAfterM1(concurrency: number, name: string) {
+    const spec = await loadSpec({ file: specFile(3, concurrency) });
+    const restartable = await restartableWorker(join(dir, `workspace-${name}`));
     const crashed: string[] = [];
-    const handle: ExperimentWorker = {
-      get client() {
-        return current.client;
-      },
-      restart: async () => {
-        restarts++;
-        await current.close();
-        current = await spawnWorker({ workspace, device: "cpu" });
-      },
-    };
     try {
-      const results = await runExperiment(handle, spec, {
-        runDir: join(dir, "run-concurrent"),
+      const results = await runExperiment(restartable.handle, spec, {
+        runDir: join(dir, `run-${name}`),
         onStageEnd: (stage) => {
-          if (stage.id === "train-M1") current.killNow();
+          if (stage.id === "train-M1") restartable.current.killNow();
         },
         onWorkerCrash: (stage) => crashed.push(stage.id),
       });
-      // The three stages M1 makes ready started together on the dead worker.
-      expect(crashed.sort()).toEqual(["evaluate-M1-clean", "method-one", "method-two"]);
-      expect(restarts).toBe(1);
-      for (const id of crashed) expect(results.stages.find((s) => s.id === id)?.attempts).toBe(2);
-      // results.json lists stages, models and evaluations in the plan's order, whatever order they finished in.
-      expect(results.stages.map((s) => s.id)).toEqual(planExperiment(spec).map((s) => s.id));
-      expect(results.models.map((m) => m.name)).toEqual(["M1", "M2", "M3", "M4"]);
-      if (!sequential) throw new Error("the one-stage-at-a-time run of this spec did not finish");
-      expect(essence(results)).toEqual(essence(sequential));
-      expect(results.sweeps).toEqual(sequential.sweeps);
-      expect(results.trust?.checks).toEqual(sequential.trust?.checks);
+      return { spec, results, crashed, restarts: restartable.restarts };
     } finally {
-      await current.close();
+      await restartable.current.close();
     }
+  }
+
+  it("a worker killed during the run is restarted and the stage retried", async () => {
+    const { results, crashed, restarts } = await runKilledAfterM1(1, "crash");
+    expect(crashed).toEqual(["method-one"]);
+    expect(restarts).toBe(1);
+    expect(results.stages.find((s) => s.id === "method-one")?.attempts).toBe(2);
+    expect(results.stages.find((s) => s.id === "train-M1")?.attempts).toBe(1);
+    expect(results.evaluations).toHaveLength(12);
+    sequential = results;
+  });
+
+  it("stages run at once give the results of one at a time; a worker killed under three stages is restarted once", async () => {
+    const { spec, results, crashed, restarts } = await runKilledAfterM1(3, "concurrent");
+    // The three stages M1 makes ready started together on the dead worker.
+    expect(crashed.sort()).toEqual(["evaluate-M1-clean", "method-one", "method-two"]);
+    expect(restarts).toBe(1);
+    for (const id of crashed) expect(results.stages.find((s) => s.id === id)?.attempts).toBe(2);
+    // results.json lists stages, models and evaluations in the plan's order, whatever order they finished in.
+    expect(results.stages.map((s) => s.id)).toEqual(planExperiment(spec).map((s) => s.id));
+    expect(results.models.map((m) => m.name)).toEqual(["M1", "M2", "M3", "M4"]);
+    if (!sequential) throw new Error("the one-stage-at-a-time run of this spec did not finish");
+    expect(essence(results)).toEqual(essence(sequential));
+    expect(results.sweeps).toEqual(sequential.sweeps);
+    expect(results.trust?.checks).toEqual(sequential.trust?.checks);
   });
 });
