@@ -6,11 +6,13 @@ import cliProgress from "cli-progress";
 import type { ProgressUpdate, Reporter } from "../ops/reporter.js";
 import { seconds } from "./format.js";
 
+const DISPLAY = { hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5 };
+
 const barOptions = (known: boolean) => ({
   format: known ? "{stage} [{bar}] {percentage}% {value}/{total} | ETA {eta_formatted} | {message}" : "{stage} | {duration_formatted} | {message}",
 });
 
-/** Where a bar is now, and whether the update asks for a new one (a new stage, or a total now known). */
+/** What a bar shows for an update: a total of 1 and no value while the total is unknown. */
 function barState(update: ProgressUpdate) {
   const known = update.total > 0;
   return { known, total: known ? update.total : 1, value: known ? Math.min(update.done, update.total) : 0, payload: { stage: update.stage, message: update.message ?? "" } };
@@ -46,7 +48,7 @@ export function progressReporter(stream: NodeJS.WriteStream | undefined): Report
       progress(update: ProgressUpdate) {
         const s = barState(update);
         last = update;
-        multi ??= new cliProgress.MultiBar({ stream, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5 }, cliProgress.Presets.shades_classic);
+        multi ??= new cliProgress.MultiBar({ stream, ...DISPLAY }, cliProgress.Presets.shades_classic);
         if (laneBar === undefined || (s.known && !laneKnown)) {
           remove();
           laneKnown = s.known;
@@ -77,7 +79,7 @@ export function progressReporter(stream: NodeJS.WriteStream | undefined): Report
       if (bar === undefined || stage !== update.stage || (s.known && !barKnown)) {
         stop();
         barKnown = s.known;
-        bar = new cliProgress.SingleBar({ stream, hideCursor: true, clearOnComplete: false, etaBuffer: 50, fps: 5, ...barOptions(s.known) }, cliProgress.Presets.shades_classic);
+        bar = new cliProgress.SingleBar({ stream, ...DISPLAY, ...barOptions(s.known) }, cliProgress.Presets.shades_classic);
         stage = update.stage;
         bar.start(s.total, s.value, s.payload);
         return;
