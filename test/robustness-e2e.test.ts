@@ -63,7 +63,9 @@ describe("a series over two seeds with a baseline and the worst case", () => {
         },
       }),
     ).rejects.toThrow();
-    expect(interrupted).toEqual(["data", "train-M1"]);
+    // Seed 1 stopped as M1's training ended; PGD-AT needs only the data, so it may have finished
+    // beside M1 (two stages at once on a CPU worker) or been cancelled with the run.
+    expect(interrupted.filter((id) => id !== "train-PGD-AT")).toEqual(["data", "train-M1"]);
     expect(existsSync(join(runDir, "seeds", "seed-0", "results.json"))).toBe(true);
     expect(existsSync(join(runDir, "seeds", "seed-1", "results.json"))).toBe(false);
   });
