@@ -18,49 +18,60 @@ function barState(update: ProgressUpdate) {
   return { known, total: known ? update.total : 1, value: known ? Math.min(update.done, update.total) : 0, payload: { stage: update.stage, message: update.message ?? "" } };
 }
 
+type BarState = ReturnType<typeof barState>;
+interface Shown {
+  bar: cliProgress.SingleBar;
+  known: boolean;
+}
+
+/**
+ * One bar following a stage's updates: `shown` moved on in place, or, when there is none yet,
+ * `fresh` asks for one, or the total became known (the bar gains a percentage and an ETA), the
+ * old one closed and a new one opened.
+ */
+function follow(shown: Shown | undefined, update: ProgressUpdate, fresh: boolean, open: (s: BarState) => cliProgress.SingleBar, close: () => void): Shown {
+  const s = barState(update);
+  if (shown && !fresh && !(s.known && !shown.known)) {
+    if (shown.bar.getTotal() !== s.total) shown.bar.setTotal(s.total);
+    shown.bar.update(s.value, s.payload);
+    return shown;
+  }
+  close();
+  return { bar: open(s), known: s.known };
+}
+
 export function progressReporter(stream: NodeJS.WriteStream | undefined): Reporter & { stopAll(): void } {
   if (stream === undefined) return { progress() {}, endStage() {}, stopAll() {} };
-  let bar: cliProgress.SingleBar | undefined;
+  let shown: Shown | undefined;
   let stage: string | undefined;
-  let barKnown = false;
   let multi: cliProgress.MultiBar | undefined;
   let laneBars = 0;
 
   const stop = () => {
-    bar?.stop();
-    bar = undefined;
+    shown?.bar.stop();
+    shown = undefined;
     stage = undefined;
   };
 
   const lane = (label: string): Reporter => {
-    let laneBar: cliProgress.SingleBar | undefined;
-    let laneKnown = false;
+    let laneShown: Shown | undefined;
     let last: ProgressUpdate | undefined;
     const started = performance.now();
     const remove = () => {
-      if (laneBar && multi) {
-        multi.remove(laneBar);
+      if (laneShown && multi) {
+        multi.remove(laneShown.bar);
         laneBars--;
       }
-      laneBar = undefined;
+      laneShown = undefined;
     };
     return {
       progress(update: ProgressUpdate) {
-        const s = barState(update);
         last = update;
-        multi ??= new cliProgress.MultiBar({ stream, ...DISPLAY }, cliProgress.Presets.shades_classic);
-        if (laneBar === undefined || (s.known && !laneKnown)) {
-          remove();
-          laneKnown = s.known;
-          laneBar = multi.create(s.total, s.value, s.payload, barOptions(s.known));
-          laneBars++;
-          return;
-        }
-        if (laneBar.getTotal() !== s.total) laneBar.setTotal(s.total);
-        laneBar.update(s.value, s.payload);
+        const bars = (multi ??= new cliProgress.MultiBar({ stream, ...DISPLAY }, cliProgress.Presets.shades_classic));
+        laneShown = follow(laneShown, update, false, (s) => (laneBars++, bars.create(s.total, s.value, s.payload, barOptions(s.known))), remove);
       },
       endStage() {
-        if (!multi || !laneBar) return;
+        if (!multi || !laneShown) return;
         const done = last && last.total > 0 ? ` ${Math.min(last.done, last.total)}/${last.total}` : "";
         multi.log(`${label} | done${done} in ${seconds((performance.now() - started) / 1000)}${last?.message ? ` | ${last.message}` : ""}\n`);
         remove();
@@ -74,18 +85,13 @@ export function progressReporter(stream: NodeJS.WriteStream | undefined): Report
 
   return {
     progress(update: ProgressUpdate) {
-      const s = barState(update);
-      // A new stage, or a stage whose total became known (its bar gains a percentage and ETA).
-      if (bar === undefined || stage !== update.stage || (s.known && !barKnown)) {
-        stop();
-        barKnown = s.known;
-        bar = new cliProgress.SingleBar({ stream, ...DISPLAY, ...barOptions(s.known) }, cliProgress.Presets.shades_classic);
-        stage = update.stage;
+      // A new stage starts a new bar.
+      shown = follow(shown, update, stage !== update.stage, (s) => {
+        const bar = new cliProgress.SingleBar({ stream, ...DISPLAY, ...barOptions(s.known) }, cliProgress.Presets.shades_classic);
         bar.start(s.total, s.value, s.payload);
-        return;
-      }
-      if (bar.getTotal() !== s.total) bar.setTotal(s.total);
-      bar.update(s.value, s.payload);
+        return bar;
+      }, stop);
+      stage = update.stage;
     },
     endStage: stop,
     lane,
