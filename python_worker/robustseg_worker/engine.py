@@ -309,7 +309,7 @@ class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
         std = [max(s, 1e-3) for s in flat.std(dim=1).tolist()]
         del flat
         model = cancellation.install(training.build_seeded(
-            lambda: backend.build(spec, num_classes, int(train_images.shape[1]), mean, std), config.seed
+            lambda: models.build_model(backend.name, spec, num_classes, int(train_images.shape[1]), mean, std), config.seed
         ).to(self.device))
         checkpoints = training.TrainingCheckpoints(self.store, model_id)
         state, earlier_s = None, 0.0

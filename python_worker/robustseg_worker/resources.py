@@ -95,7 +95,7 @@ def _profile(backend_name: str, spec_json: str, num_classes: int, in_channels: i
     spec = json.loads(spec_json)
     try:
         with torch.device("meta"):  # no memory: only shapes
-            model = backend.build(spec, num_classes, in_channels, None, None).to("meta")
+            model = models.build_model(backend_name, spec, num_classes, in_channels).to("meta")
     except Exception as e:  # noqa: BLE001 - a backend that cannot build on meta is not estimated
         log.debug("no memory estimate for %s %s: %s", backend_name, spec, e)
         return None

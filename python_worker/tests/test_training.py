@@ -161,3 +161,36 @@ def test_config_validation_names_the_field(params, message):
     with pytest.raises(InvalidArgument) as e:
         TrainingConfig.from_params({**values, **params})
     assert str(e.value) == message
+
+
+def test_seeded_build_is_untouched_by_builds_in_other_threads():
+    """Stages run at once on one worker: a model loaded (built, then given its weights) in one
+    thread must not draw from torch's global generator between another thread's seed and its
+    initial weights."""
+    import threading
+
+    from robustseg_worker import models
+
+    spec = models.get("unet").resolve_spec({"depth": 2, "baseWidth": 4}, "model.unet")
+
+    def seeded():
+        return build_seeded(lambda: models.build_model("unet", spec, 6), 3).state_dict()
+
+    reference = seeded()
+    stop = threading.Event()
+
+    def load_models():
+        while not stop.is_set():
+            models.build_model("unet", spec, 6)
+
+    others = [threading.Thread(target=load_models) for _ in range(2)]
+    for t in others:
+        t.start()
+    try:
+        for _ in range(30):
+            state = seeded()
+            assert all(torch.equal(state[k], reference[k]) for k in reference)
+    finally:
+        stop.set()
+        for t in others:
+            t.join()

@@ -3,9 +3,9 @@ MONAI backends (their packages are imported only when a request needs them)."""
 
 from . import monai_backend, smp_backend, unet_backend  # noqa: F401  (register themselves)
 from .framing import FramedNetwork, FramedSegmenter
-from .registry import (BackendDetails, all_details, build_model, by_request_field, check_training_batch, get, names,
+from .registry import (BUILD_LOCK, BackendDetails, all_details, build_model, by_request_field, check_training_batch, get, names,
                        register, request_fields)
 from .unet import UNet
 
-__all__ = ["BackendDetails", "FramedNetwork", "FramedSegmenter", "UNet", "all_details", "build_model",
+__all__ = ["BUILD_LOCK", "BackendDetails", "FramedNetwork", "FramedSegmenter", "UNet", "all_details", "build_model",
            "by_request_field", "check_training_batch", "get", "names", "register", "request_fields"]

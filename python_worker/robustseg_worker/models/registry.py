@@ -8,6 +8,7 @@ itself unavailable and refuses work with FAILED_PRECONDITION, so the worker star
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -90,10 +91,19 @@ def by_request_field(request_field: str | None, field: str = "model") -> Backend
     raise InvalidArgument(field, f"unknown backend {request_field!r}; known: {', '.join(request_fields())}")
 
 
+# Building a module draws its initial weights from torch's global generator, which every thread
+# shares. Every build in the worker holds this lock, so that a seeded build (training.build_seeded
+# seeds that generator first) never has its draws interleaved with another thread's build: a
+# model loaded for an evaluation, or a size estimate, beside a training that starts (stages run at
+# once). Re-entrant: build_seeded holds it around its own build_model call.
+BUILD_LOCK = threading.RLock()
+
+
 def build_model(backend: str, spec: dict[str, Any], num_classes: int, in_channels: int = 3,
                 mean: Sequence[float] | None = None, std: Sequence[float] | None = None, *,
                 initial_weights: bool = True) -> nn.Module:
-    return get(backend).build(spec, num_classes, in_channels, mean, std, initial_weights=initial_weights)
+    with BUILD_LOCK:
+        return get(backend).build(spec, num_classes, in_channels, mean, std, initial_weights=initial_weights)
 
 
 def check_training_batch(backend: Backend, spec: dict[str, Any], batch_size: int, field: str,

@@ -7,7 +7,6 @@ draw of the loop (shuffling, augmentation) comes from one seeded generator."""
 from __future__ import annotations
 
 import math
-import threading
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 
@@ -19,20 +18,18 @@ from .. import failpoints
 from ..device import autocast
 from ..errors import FailedPrecondition
 from ..evaluation import evaluate
+from ..models.registry import BUILD_LOCK
 from ..events import EpochSummary, Progress, TrainStep
 from .augment import flip_rotate
 from .config import TrainingConfig
 
 BatchTransform = Callable[[nn.Module, torch.Tensor, torch.Tensor, int, int], torch.Tensor]
 
-# Model initialisation draws from torch's global generator; this lock keeps two trainings in
-# different threads from interleaving their draws (which would break reproducibility).
-_INIT_LOCK = threading.Lock()
-
-
 def build_seeded(build: Callable[[], nn.Module], seed: int) -> nn.Module:
-    """Build a model whose initial weights depend only on `seed`."""
-    with _INIT_LOCK, torch.random.fork_rng(devices=[]):
+    """Build a model whose initial weights depend only on `seed`. Initialisation draws from
+    torch's global generator: the models' build lock keeps every other thread's build (another
+    training, a model loaded for an evaluation) from drawing between the seed and the weights."""
+    with BUILD_LOCK, torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         return build()
 
