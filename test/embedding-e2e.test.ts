@@ -2,7 +2,7 @@
 // aliases, and TLS (a throwaway CA made at test time): TLS works; a wrong CA, a missing client
 // certificate under mutual TLS, a missing or wrong token are each refused with a clear error.
 import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { execa, type ResultPromise } from "execa";
@@ -17,6 +17,7 @@ import { scratchDir } from "./fixtures/scripts.js";
 
 const repo = join(import.meta.dirname, "..");
 const dir = scratchDir("robustseg-embed-");
+const images = join(dir, "images");
 let worker: SupervisedWorker;
 let modelId: string;
 let testDatasetId: string;
@@ -44,8 +45,10 @@ beforeAll(async () => {
   testDatasetId = ids.test;
   const trained = await viaWorker(["train", "--train", ids.train, "--validation", ids.validation, "--epochs", "1", "--batch-size", "4", "--depth", "2", "--base-width", "4", "--json"]);
   modelId = JSON.parse(trained.stdout).model.id;
-  writeImage(join(dir, "a.png"), 16, 16, 1);
-  writeImage(join(dir, "odd.png"), 37, 21, 2);
+  // The images in a folder of their own: an output may not be inside an input folder.
+  mkdirSync(images);
+  writeImage(join(images, "a.png"), 16, 16, 1);
+  writeImage(join(images, "odd.png"), 37, 21, 2);
 });
 afterAll(async () => {
   await worker?.close();
@@ -55,7 +58,7 @@ afterAll(async () => {
 describe("robustseg predict / probe / model alias", () => {
   it("predict writes a palette mask per image at the image's size, probabilities and the index", async () => {
     const out = join(dir, "masks");
-    const { code, stdout, stderr } = await viaWorker(["predict", "--model", modelId, "--input", join(dir), "--out", out, "--probabilities", "--json"]);
+    const { code, stdout, stderr } = await viaWorker(["predict", "--model", modelId, "--input", images, "--out", out, "--probabilities", "--json"]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
@@ -84,7 +87,7 @@ describe("robustseg predict / probe / model alias", () => {
 
   it("probe reports the attack's effect per image and writes masks and the attacked image", async () => {
     const out = join(dir, "probe");
-    const { code, stdout, stderr } = await viaWorker(["probe", "--model", modelId, "--input", join(dir, "odd.png"), "--steps", "2", "--epsilon", "0.02", "--out", out, "--json"]);
+    const { code, stdout, stderr } = await viaWorker(["probe", "--model", modelId, "--input", join(images, "odd.png"), "--steps", "2", "--epsilon", "0.02", "--out", out, "--json"]);
     expect(stderr).toBe("");
     expect(code).toBe(0);
     const result = JSON.parse(stdout);
@@ -103,9 +106,9 @@ describe("robustseg predict / probe / model alias", () => {
     const set = await viaWorker(["model", "alias", "nuclei", modelId, "--json"]);
     expect(set.code).toBe(0);
     expect(JSON.parse(set.stdout).aliases).toEqual([{ alias: "nuclei", modelId }]);
-    const viaAlias = JSON.parse((await viaWorker(["predict", "--model", "nuclei", "--input", join(dir, "a.png"), "--json"])).stdout);
+    const viaAlias = JSON.parse((await viaWorker(["predict", "--model", "nuclei", "--input", join(images, "a.png"), "--json"])).stdout);
     expect(viaAlias.modelId).toBe(modelId);
-    const wrong = await viaWorker(["predict", "--model", testDatasetId, "--input", join(dir, "a.png")]);
+    const wrong = await viaWorker(["predict", "--model", testDatasetId, "--input", join(images, "a.png")]);
     // Refused by the CLI before the worker is asked (the worker's own check: test_serving.py).
     expect(wrong.code).toBe(2);
     expect(wrong.stderr).toBe(`error: --model: ${testDatasetId} is a dataset id; give a model id (m-…)`); // execa strips the newline

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ExperimentResults } from "../ts/experiment/results.js";
 import { runExperiment, type ExperimentWorker } from "../ts/experiment/runner.js";
-import { planExperiment } from "../ts/experiment/plan.js";
+import { planExperiment, stageDependencies } from "../ts/experiment/plan.js";
 import { loadSpec } from "../ts/experiment/spec.js";
 import { parseSelectionRecords } from "../ts/selection/record.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
@@ -159,8 +159,9 @@ describe("robustseg run SPEC on a tiny spec", () => {
     expect(ap.attack).toMatchObject({ method: "apgd", loss: "masked-ce", steps: 3, target: "untargeted", iterate: "lowest-accuracy" });
     expect(ap.metrics.numPixels).toBe(ev.metrics.numPixels);
     const refused = await cli(["evaluate", "--model", m1, "--dataset", test, "--attack", "apgd", "--loss", "js", "--target", "background"]);
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toMatch(/attack\.apgd\.target: a targeted APGD needs loss CROSS_ENTROPY/);
+    // The worker's field error (attack.apgd.target) comes back under the command's own flag.
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/--target: .*a targeted APGD needs loss CROSS_ENTROPY/);
 
     const m2 = first.models.find((m) => m.name === "M2")?.id as string;
     const transfer = await cli(["evaluate", "--model", m2, "--dataset", test, "--attack", "pgd", "--steps", "2", "--attack-model", m1, "--json"]);
@@ -293,10 +294,16 @@ describe("an interrupted run", () => {
 
   it("stages run at once give the results of one at a time; a worker killed under three stages is restarted once", async () => {
     const { spec, results, crashed, restarts } = await runKilledAfterM1(3, "concurrent");
-    // The three stages M1 makes ready started together on the dead worker.
-    expect(crashed.sort()).toEqual(["evaluate-M1-clean", "method-one", "method-two"]);
+    // The stages M1 makes ready start on the dead worker; how many of them reach it before the
+    // restart depends on the schedule, so the test asserts the outcome: only stages M1 made ready
+    // crashed, the worker was restarted once for all of them, each crashed stage ran twice and
+    // every other stage once.
+    const needs = stageDependencies(planExperiment(spec));
+    const madeReadyByM1 = [...needs].filter(([, n]) => n.includes("train-M1") && n.every((d) => d === "data" || d === "train-M1")).map(([id]) => id);
+    expect(crashed.length).toBeGreaterThan(0);
+    for (const id of crashed) expect(madeReadyByM1).toContain(id);
     expect(restarts).toBe(1);
-    for (const id of crashed) expect(results.stages.find((s) => s.id === id)?.attempts).toBe(2);
+    for (const s of results.stages) expect({ id: s.id, attempts: s.attempts }).toEqual({ id: s.id, attempts: crashed.includes(s.id) ? 2 : 1 });
     // results.json lists stages, models and evaluations in the plan's order, whatever order they finished in.
     expect(results.stages.map((s) => s.id)).toEqual(planExperiment(spec).map((s) => s.id));
     expect(results.models.map((m) => m.name)).toEqual(["M1", "M2", "M3", "M4"]);

@@ -37,10 +37,35 @@ _MAX_STEPS = 100_000
 StopFn = Callable[[], None]
 
 
-def _epsilon(field: str, value: Any) -> float:
+# attacks.threat explains both floors: below them float32 cannot move a pixel near 1.
+MIN_EPSILON = attacks.MIN_EPSILON
+MIN_STEP = attacks.MIN_STEP
+
+
+def check_epsilon(field: str, value: Any) -> float:
+    """ε of an attack, adversarial training or method two: in [MIN_EPSILON, 1]."""
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or not 0 < value <= 1:
         raise InvalidArgument(field, f"must be > 0 and <= 1 (a fraction of the pixel range), got {value!r}")
+    if value < MIN_EPSILON:
+        raise InvalidArgument(field, f"must be >= {MIN_EPSILON:g} (float32 holds pixels near 1 only 6e-08 apart: a "
+                                     f"smaller ε leaves them, or most of them, as they were), got {value!r}")
     return float(value)
+
+
+def check_step(field: str, epsilon: float, steps: int, step_size: float | None) -> None:
+    """InvalidArgument when a gradient step (`step_size`, or 2.5·ε/steps when None) is below
+    MIN_STEP; names `field`.step_size when it was given, else `field`.steps."""
+    if step_size is not None:
+        if step_size < MIN_STEP:
+            raise InvalidArgument(f"{field}.step_size", f"must be >= {MIN_STEP:.3g} (float32's spacing near 1: a "
+                                                        f"smaller step leaves pixels there as they were) or 0 for "
+                                                        f"2.5·ε/steps, got {step_size!r}")
+        return
+    if 2.5 * epsilon / steps < MIN_STEP:
+        most = math.floor(2.5 * epsilon / MIN_STEP)
+        raise InvalidArgument(f"{field}.steps", f"must be <= {most} with epsilon {epsilon:g} (more make the default "
+                                                f"step 2.5·ε/steps smaller than float32's spacing near 1, {MIN_STEP:.3g}, "
+                                                f"which leaves pixels there as they were) or set step_size, got {steps!r}")
 
 
 def _steps(field: str, value: Any) -> int:
@@ -165,7 +190,7 @@ def _target(p: dict[str, Any], num_classes: int, field: str) -> int | None:
 def _apgd(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack:
     """APGD (Croce & Hein 2020) with one of SEA's losses; step sizes are APGD's own (2ε, halved at
     its checkpoints), so there is no step_size field."""
-    eps = _epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
+    eps = check_epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
     steps = _steps(f"{field}.steps", p.get("steps", 0))
     loss_name = p.get("loss") or "cross_entropy"
     if loss_name not in APGD_LOSSES:
@@ -192,10 +217,12 @@ def _gradient(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack
     if method not in METHODS:
         raise InvalidArgument(f"{field}.method", f"must be one of {', '.join(m.upper() for m in METHODS)}, got "
                               f"{'unspecified' if method is None else repr(method)}")
-    eps = _epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
+    eps = check_epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
     iterative = method != "fgsm"
     steps = _steps(f"{field}.steps", p.get("steps", 0)) if iterative else 0
     step_size = _step_size(f"{field}.step_size", p.get("step_size", 0.0)) if iterative else None
+    if iterative:
+        check_step(field, eps, steps, step_size)
     random_start = bool(p.get("random_start", False)) and iterative
     seed = _seed(f"{field}.seed", p.get("seed", 0)) if random_start else 0
     target_class = _target(p, num_classes, field)
@@ -206,9 +233,10 @@ def _gradient(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack
 
 
 def _layered(p: dict[str, Any], num_classes: int, field: str) -> ResolvedAttack:
-    eps = _epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
+    eps = check_epsilon(f"{field}.epsilon", p.get("epsilon", 0.0))
     steps = _steps(f"{field}.steps", p.get("steps", 0))
     step_size = _step_size(f"{field}.step_size", p.get("step_size", 0.0))
+    check_step(field, eps, steps, step_size)
     order = list(p.get("class_order") or [])
     seen: set[int] = set()
     for i, c in enumerate(order):

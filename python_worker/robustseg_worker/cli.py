@@ -12,8 +12,10 @@ import argparse
 import json
 import logging
 import os
+import re
 import signal
 import sys
+import tempfile
 import threading
 
 from . import __version__
@@ -27,7 +29,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m robustseg_worker", description="robustseg PyTorch worker (gRPC)")
     p.add_argument("--listen", default="127.0.0.1:0",
                    help="HOST:PORT or unix:PATH (default 127.0.0.1:0 = a free loopback port)")
-    p.add_argument("--workspace", default="./runs", help="artifact directory (default ./runs)")
+    p.add_argument("--workspace", default="./runs", help="artifact directory (default ./runs); must be writable")
+    p.add_argument("--read-only", action="store_true",
+                   help="only read the workspace (store verify on read-only storage): no lock files, damaged "
+                        "artifacts left in place, and whatever would write fails with FAILED_PRECONDITION")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda or cuda:N")
     p.add_argument("--parent-pid", type=int, default=None,
                    help="exit when this process ends (default: when re-parented; 0: never)")
@@ -83,6 +88,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ListenError, TlsError) as e:
         print(f"robustseg worker: error: {e}", file=sys.stderr)
         return 2
+    problem = workspace_problem(args.workspace, args.read_only)
+    if problem:
+        print(f"robustseg worker: error: {problem}", file=sys.stderr)
+        return 2
     ready_out = os.fdopen(os.dup(1), "w")  # the only way to the real stdout from here on
     os.dup2(2, 1)
     sys.stdout = sys.stderr
@@ -103,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
                               tls_cert=args.tls_cert, tls_key=args.tls_key, tls_client_ca=args.tls_client_ca,
                               insecure=args.insecure, data_roots=args.data_root, max_message_mb=args.max_message_mb,
                               threads=args.threads, max_image_pixels=args.max_image_pixels or None,
-                              max_memory_gb=args.max_memory_gb or None)
+                              max_memory_gb=args.max_memory_gb or None, read_only=args.read_only)
     except (ValueError, OSError) as e:
-        print(f"robustseg worker: error: {e}", file=sys.stderr)
+        print(f"robustseg worker: error: {_as_flags(str(e))}", file=sys.stderr)
         return 2
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -129,6 +138,25 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def workspace_problem(workspace: str, read_only: bool) -> str | None:
+    """Why the worker cannot use `workspace`, in one line naming --workspace, or None. Every
+    call takes lock files there, so an unwritable workspace would fail each one later;
+    read-only, it must only be a folder."""
+    path = os.path.abspath(workspace)
+    if os.path.exists(path) and not os.path.isdir(path):
+        return f"--workspace {path}: not a folder"
+    if read_only:
+        return None if os.path.isdir(path) else f"--workspace {path}: no such folder (--read-only makes nothing)"
+    try:
+        os.makedirs(path, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        hint = "; pass a writable folder (robustseg store verify reads a read-only one)"
+        return f"--workspace {path}: not writable ({e.strerror or e}){hint}"
+    return None
+
+
 def _on_signal(server):
     def handle(signum, _frame):
         if server.shutting_down.is_set():
@@ -138,3 +166,19 @@ def _on_signal(server):
         threading.Thread(target=server.request_shutdown, args=(signal.Signals(signum).name,), daemon=True).start()
 
     return handle
+
+
+# start_server names its keyword arguments in errors (`device: …`, `data_roots[1]: …`); from the
+# command line the same problem is the flag's (`--device …`, `--data-root …`).
+_FLAG_OF_ARGUMENT = {"workspace": "--workspace", "listen": "--listen", "token": "--token", "device": "--device",
+                     "tls_cert": "--tls-cert", "tls_key": "--tls-key", "tls_client_ca": "--tls-client-ca",
+                     "data_roots": "--data-root", "max_message_mb": "--max-message-mb", "threads": "--threads",
+                     "max_image_pixels": "--max-image-pixels", "max_memory_gb": "--max-memory-gb",
+                     "read_only": "--read-only"}
+
+
+def _as_flags(message: str) -> str:
+    match = re.match(r"(\w+)(\[\d+\])?: ", message)
+    if match and match.group(1) in _FLAG_OF_ARGUMENT:
+        return f"{_FLAG_OF_ARGUMENT[match.group(1)]} {message[match.end():]}"
+    return message

@@ -13,6 +13,7 @@ from google.protobuf.message import Message
 
 from . import engine, engine_plan, events, figures, maintenance, models, worst_case
 from .errors import InvalidArgument
+from .run_usage import RunUsage
 from .proto.robustseg.v1 import attack_pb2, common_pb2, data_pb2, figure_pb2, model_pb2, store_pb2, worker_service_pb2
 
 _SPLITS = {
@@ -341,4 +342,21 @@ def verify_store_event(event: Any) -> store_pb2.VerifyStoreEvent:
 def collect_garbage_response(result: maintenance.GarbageResult) -> store_pb2.CollectGarbageResponse:
     return store_pb2.CollectGarbageResponse(
         removed=[store_pb2.RemovedEntry(**e.__dict__) for e in result.removed],
-        kept_ids=result.kept_ids, bytes_freed=result.bytes_freed, dry_run=result.dry_run)
+        kept_ids=result.kept_ids, bytes_freed=result.bytes_freed, dry_run=result.dry_run,
+        over_limit=result.over_limit, forgotten_runs=result.forgotten_runs)
+
+
+def run_usage_checks(checks: Any) -> list[maintenance.RunUsageCheck]:
+    return [maintenance.RunUsageCheck(c.key, c.revision, c.folder_gone) for c in checks]
+
+
+def _run_usage(usage: RunUsage) -> store_pb2.RunUsage:
+    return store_pb2.RunUsage(**usage.__dict__)
+
+
+def record_run_usage_response(usage: RunUsage) -> store_pb2.RecordRunUsageResponse:
+    return store_pb2.RecordRunUsageResponse(usage=_run_usage(usage))
+
+
+def list_run_usage_response(runs: list[RunUsage]) -> store_pb2.ListRunUsageResponse:
+    return store_pb2.ListRunUsageResponse(runs=[_run_usage(u) for u in runs])

@@ -77,8 +77,9 @@ class TrainRequest:
 class Engine(AttackMixin, PlanMixin, ExportMixin, ServingMixin):
     def __init__(self, workspace: str | Path, device: torch.device | str = "cpu",
                  max_message_bytes: int = 64 * 2**20, data_paths: data.DataPaths | None = None,
-                 memory_limit_bytes: int | None = None) -> None:
-        self.store = ArtifactStore(workspace)
+                 memory_limit_bytes: int | None = None, read_only: bool = False) -> None:
+        # read_only: store verify on read-only storage (cli.py --read-only); see ArtifactStore.
+        self.store = ArtifactStore(workspace, read_only=read_only)
         # Work whose memory estimate exceeds this (or 80% of the device's free memory) is
         # refused before it starts (resources.py); None: only the free memory counts.
         self.memory_limit_bytes = memory_limit_bytes

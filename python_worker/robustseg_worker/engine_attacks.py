@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import math
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -43,10 +42,16 @@ def _never_stop() -> None:
     return None
 
 
+def _outside_inference_mode(load: Callable[..., Any], *args: Any) -> Any:
+    """What the caches hold is later attacked with gradients; loaded inside a caller's
+    inference mode (Predict, evaluation) its tensors would be inference tensors, which autograd
+    refuses."""
+    with torch.inference_mode(False):
+        return load(*args)
+
+
 def _check_epsilon(value: Any, field: str = "epsilon") -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not 0 < value <= 1:
-        raise InvalidArgument(field, f"must be > 0 and <= 1 (a fraction of the pixel range), got {value!r}")
-    return float(value)
+    return attack_specs.check_epsilon(field, value)
 
 
 class AttackMixin:
@@ -66,7 +71,7 @@ class AttackMixin:
         # Keyed by the file's identity too: a weights file changed on disk since it was loaded
         # (and checked) is loaded, and so checked, again instead of served from memory.
         key = (model_id, self._file_stamp("model", model_id, artifacts.MODEL_WEIGHTS))
-        return self._models.get_or_load(key, lambda: self.load_model(model_id))
+        return self._models.get_or_load(key, lambda: _outside_inference_mode(self.load_model, model_id))
 
     def cached_dataset(self, dataset_id: str, field: str = "dataset_id") -> tuple[torch.Tensor, torch.Tensor]:
         """(images float32 (N,3,H,W), labels int64 (N,H,W)) on the worker's device."""
@@ -77,7 +82,8 @@ class AttackMixin:
             return (torch.from_numpy(np.array(tiles.images, dtype=np.float32)).to(self.device),
                     torch.from_numpy(tiles.labels).to(self.device))
 
-        return self._datasets.get_or_load((dataset_id, self._file_stamp("dataset", dataset_id, artifacts.DATASET_TENSORS)), load)
+        return self._datasets.get_or_load((dataset_id, self._file_stamp("dataset", dataset_id, artifacts.DATASET_TENSORS)),
+                                          lambda: _outside_inference_mode(load))
 
     def _file_stamp(self, kind: str, artifact_id: str, name: str) -> tuple[int, int, int]:
         try:
@@ -181,8 +187,8 @@ class AttackMixin:
         attacks.logit_additive_scores), exact on basis rows (``exact``). ``distributed``: the
         distinct images are shared among torchrun's processes when the call is worth a launch
         (:data:`MIN_SHARDED_ROWS_PER_PROCESS`); same scores either way."""
+        eps = _check_epsilon(epsilon)  # before anything is loaded
         model_info, dataset = self._pair(model_id, dataset_id)
-        eps = _check_epsilon(epsilon)
         c = model_info.num_classes
         idx = np.asarray(image_indices)
         shards = DistributedOptions.from_params(distributed)
@@ -250,8 +256,8 @@ class AttackMixin:
         """x_{s*} = clip(x + Σ_c s_c a_c, 0, 1) (projected onto the ε-ball with `project`) per
         image -> a new dataset. Id from (model, dataset, ε, project, sha256 of the signs' bytes).
         Progress: stage "enhance", images done/total."""
+        eps = _check_epsilon(epsilon)  # before anything is loaded
         model_info, dataset = self._pair(model_id, dataset_id)
-        eps = _check_epsilon(epsilon)
         c, n = model_info.num_classes, dataset.num_images
         if signs.dtype != np.int8:
             raise InvalidArgument("signs", f"dtype must be int8, got {signs.dtype}")

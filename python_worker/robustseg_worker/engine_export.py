@@ -4,7 +4,7 @@
 exports/<model id>.opset<N>.onnx, <model id>.torchscript.pt, <model id>.safetensors: written
 atomically (a temporary name in the same folder, fsynced, renamed), each with a sidecar
 <file>.json holding what the result reports, and reused when both exist (same model, format and
-opset: the model id already covers the code version).
+opset: the model id covers the weights, "robustseg.format" the export code's version).
 """
 
 from __future__ import annotations
@@ -38,6 +38,18 @@ def _file_name(model_id: str, fmt: str, opset: int) -> str:
     return f"{model_id}.opset{opset}.onnx" if fmt == "onnx" else f"{model_id}.{export.EXTENSIONS[fmt]}"
 
 
+def _current_details(path: Path, sidecar: Path, fmt: str) -> dict[str, Any] | None:
+    """The sidecar of a stored export this code would write the same, else None (rewrite it):
+    an export made by an earlier format version (e.g. one whose graph failed below the stride)
+    is not reused."""
+    if not (path.is_file() and sidecar.is_file()):
+        return None
+    details = json.loads(sidecar.read_text(encoding="utf-8"))
+    if details.get("metadata", {}).get("robustseg.format") != f"robustseg-{fmt}-{export.FORMAT_VERSION}":
+        return None
+    return details
+
+
 class ExportMixin:
     """Needs from Engine: store, get_model, max_message_bytes."""
 
@@ -53,8 +65,8 @@ class ExportMixin:
         name = _file_name(model_id, fmt, opset)
         path, sidecar = folder / name, folder / f"{name}.json"
         with self.store.lock(f"export-{name}", check_stop):
-            if path.is_file() and sidecar.is_file():
-                details = json.loads(sidecar.read_text(encoding="utf-8"))
+            details = _current_details(path, sidecar, fmt)
+            if details is not None:
                 yield Progress("export", 1, 1, f"reused {name}")
             else:
                 yield Progress("export", 0, 1, f"writing {name}")

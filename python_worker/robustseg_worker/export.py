@@ -13,8 +13,16 @@ and cropping back are part of it, so the input is pixels in [0, 1], float32 (N, 
   the dynamic axes, the backend, its spec and the class names are in the file's metadata_props
   (keys "robustseg.*") and in the result. Why not the dynamo exporter: it took 20-80 s per
   model on two cores where this one takes 1-7 s, for the same graph.
-- torchscript: torch.jit.trace at the training tile size (any batch size); the same metadata is
-  in the archive's extra file "robustseg.json". torch.jit.load needs no robustseg.
+- torchscript: torch.jit.trace at the training tile size, with the same dynamic axes as ONNX; the
+  same metadata is in the archive's extra file "robustseg.json". torch.jit.load needs no robustseg.
+
+Both traced formats take every image size the worker serves, down to 1 x 1 (where the axes are
+dynamic): the framing picks reflect or replicate padding by comparing the pad with the side in
+Python, which tracing would freeze at the example's size (reflect, which fails below the
+stride), so the exported graph pads the input itself first with index arithmetic that decides
+per input (`AnySizeInput`); the model's own pad is then zero. The values are the same copies
+of pixels, so the graph equals the model at every size. A network whose graph fixes H and W
+(SwinUNETR) says so: "robustseg.input_size" is "HxW" there and "any" elsewhere.
 - safetensors: the state dict (including the normalisation buffers) with the metadata in the
   file's header, for frameworks that rebuild the network themselves.
 """
@@ -44,6 +52,9 @@ DEFAULT_OPSET = 18
 MIN_OPSET = 13  # Pad with runtime-computed pads and reflect mode, ReduceMean axes as attributes
 
 ONNX = OptionalPackage("onnx", "onnx", "1.22.0")
+# Part of "robustseg.format"; a stored export of another version is written again (engine_export).
+# 2: traced graphs take any image size (AnySizeInput).
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -90,7 +101,7 @@ def metadata(model_id: str, backend: str, spec: dict[str, Any], class_names: lis
              fmt: str) -> dict[str, str]:
     """The file's own description (strings only: ONNX metadata_props and safetensors headers)."""
     return {
-        "robustseg.format": f"robustseg-{fmt}-1",
+        "robustseg.format": f"robustseg-{fmt}-{FORMAT_VERSION}",
         "robustseg.model_id": model_id,
         "robustseg.backend": backend,
         "robustseg.spec": json.dumps(spec, sort_keys=True),
@@ -119,19 +130,65 @@ def example_input(rebuild: dict[str, Any], batch: int = 2) -> torch.Tensor:
                       generator=generator)
 
 
+def _padding_index(side: torch.Tensor, multiple: int, min_side: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """For one axis of length `side` (a 0-d tensor, so tracing keeps it symbolic): the reflect
+    and the replicate index of every padded position, and the pad (framing.padded_side)."""
+    padded = torch.clamp(side, min=min_side)
+    padded = padded + torch.remainder(-padded, multiple)
+    position = torch.arange(padded)
+    last = side - 1
+    reflect = last - torch.abs(last - position)
+    replicate = torch.minimum(position, last)
+    return reflect, replicate, padded - side
+
+
+class AnySizeInput(nn.Module):
+    """`model` (a FramedSegmenter) behind its own padding done as a traceable gather: the same
+    reflect-or-replicate choice as framing.FramedSegmenter.forward, taken per input inside the
+    graph instead of once at trace time."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.pad_multiple = int(getattr(model, "pad_multiple", 1))
+        self.min_side = int(getattr(model, "min_side", 1))
+        # The exporters switch the module they are given to eval mode and back again, recursively.
+        self.train(model.training)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        shape = torch._shape_as_tensor(x)
+        reflect_h, replicate_h, pad_h = _padding_index(shape[-2], self.pad_multiple, self.min_side)
+        reflect_w, replicate_w, pad_w = _padding_index(shape[-1], self.pad_multiple, self.min_side)
+        use_reflect = (pad_h < shape[-2]) & (pad_w < shape[-1])
+        x = x.index_select(2, torch.where(use_reflect, reflect_h, replicate_h))
+        x = x.index_select(3, torch.where(use_reflect, reflect_w, replicate_w))
+        return self.model(x)[..., :h, :w]
+
+
+def _spatial_axes(model: nn.Module) -> list[str]:
+    return ["batch", "height", "width"] if getattr(model, "dynamic_spatial_export", False) else ["batch"]
+
+
+def _input_size(axes: list[str], example: torch.Tensor) -> str:
+    """What "robustseg.input_size" says: "any" (H, W >= 1) or the one size the graph takes."""
+    return "any" if "height" in axes else f"{example.shape[-2]}x{example.shape[-1]}"
+
+
 def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int, meta: dict[str, str]) -> Exported:
     onnx = ONNX.require("format")
-    axes = ["batch", "height", "width"] if getattr(model, "dynamic_spatial_export", False) else ["batch"]
+    axes = _spatial_axes(model)
     dims = dict(zip((0, 2, 3), axes))
     try:
         with _quiet_stdout(), torch.no_grad(), _no_warnings():
-            torch.onnx.export(model, (example,), str(path), dynamo=False, verbose=False, opset_version=opset,
+            torch.onnx.export(AnySizeInput(model), (example,), str(path), dynamo=False, verbose=False, opset_version=opset,
                               input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
                               dynamic_axes={INPUT_NAME: dims, OUTPUT_NAME: dims})
     except Exception as e:  # noqa: BLE001 - the exporter raises many kinds
         raise FailedPrecondition(f"ONNX export of this {meta['robustseg.backend']} model failed: "
                                  f"{_first_line(e)}") from e
-    written = dict(meta, **{"robustseg.dynamic_axes": ",".join(axes), "robustseg.opset": str(opset)})
+    written = dict(meta, **{"robustseg.dynamic_axes": ",".join(axes), "robustseg.opset": str(opset),
+                            "robustseg.input_size": _input_size(axes, example)})
     graph = onnx.load(str(path))
     for key, value in written.items():
         entry = graph.metadata_props.add()
@@ -141,15 +198,16 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path, opset: int,
 
 
 def export_torchscript(model: nn.Module, example: torch.Tensor, path: Path, meta: dict[str, str]) -> Exported:
-    written = dict(meta, **{"robustseg.dynamic_axes": "batch"})
+    axes = _spatial_axes(model)
+    written = dict(meta, **{"robustseg.dynamic_axes": ",".join(axes), "robustseg.input_size": _input_size(axes, example)})
     try:
         with _quiet_stdout(), torch.no_grad(), _no_warnings():
-            traced = torch.jit.trace(model, example, check_trace=False)
+            traced = torch.jit.trace(AnySizeInput(model), example, check_trace=False)
             torch.jit.save(traced, str(path), _extra_files={"robustseg.json": json.dumps(written, sort_keys=True)})
     except Exception as e:  # noqa: BLE001
         raise FailedPrecondition(f"TorchScript export of this {meta['robustseg.backend']} model failed: "
                                  f"{_first_line(e)}") from e
-    return Exported(0, ["batch"], written)
+    return Exported(0, axes, written)
 
 
 def export_safetensors(model: nn.Module, path: Path, meta: dict[str, str]) -> Exported:

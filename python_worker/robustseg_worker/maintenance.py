@@ -1,10 +1,13 @@
 """Workspace maintenance (issue 10): `store verify` checks every artifact the way a load does;
 `store gc` removes what nothing refers to. Plain Python over the store; the servicer converts.
 
-gc keeps the ids it is given, every model a serving alias points to (aliases.json) and,
-transitively, every parent named in their provenance (an attacked set keeps its model and clean
-set, a model its training and validation sets), so a kept run can still be explained and rebuilt. Anything younger than `min_age_seconds` stays: a
-run in progress may have made it and not yet recorded it."""
+gc keeps the ids it is given, the ids recorded as used by a run folder (run_usage.py) unless the
+caller checked that record itself, every artifact a running call leases (store.py), every model a
+serving alias points to (aliases.json) and, transitively, every parent named in their provenance
+(an attacked set keeps its model and clean set, a model its training and validation sets), so a
+kept run can still be explained and rebuilt. Anything younger than `min_age_seconds` stays: a
+run in progress may have made it and not yet recorded it. With `max_artifacts`, a collection
+that would remove more datasets and models than that removes nothing and says what it would."""
 
 from __future__ import annotations
 
@@ -21,7 +24,8 @@ from typing import Any
 from .errors import ArtifactCorrupt, InvalidArgument
 from .events import Progress
 from .model_names import ModelNames
-from .store import CHECKPOINTS, KINDS, ArtifactStore, is_valid_id, kind_of, stale_temporaries
+from . import run_usage
+from .store import CHECKPOINTS, KINDS, ArtifactStore, is_valid_id, kind_of, stale_temporaries, try_flock
 
 log = logging.getLogger(__name__)
 DEFAULT_MIN_AGE_S = 3600
@@ -60,6 +64,16 @@ class GarbageResult:
     kept_ids: list[str] = field(default_factory=list)
     bytes_freed: int = 0
     dry_run: bool = False
+    over_limit: bool = False
+    forgotten_runs: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class RunUsageCheck:
+    """A run-usage record the caller looked at (on the run folder's machine)."""
+    key: str
+    revision: int
+    folder_gone: bool
 
 
 def _size(path: Path) -> int:
@@ -105,7 +119,7 @@ def verify_store(store: ArtifactStore, quarantine: bool = True,
         check_stop()
         directory = store.path(kind, artifact_id)
         size = _size(directory)
-        with store.lock(artifact_id, check_stop):
+        with store.without_leases(), store.lock(artifact_id, check_stop):
             try:
                 store.verify(kind, artifact_id, quarantine=quarantine)
                 checks.append(ArtifactCheck(kind, artifact_id, True, size))
@@ -166,53 +180,106 @@ def _lock_is_free(store: ArtifactStore, artifact_id: str) -> bool:
         return False
 
 
+def _remove_unheld_lease(path: Path, remove: Callable[[], None]) -> None:
+    """Unlinked while held exclusively: a call opening it meanwhile sees the inode change and
+    leases a new file (store.CallLeases.take), never the unlinked one."""
+    with open(path, "a+") as f:
+        if try_flock(f, exclusive=True):
+            remove()
+
+
+def _recorded_ids(store: ArtifactStore, checked_runs: Iterable[RunUsageCheck]) -> tuple[list[str], list[RunUsageCheck]]:
+    """Ids of the records the caller did not check (or that changed since), and the checked
+    records whose folder is gone."""
+    checked = {c.key: c for c in checked_runs}
+    ids: list[str] = []
+    gone: list[RunUsageCheck] = []
+    for usage in run_usage.list_run_usage(store):
+        check = checked.get(usage.key)
+        if check is None or check.revision != usage.revision:
+            ids.extend(usage.artifact_ids)
+        elif check.folder_gone:
+            gone.append(check)
+    return ids, gone
+
+
 def collect_garbage(store: ArtifactStore, keep_ids: Iterable[str], dry_run: bool = False,
-                    min_age_seconds: float | None = DEFAULT_MIN_AGE_S) -> GarbageResult:
+                    min_age_seconds: float | None = DEFAULT_MIN_AGE_S, max_artifacts: int | None = None,
+                    checked_runs: Iterable[RunUsageCheck] = ()) -> GarbageResult:
     if min_age_seconds is None:
         min_age_seconds = DEFAULT_MIN_AGE_S
     if min_age_seconds < 0:
         raise InvalidArgument("min_age_seconds", f"must be >= 0, got {min_age_seconds}")
+    if max_artifacts is not None and max_artifacts < 0:
+        raise InvalidArgument("max_artifacts", f"must be >= 0, got {max_artifacts}")
     now = time.time()
     result = GarbageResult(dry_run=dry_run)
-    kept = _closure(store, [*keep_ids, *ModelNames(store).aliases().values()])
+    recorded, gone_runs = _recorded_ids(store, checked_runs)
+    leased = [i for _, i in _all_ids(store) if store.is_leased(i)]
+    kept = _closure(store, [*keep_ids, *recorded, *leased, *ModelNames(store).aliases().values()])
+
+    doomed = []
+    for kind, artifact_id in _all_ids(store):
+        if artifact_id in kept:
+            continue
+        young = now - _newest_mtime(store.path(kind, artifact_id)) < min_age_seconds
+        if young or not _lock_is_free(store, artifact_id):
+            kept.add(artifact_id)
+            continue
+        doomed.append((kind, artifact_id))
+    result.over_limit = max_artifacts is not None and len(doomed) > max_artifacts
+    removing = not dry_run and not result.over_limit
 
     def remove(kind: str, path: Path) -> None:
         size = _size(path)
         result.removed.append(RemovedEntry(kind, str(path.relative_to(store.root)), size))
         result.bytes_freed += size
-        if not dry_run:
+        if removing:
             if path.is_dir():
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
 
-    for kind, artifact_id in _all_ids(store):
-        directory = store.path(kind, artifact_id)
-        if artifact_id in kept:
+    for kind, artifact_id in doomed:
+        if not removing:
+            if store.is_leased(artifact_id):
+                kept.add(artifact_id)
+            else:
+                remove(kind, store.path(kind, artifact_id))
             continue
-        if now - _newest_mtime(directory) < min_age_seconds or not _lock_is_free(store, artifact_id):
-            kept.add(artifact_id)
-            continue
-        remove(kind, directory)
+        # Checked again while holding it: a call may have leased it since the list was made.
+        with store.removal_claim(artifact_id) as free:
+            if free:
+                remove(kind, store.path(kind, artifact_id))
+            else:
+                kept.add(artifact_id)
     result.kept_ids = sorted(kept)
 
     for entry in sorted((store.root / "quarantine").iterdir()):
         if now - _newest_mtime(entry) >= min_age_seconds:
             remove("quarantine", entry)
-    for entry in stale_temporaries(store):
+    for entry in [*stale_temporaries(store), *run_usage.stale_temporaries(store)]:
         remove("tmp", entry)
     checkpoints = store.root / CHECKPOINTS
     for entry in sorted(checkpoints.iterdir()) if checkpoints.is_dir() else []:
         model_done = is_valid_id("model", entry.name) and store.exists("model", entry.name)
         if (model_done or now - _newest_mtime(entry) >= min_age_seconds) and _lock_is_free(store, entry.name):
             remove("checkpoint", entry)
-    present = {i for _, i in _all_ids(store)} if not dry_run else {i for _, i in _all_ids(store)} - {
+    present = {i for _, i in _all_ids(store)} if removing else {i for _, i in _all_ids(store)} - {
         Path(e.path).name for e in result.removed}
     for lock in sorted((store.root / "locks").iterdir()):
-        artifact_id = lock.name.removesuffix(".lock")
-        if kind_of(artifact_id) and artifact_id not in present and _lock_is_free(store, artifact_id) and \
-                not (checkpoints / artifact_id).exists():
+        artifact_id, suffix = lock.stem, lock.suffix
+        if suffix not in (".lock", ".lease") or not kind_of(artifact_id) or artifact_id in present:
+            continue
+        if suffix == ".lease":
+            _remove_unheld_lease(lock, lambda: remove("lock", lock))
+        elif _lock_is_free(store, artifact_id) and not (checkpoints / artifact_id).exists():
             remove("lock", lock)
-    log.info("gc%s: %d entries, %d bytes; kept %d artifacts", " (dry run)" if dry_run else "",
-             len(result.removed), result.bytes_freed, len(result.kept_ids))
+    for check in gone_runs:
+        if not removing or run_usage.forget_run_usage(store, check.key, check.revision):
+            result.forgotten_runs.append(check.key)
+    log.info("gc%s: %d entries, %d bytes; kept %d artifacts (%d leased)%s",
+             " (dry run)" if dry_run else " (over the limit: nothing removed)" if result.over_limit else "",
+             len(result.removed), result.bytes_freed, len(result.kept_ids), len(leased),
+             f"; forgot {len(result.forgotten_runs)} run folders" if result.forgotten_runs else "")
     return result

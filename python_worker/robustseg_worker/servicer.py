@@ -16,9 +16,10 @@ from collections.abc import Callable, Generator, Iterator
 import grpc
 import numpy as np
 
-from . import cancellation, convert, convert_predict, maintenance
+from . import cancellation, convert, convert_predict, maintenance, run_usage
 from .engine import Engine
 from .errors import Cancelled, Unavailable
+from .store import CallLeases
 from .proto.robustseg.v1 import attack_pb2, data_pb2, model_pb2, worker_service_pb2, worker_service_pb2_grpc
 
 log = logging.getLogger(__name__)
@@ -120,8 +121,18 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
 
     def CollectGarbage(self, request, context):
         min_age = request.min_age_seconds if request.HasField("min_age_seconds") else None
+        max_artifacts = request.max_artifacts if request.HasField("max_artifacts") else None
         return convert.collect_garbage_response(maintenance.collect_garbage(
-            self.engine.store, list(request.keep_ids), request.dry_run, min_age))
+            self.engine.store, list(request.keep_ids), request.dry_run, min_age, max_artifacts,
+            convert.run_usage_checks(request.checked_runs)))
+
+    def RecordRunUsage(self, request, context):
+        usage = run_usage.record_run_usage(self.engine.store, request.host, request.run_folder,
+                                           list(request.artifact_ids))
+        return convert.record_run_usage_response(usage)
+
+    def ListRunUsage(self, request, context):
+        return convert.list_run_usage_response(run_usage.list_run_usage(self.engine.store))
 
     def ValidatePlan(self, request, context):
         return convert.validate_plan_response(self.engine.validate_plan(convert.validate_plan_request(request)))
@@ -166,12 +177,14 @@ class WorkerServicer(worker_service_pb2_grpc.WorkerServiceServicer):
 
 def _stream(events: Generator, to_message: Callable, check_stop: Callable[[], None]) -> Iterator:
     """Convert engine events. The engine runs with this call's stop check in reach of the
-    model's stop points (cancellation.py); closing the stream (client gone) closes the engine's
-    generator right away, which releases its artifact lock and drops its tensors."""
+    model's stop points (cancellation.py) and its leases on the artifacts it touches (store.py);
+    closing the stream (client gone) closes the engine's generator right away, which releases
+    its artifact lock and drops its tensors, then the leases go."""
     finished = False
+    leases = CallLeases()
     try:
         while True:
-            with cancellation.stopping(check_stop):
+            with cancellation.stopping(check_stop), leases.active():
                 try:
                     event = next(events)
                 except StopIteration:
@@ -180,15 +193,19 @@ def _stream(events: Generator, to_message: Callable, check_stop: Callable[[], No
             yield to_message(event)
     finally:
         events.close()
+        leases.release()
         if not finished:  # cancelled or failed: give the memory of its tensors back now
             cancellation.release_memory()
 
 
 @contextlib.contextmanager
 def _unary(check_stop: Callable[[], None]) -> Iterator[None]:
-    with cancellation.stopping(check_stop):
+    leases = CallLeases()
+    with cancellation.stopping(check_stop), leases.active():
         try:
             yield
         except BaseException:
             cancellation.release_memory()
             raise
+        finally:
+            leases.release()

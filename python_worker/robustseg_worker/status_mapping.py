@@ -45,6 +45,9 @@ def status_for(exc: BaseException) -> tuple[grpc.StatusCode, str]:
         return grpc.StatusCode.CANCELLED, CLIENT_GONE
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return grpc.StatusCode.RESOURCE_EXHAUSTED, "no space left for the workspace: " + _one_line(exc)
+    if isinstance(exc, OSError) and exc.errno == errno.EROFS:
+        # The workspace became read-only after start-up (the start-up check refuses one that is).
+        return grpc.StatusCode.FAILED_PRECONDITION, f"read-only file system: {exc.filename or _one_line(exc)}"
     for cls, code in _CODES:
         if isinstance(exc, cls):
             return code, _one_line(exc) or cls.__name__

@@ -15,6 +15,11 @@ tensor file on every load, streamed), and the request that would reuse an artifa
 of it first. A mismatch, a missing or unreadable file, or a malformed meta.json moves the whole
 directory to `quarantine/<id>.<time>.<pid>/` (with `reason.txt`) and raises ArtifactCorrupt
 naming the artifact and the file; the id is then absent, so asking for it again rebuilds it.
+
+Leases: a call (servicer.py opens a CallLeases per call) holds a shared flock on
+`locks/<id>.lease` for every artifact it reads, writes or computes, until it ends; gc (in this or
+any worker sharing the workspace) removes an artifact only while it holds that file exclusively,
+so an artifact in use by a running call is never removed under it.
 """
 
 from __future__ import annotations
@@ -33,10 +38,10 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from . import __version__, failpoints
-from .errors import ArtifactCorrupt, NotFound
+from .errors import ArtifactCorrupt, FailedPrecondition, NotFound
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +204,74 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
-def _pid_alive(pid: int) -> bool:
+def lease_path(root: Path, artifact_id_: str) -> Path:
+    return root / "locks" / f"{artifact_id_}.lease"
+
+
+def try_flock(f: IO[str], exclusive: bool) -> bool:
+    try:
+        fcntl.flock(f.fileno(), (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+
+
+class CallLeases:
+    """The leases of one call: a shared flock per artifact it touched, held until release().
+    flock locks belong to the open file, so they conflict with gc's exclusive attempt also when
+    gc runs in this same process."""
+
+    _current = threading.local()
+
+    def __init__(self) -> None:
+        self._files: dict[Path, IO[str]] = {}
+        self._guard = threading.Lock()
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Leases taken by this thread while the block runs are this call's."""
+        previous = getattr(CallLeases._current, "leases", None)
+        CallLeases._current.leases = self
+        try:
+            yield
+        finally:
+            CallLeases._current.leases = previous
+
+    @staticmethod
+    def current() -> CallLeases | None:
+        return getattr(CallLeases._current, "leases", None)
+
+    def take(self, root: Path, artifact_id_: str) -> None:
+        path = lease_path(root, artifact_id_)
+        with self._guard:
+            if path in self._files:
+                return
+            while True:
+                f = open(path, "a+")  # noqa: SIM115 (held open until release)
+                # Blocks only while gc removes this very artifact (it holds the file exclusively).
+                fcntl.flock(f.fileno(), fcntl.LOCK_SH)
+                # gc unlinks the file of an artifact it removed: a lease on that inode guards nothing.
+                try:
+                    if os.fstat(f.fileno()).st_ino == os.stat(path).st_ino:
+                        break
+                except FileNotFoundError:
+                    pass
+                f.close()
+            self._files[path] = f
+
+    def held(self) -> list[str]:
+        """The ids leased, for tests and logs."""
+        with self._guard:
+            return sorted(p.name.removesuffix(".lease") for p in self._files)
+
+    def release(self) -> None:
+        with self._guard:
+            files, self._files = self._files, {}
+        for f in files.values():
+            f.close()  # closing drops the flock
+
+
+def pid_alive(pid: int) -> bool:
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -210,17 +282,23 @@ def _pid_alive(pid: int) -> bool:
 
 
 class ArtifactStore:
-    def __init__(self, root: str | os.PathLike[str], remove_stale: bool = True) -> None:
+    def __init__(self, root: str | os.PathLike[str], remove_stale: bool = True, read_only: bool = False) -> None:
         """``remove_stale=False``: a reader beside a live worker (a rank of a sharded call) leaves
-        tmp/ alone."""
+        tmp/ alone. ``read_only``: a workspace on read-only storage (store verify): nothing is
+        made, moved or locked through a file; what would write fails with FailedPrecondition."""
         self.root = Path(root).resolve()
-        for sub in ("datasets", "models", "tmp", "locks", "quarantine"):
-            (self.root / sub).mkdir(parents=True, exist_ok=True)
+        self.read_only = read_only
+        if not read_only:
+            for sub in ("datasets", "models", "tmp", "locks", "quarantine"):
+                (self.root / sub).mkdir(parents=True, exist_ok=True)
         self._locks: dict[str, threading.Lock] = {}
         self._locks_guard = threading.Lock()
         self._no_quarantine = threading.local()
-        if remove_stale:
+        if remove_stale and not read_only:
             self._remove_stale_temporaries()
+
+    def refuse_write(self, what: str) -> FailedPrecondition:
+        return FailedPrecondition(f"the workspace {self.root} is open read-only (--read-only): cannot {what}")
 
     # --- paths and lookups ------------------------------------------------------------------
 
@@ -237,6 +315,7 @@ class ArtifactStore:
 
     def require(self, kind: str, artifact_id_: str) -> Path:
         path = self.path(kind, artifact_id_)
+        self._lease(artifact_id_)
         if not (path / META_FILE).is_file():
             raise NotFound(kind, artifact_id_)
         return path
@@ -311,6 +390,9 @@ class ArtifactStore:
         """Move the artifact's directory out of the store (atomic rename); None when another
         thread or worker already did."""
         source = self.path(kind, artifact_id_)
+        if self.read_only:
+            log.warning("%s %s is damaged (%s); left in place: the workspace is read-only", kind, artifact_id_, reason)
+            return None
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         target = self.root / "quarantine" / f"{artifact_id_}.{stamp}.{os.getpid()}.{uuid.uuid4().hex[:6]}"
         try:
@@ -327,21 +409,87 @@ class ArtifactStore:
 
     def list_ids(self, kind: str) -> list[str]:
         directory, _ = _KINDS[kind]
+        if not (self.root / directory).is_dir():  # a read-only workspace no worker has opened
+            return []
         return sorted(p.name for p in (self.root / directory).iterdir() if self.exists(kind, p.name))
 
     # --- concurrency --------------------------------------------------------------------------
+
+    def _lease(self, artifact_id_: str) -> None:
+        """Lease the artifact for the call this thread serves (if any, and unless paused)."""
+        leases = CallLeases.current()
+        if leases is not None and kind_of(artifact_id_) is not None and not self.read_only:
+            leases.take(self.root, artifact_id_)
+
+    @staticmethod
+    @contextlib.contextmanager
+    def without_leases() -> Iterator[None]:
+        """For work that visits every artifact under its lock (store verify): no lease each."""
+        leases = CallLeases.current()
+        if leases is None:
+            yield
+            return
+        CallLeases._current.leases = None
+        try:
+            yield
+        finally:
+            CallLeases._current.leases = leases
+
+    def is_leased(self, artifact_id_: str) -> bool:
+        """A call (of this or another worker) holds a lease on the id right now."""
+        if self.read_only:
+            raise self.refuse_write("collect garbage")
+        path = lease_path(self.root, artifact_id_)
+        if not path.exists():
+            return False
+        with open(path, "a+") as f:
+            if not try_flock(f, exclusive=True):
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return False
+
+    @contextlib.contextmanager
+    def removal_claim(self, artifact_id_: str) -> Iterator[bool]:
+        """True while nobody leases, writes or computes the id and this holds both its lock and
+        its lease file exclusively: the artifact may be removed then. The lease file goes with
+        it (when the artifact is gone), still held, so a call waiting to lease it finds it absent."""
+        if self.read_only:
+            raise self.refuse_write("remove artifacts")
+        with open(self.root / "locks" / f"{artifact_id_}.lock", "a+") as lock, \
+                open(lease_path(self.root, artifact_id_), "a+") as lease:
+            if not try_flock(lock, exclusive=True):
+                yield False
+                return
+            if not try_flock(lease, exclusive=True):
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                if kind_of(artifact_id_) is not None and not any(
+                        self.path(kind, artifact_id_).exists() for kind in KINDS if is_valid_id(kind, artifact_id_)):
+                    lease_path(self.root, artifact_id_).unlink(missing_ok=True)
 
     @contextlib.contextmanager
     def lock(self, artifact_id_: str, check_stop: Callable[[], None] | None = None) -> Iterator[None]:
         """Exclusive per-id lock: a thread lock for this process and an flock on
         `locks/<id>.lock` for other workers sharing the workspace. Waiting polls `check_stop`
-        so a cancelled caller does not wait forever behind a long computation."""
+        so a cancelled caller does not wait forever behind a long computation.
+
+        Read-only: only the thread lock, around an artifact that exists (reading it, as store
+        verify does); locking an absent id means making it, which is refused before any work."""
+        if self.read_only and not any(self.exists(kind, artifact_id_) for kind in KINDS):
+            raise self.refuse_write(f"make {artifact_id_}")
+        self._lease(artifact_id_)  # what the call computes stays its own until the call ends
         with self._locks_guard:
             thread_lock = self._locks.setdefault(artifact_id_, threading.Lock())
         while not thread_lock.acquire(timeout=0.1):
             if check_stop:
                 check_stop()
         try:
+            if self.read_only:
+                yield
+                return
             with open(self.root / "locks" / f"{artifact_id_}.lock", "a+") as lock_file:
                 while True:
                     try:
@@ -365,6 +513,9 @@ class ArtifactStore:
         is fsynced and renamed into place. On any failure nothing appears under the kind's
         directory and the temporary directory is removed."""
         final = self.path(kind, artifact_id_)
+        if self.read_only:
+            raise self.refuse_write(f"write {kind} {artifact_id_}")
+        self._lease(artifact_id_)
         tmp = self.root / "tmp" / f"{artifact_id_}.{os.getpid()}.{uuid.uuid4().hex[:8]}"
         tmp.mkdir()
         try:
@@ -397,10 +548,12 @@ class ArtifactStore:
 
 def stale_temporaries(store: ArtifactStore) -> list[Path]:
     """tmp/ entries whose writer is gone (named <id>.<pid>.<random>; anything else is stale)."""
-    stale = []
+    stale: list[Path] = []
+    if not (store.root / "tmp").is_dir():  # a read-only workspace no worker has opened
+        return stale
     for entry in sorted((store.root / "tmp").iterdir()):
         parts = entry.name.split(".")
         pid = int(parts[1]) if len(parts) == 3 and parts[1].isdigit() else None
-        if pid is None or (pid != os.getpid() and not _pid_alive(pid)):
+        if pid is None or (pid != os.getpid() and not pid_alive(pid)):
             stale.append(entry)
     return stale

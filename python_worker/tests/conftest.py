@@ -17,6 +17,21 @@ def workspace(tmp_path):
     return tmp_path / "workspace"
 
 
+@pytest.fixture
+def engine_with_tiny_model(tmp_path):
+    """An engine on tmp_path/ws with tiny synthetic splits and a U-Net trained one epoch on them:
+    (engine, model id, train dataset id)."""
+    from robustseg_worker.engine import Engine, TrainRequest
+
+    engine = Engine(tmp_path / "ws")
+    created = list(engine.create_dataset("synthetic_histology", {"tile_size": 16, "num_train": 4, "num_validation": 2,
+                                                                 "num_test": 1, "seed": 3}))
+    train, validation, _ = created[-1].datasets
+    trained = list(engine.train(TrainRequest("unet", {"depth": 2, "base_width": 4}, [train.id], validation.id,
+                                             {"epochs": 1, "batch_size": 2, "learning_rate": 0.001, "seed": 1})))
+    return engine, trained[-1].model.id, train.id
+
+
 # --- a real worker process -------------------------------------------------------------------
 
 from worker_harness import WorkerProcess  # noqa: E402

@@ -102,8 +102,38 @@ def test_beyond_loopback_with_tls_or_explicitly_insecure(start_worker, certs):
     (["--tls-cert", "{certs}/missing.pem", "--tls-key", "{certs}/server.key"], "cannot read it"),
     (["--tls-cert", "{certs}/server.key", "--tls-key", "{certs}/server.key"], "not a PEM file with a BEGIN CERTIFICATE block"),
     (["--tls-client-ca", "{certs}/ca.pem"], "--tls-client-ca needs --tls-cert and --tls-key"),
+    (["--tls-cert", "{certs}/server.pem", "--tls-key", "{certs}/locked.key"],
+     "--tls-key {certs}/locked.key: the key is protected by a passphrase, and the worker never prompts"),
+    (["--tls-cert", "{certs}/expired.pem", "--tls-key", "{certs}/expired.key"],
+     "--tls-cert {certs}/expired.pem: the certificate expired on Jan  2 00:00:00 2020 GMT"),
 ])
 def test_bad_tls_files_are_one_clear_line(start_worker, certs, args, message):
     worker = start_worker(*[a.format(certs=certs) for a in args], wait_ready=False)
     assert worker.wait(timeout=60) == 2
-    assert message in worker.stderr()
+    stderr = worker.stderr()
+    assert message.format(certs=certs) in stderr
+    assert "Traceback" not in stderr and len(stderr.strip().splitlines()) == 1
+
+
+def test_a_passphrase_protected_key_is_refused_without_reading_stdin(certs, monkeypatch):
+    import io
+    import sys
+
+    from robustseg_worker import tls
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO("secret\n"))
+    with pytest.raises(tls.TlsError, match="protected by a passphrase"):
+        tls.load(str(certs / "server.pem"), str(certs / "locked.key"))
+    assert sys.stdin.read() == "secret\n"
+
+
+def test_openssls_passphrase_request_is_refused_not_prompted(certs):
+    import ssl
+
+    from robustseg_worker import tls
+
+    # Past the header check (a protected key in a form it does not recognise), OpenSSL's
+    # request for a passphrase ends in the same refusal, never a prompt on the terminal.
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    with pytest.raises(tls._PassphraseNeeded):
+        context.load_cert_chain(str(certs / "server.pem"), str(certs / "locked.key"), password=tls._refuse_passphrase)

@@ -5,7 +5,14 @@
 //     artifacts (data.safetensors, weights.safetensors, meta.json), each error naming the file;
 //   - fast-check over experiment specs: one field made wrong; the run must stop before any work
 //     (nothing made on the worker, no run folder) naming the spec file and the field path;
-//   - fast-check over command-line options: one option made wrong, or an id of the wrong kind.
+//   - fast-check over command-line options: one option made wrong, or an id of the wrong kind;
+//   - an output-target corpus: every command that writes pointed at a device, a FIFO, a link to a
+//     device, a looping link, or (predict, probe) its own input folder: refused naming --out,
+//     and the user's tree byte-equal afterwards (test/suites/output-targets.ts);
+//   - an embedding-API corpus: spawnWorker, connectWorker and attackSpec called with one argument
+//     of a wrong type or out of range (NaN, ±Infinity, a string where a list or number belongs):
+//     a TypeError or RangeError of one line naming the argument, and nothing started or made
+//     (the Python half: python_worker/tests/suites/test_fuzz_embedding.py).
 //
 // npm run test:fuzz   ROBUSTSEG_FUZZ_SEED (default 1) and ROBUSTSEG_FUZZ_RUNS (default 40 per
 // property) choose the inputs.
@@ -15,10 +22,14 @@ import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { CliContext } from "../../ts/cli/context.js";
 import { runCli } from "../../ts/cli/program.js";
-import { spawnWorker, type SupervisedWorker } from "../../ts/worker/supervisor.js";
+import { AttackParamsError } from "../../ts/attacks/common.js";
+import { attackSpec, type AttackParams } from "../../ts/attacks/registry.js";
+import { connectWorker } from "../../ts/worker/remote.js";
+import { spawnWorker, type SpawnWorkerOptions, type SupervisedWorker } from "../../ts/worker/supervisor.js";
 import { scratchDir } from "../fixtures/scripts.js";
 import { damageArtifact, META_MUTATIONS, SAFETENSORS_MUTATIONS, writeFoldCorpus, writeFolderCorpus } from "./corrupt-files.js";
 import { reportSuite } from "./harness.js";
+import { changedOutside, deviceStates, refusedTargets, snapshot, writeUserTree } from "./output-targets.js";
 
 const SEED = Number(process.env.ROBUSTSEG_FUZZ_SEED ?? 1);
 const RUNS = Number(process.env.ROBUSTSEG_FUZZ_RUNS ?? 40);
@@ -251,6 +262,151 @@ describe("fast-check over specs and options", () => {
     count("option", cases.length);
     expect(problems).toEqual([]);
     await expectHealthy();
+  });
+});
+
+// ---- output targets: every command that writes, pointed where a user did not mean ----
+
+describe("output targets", () => {
+  it("a device, FIFO, link to a device, looping link or the input folder as --out is refused, and nothing changes", async () => {
+    const home = join(dir, "home");
+    writeUserTree(home);
+    const created = await cli(["--json", "dataset", "create", "--tile-size", "16", "--train", "4", "--validation", "2", "--test", "2", "--seed", "11"]);
+    expect(created.code).toBe(0);
+    const [train, validation, test] = (JSON.parse(created.stdout) as { datasets: { id: string }[] }).datasets.map((d) => d.id) as [string, string, string];
+    const trained = await cli(["--json", "train", "--train", train, "--validation", validation, "--epochs", "1", "--batch-size", "2", "--depth", "1", "--base-width", "2"]);
+    expect(trained.code).toBe(0);
+    const model = (JSON.parse(trained.stdout) as { model: { id: string } }).model.id;
+    const images = join(home, "images");
+    const commands: { readsImages: boolean; argv: (out: string) => string[] }[] = [
+      { readsImages: false, argv: (out) => ["export", model, "--format", "onnx", "--out", out] },
+      { readsImages: false, argv: (out) => ["export", model, "--format", "torchscript", "--out", out] },
+      { readsImages: false, argv: (out) => ["export", model, "--format", "safetensors", "--out", out] },
+      { readsImages: true, argv: (out) => ["predict", "--model", model, "--input", images, "--out", out] },
+      { readsImages: true, argv: (out) => ["probe", "--model", model, "--input", images, "--attack", "fgsm", "--epsilon", "0.01", "--out", out] },
+      { readsImages: false, argv: (out) => ["enhance", "--model", model, "--dataset", test, "--strategy", "greedy", "--out", out] },
+    ];
+    const targets = refusedTargets(home);
+    // Every command with every target that is wrong for it once, then random such pairs up to RUNS.
+    const pairs = commands.flatMap((command, c) => targets.flatMap((target, t) => (target.ofInput && !command.readsImages ? [] : [{ c, t }])));
+    const extra = fc.sample(fc.constantFrom(...pairs), { numRuns: Math.max(0, RUNS - pairs.length), seed: SEED });
+    const problems: string[] = [];
+    for (const { c, t } of [...pairs, ...extra]) {
+      const target = targets[t] as { kind: string; path: string };
+      const argv = commands[c]?.argv(target.path) ?? [];
+      const what = `${argv[0]} --out ${target.kind}`;
+      const before = snapshot(home);
+      const devices = deviceStates();
+      const r = await cli(argv);
+      const changed = changedOutside(before, snapshot(home));
+      const damage = [
+        ...(changed.length > 0 ? [`${what}: changed ${changed.join(", ")}`] : []),
+        ...(deviceStates() !== devices ? [`${what}: a device node was replaced`] : []),
+      ];
+      findings.push(...damage);
+      problems.push(...clearErrorProblems(what, r, "--out"), ...damage);
+    }
+    count("output-target", pairs.length + extra.length);
+    expect(problems).toEqual([]);
+    await expectHealthy();
+  });
+});
+
+// ---- the embedding API: arguments of a wrong type or out of range ----
+
+/** Values no option of a given kind takes: non-finite numbers, strings for numbers, and so on. */
+const badNumber = fc.constantFrom<unknown>(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -1, 0, "10", null, [], {});
+const badString = fc.constantFrom<unknown>("", 0, 17, true, [], {}, null);
+const badPathList = fc.constantFrom<unknown>(5, [1], [""], ["/x", 2], {}, true, [null]);
+const badFlag = fc.constantFrom<unknown>("yes", 1, 0, "true", [], {});
+const badFunction = fc.constantFrom<unknown>("log", 1, {}, []);
+
+/** [option, bad values]: one option of spawnWorker made wrong; the rest valid. */
+const SPAWN_OPTIONS: [keyof SpawnWorkerOptions, fc.Arbitrary<unknown>][] = [
+  ["workspace", badString],
+  ["device", fc.constantFrom<unknown>("gpu", "CPU", "cuda:", "cuda:x", "", 3, null)],
+  ["python", badString],
+  ["token", fc.constantFrom<unknown>("", 17, [], {})],
+  ["startTimeoutMs", badNumber],
+  ["stderrLines", fc.constantFrom<unknown>(-1, 2.5, Number.NaN, Number.POSITIVE_INFINITY, "7")],
+  ["onStderrLine", badFunction],
+  ["signal", fc.constantFrom<unknown>({}, "abort", 1)],
+  ["dataRoots", badPathList],
+  ["readOnly", badFlag],
+  ["env", fc.constantFrom<unknown>("PATH=/bin", 1, [])],
+];
+
+const CONNECT_OPTIONS: [string, fc.Arbitrary<unknown>][] = [
+  ["address", badString],
+  ["timeoutMs", badNumber],
+  ["token", fc.constantFrom<unknown>("", 1234, [], {})],
+];
+
+const ATTACK_NUMBERS: [string, fc.Arbitrary<unknown>][] = [
+  ["epsilon", fc.constantFrom<unknown>(Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY)],
+  ["stepSize", fc.constantFrom<unknown>(Number.NaN, Number.POSITIVE_INFINITY)],
+  ["steps", fc.constantFrom<unknown>(Number.NaN, 2.5, 2 ** 31, Number.POSITIVE_INFINITY)],
+  ["seed", fc.constantFrom<unknown>(-1, 0.5, Number.NaN)],
+];
+
+describe("the embedding API", () => {
+  /** The rule for every wrong argument: a TypeError or RangeError, one line, naming the function and the argument. */
+  function argumentErrorProblems(what: string, error: unknown, prefix: string, types: readonly (new (...a: never[]) => Error)[] = [TypeError, RangeError]): string[] {
+    const problems: string[] = [];
+    if (!(error instanceof Error) || !types.some((t) => error instanceof t)) problems.push(`not a ${types.map((t) => t.name).join(" or ")}: ${String(error)}`);
+    else {
+      if (error.message.includes("\n")) problems.push("more than one line");
+      if (!error.message.startsWith(prefix)) problems.push(`does not start with ${JSON.stringify(prefix)}: ${error.message}`);
+    }
+    const found = problems.map((p) => `${what}: ${p}`);
+    findings.push(...found);
+    return found;
+  }
+
+  it("spawnWorker and connectWorker refuse one wrong option by name, starting and making nothing", async () => {
+    const never = join(dir, "never-made-workspace");
+    const spawnCases = fc.sample(fc.nat(SPAWN_OPTIONS.length - 1).chain((i) => (SPAWN_OPTIONS[i]?.[1] as fc.Arbitrary<unknown>).map((v) => ({ key: SPAWN_OPTIONS[i]?.[0] as string, v }))), { numRuns: RUNS, seed: SEED });
+    const problems: string[] = [];
+    for (const { key, v } of spawnCases) {
+      const options = { workspace: never, python: "/nonexistent/python", [key]: v } as unknown as SpawnWorkerOptions;
+      const error = await spawnWorker(options).then(
+        async (w) => {
+          await w.close();
+          return new Error("started a worker");
+        },
+        (e: unknown) => e,
+      );
+      // The workspace option itself may name a folder to make; any other case must not make it.
+      problems.push(...argumentErrorProblems(`spawnWorker ${key} = ${String(v)}`, error, `spawnWorker: ${key}`));
+      if (key !== "workspace" && existsSync(never)) problems.push(`spawnWorker ${key} = ${String(v)}: made the workspace`);
+    }
+    const connectCases = fc.sample(fc.nat(CONNECT_OPTIONS.length - 1).chain((i) => (CONNECT_OPTIONS[i]?.[1] as fc.Arbitrary<unknown>).map((v) => ({ key: CONNECT_OPTIONS[i]?.[0] as string, v }))), { numRuns: RUNS, seed: SEED });
+    for (const { key, v } of connectCases) {
+      const error = await connectWorker({ address: "127.0.0.1:1", [key]: v } as never).then(
+        () => new Error("connected"),
+        (e: unknown) => e,
+      );
+      problems.push(...argumentErrorProblems(`connectWorker ${key} = ${String(v)}`, error, `connectWorker: ${key}`));
+    }
+    count("embedding-api", spawnCases.length + connectCases.length);
+    expect(problems).toEqual([]);
+  });
+
+  it("attackSpec refuses a non-finite or fractional number by name instead of sending null", () => {
+    const cases = fc.sample(fc.nat(ATTACK_NUMBERS.length - 1).chain((i) => (ATTACK_NUMBERS[i]?.[1] as fc.Arbitrary<unknown>).map((v) => ({ key: ATTACK_NUMBERS[i]?.[0] as string, v }))), { numRuns: RUNS, seed: SEED });
+    const problems: string[] = [];
+    for (const { key, v } of cases) {
+      const params = { method: "pgd", epsilon: 0.01, steps: 2, target: "untargeted", [key]: v } as unknown as AttackParams;
+      let error: unknown;
+      try {
+        attackSpec(params, ["background", "nucleus"]);
+      } catch (e) {
+        error = e;
+      }
+      problems.push(...argumentErrorProblems(`attackSpec ${key} = ${String(v)}`, error, `${key}: `, [AttackParamsError]));
+    }
+    count("embedding-api", cases.length);
+    expect(problems).toEqual([]);
   });
 });
 

@@ -43,11 +43,37 @@ export function gradientAttackModule(method: string): GradientAttackModule {
   return found;
 }
 
-/** The contract's AttackSpec; class names resolve targets and class orders given by name. */
+/**
+ * The contract's AttackSpec; class names resolve targets and class orders given by name. Numbers
+ * are checked for what the contract can carry (an AttackParamsError naming the field): NaN or
+ * ±Infinity would reach the worker as such, a fractional `steps` would be cut to an integer and
+ * a negative `seed` wrap around. Ranges (ε in [1e-6, 1], steps > 0) are the worker's to check.
+ */
 export function attackSpec(params: AttackParams, classNames: readonly string[]): AttackSpec {
+  checkAttackNumbers(params);
   if (params.method === "layered-pgd") return layeredPgd.toProto(params, classNames);
   if (params.method === "apgd") return apgd.toProto(params, classNames);
   return gradientAttackModule(params.method).toProto(params, classNames);
+}
+
+function checkAttackNumbers(params: AttackParams): void {
+  const fields = params as unknown as Record<string, unknown>;
+  const finite = (key: string, optional: boolean) => {
+    const value = fields[key];
+    if (optional && value === undefined) return;
+    if (typeof value !== "number" || !Number.isFinite(value)) throw new AttackParamsError(`${key}: must be a finite number, got ${String(value)}`);
+  };
+  const integer = (key: string, min: number, max: number) => {
+    const value = fields[key];
+    if (value === undefined) return;
+    if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
+      throw new AttackParamsError(`${key}: must be an integer between ${min} and ${max}, got ${String(value)}`);
+    }
+  };
+  finite("epsilon", false);
+  finite("stepSize", true);
+  integer("steps", -(2 ** 31), 2 ** 31 - 1);
+  integer("seed", 0, Number.MAX_SAFE_INTEGER);
 }
 
 /** "PGD ε=0.01, 10 steps, target background" and the like. */

@@ -3,9 +3,11 @@
 //
 //   npm run bench -- [--size smoke|small|paper] [--device auto|cpu|cuda] [--repeats N]
 //                    [--steps N] [--only GROUP,...] [--out DIR] [--json]
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Command, InvalidArgumentError, Option } from "commander";
+import { writeFileAtomic } from "../files/atomic.js";
+import { outputFolderProblem } from "../files/paths.js";
 import { repoRoot } from "../worker/paths.js";
 import { renderBenchMarkdown } from "./report.js";
 import { SIZE_NAMES, SIZES, type SizeName } from "./sizes.js";
@@ -47,6 +49,9 @@ export async function main(argv: string[] = process.argv): Promise<void> {
     .option("--json", "print the JSON instead of the table")
     .option("--quiet", "no progress lines on stderr");
   program.parse(argv);
+  // Before hours of measuring: --out must be a folder (or nothing yet), never a file or device.
+  const outProblem = outputFolderProblem(program.opts<{ out: string }>().out);
+  if (outProblem) program.error(`error: --out: ${outProblem}`);
   const o = program.opts<{ size: SizeName; device: "auto" | "cpu" | "cuda"; repeats?: number; steps?: number; only?: BenchGroup[]; out: string; json?: boolean; quiet?: boolean }>();
   const results = await runSuite({
     size: SIZES[o.size],
@@ -60,7 +65,7 @@ export async function main(argv: string[] = process.argv): Promise<void> {
   await mkdir(out, { recursive: true });
   const base = join(out, resultBaseName(results));
   const markdown = renderBenchMarkdown(results);
-  await writeFile(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`, "utf8");
-  await writeFile(`${base}.md`, markdown, "utf8");
+  await writeFileAtomic(`${base}.json`, `${JSON.stringify(results, null, 2)}\n`);
+  await writeFileAtomic(`${base}.md`, markdown);
   process.stdout.write(o.json ? `${JSON.stringify(results, null, 2)}\n` : `${markdown}\nwritten: ${base}.json, ${base}.md\n`);
 }

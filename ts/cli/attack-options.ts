@@ -24,5 +24,6 @@ export function attackParamsFromCommand(command: Command, method: string, select
 /** Where the chosen attack's fields sit in a request (for naming its flags in the worker's errors). */
 export function attackFieldRoutes(method: string): FieldRoute[] {
   const module = attackModule(method);
-  return [{ prefix: "attack.gradient", module }, { prefix: "attack.layered_pgd", module }];
+  // One route per member of AttackSpec's `attack` oneof: a field error under any of them is the method's option.
+  return ["gradient", "layered_pgd", "apgd"].map((member) => ({ prefix: `attack.${member}`, module }));
 }

@@ -7,6 +7,7 @@ import { ConfusionMatrixError } from "../metrics/confusion-matrix.js";
 import { SpecError } from "../experiment/spec.js";
 import { isTlsFailure, TlsConfigError } from "../client/channel.js";
 import { WorkerExitedError, WorkerStartError } from "../worker/errors.js";
+import { describeFileError, errnoCode } from "../files/make-folder.js";
 
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
@@ -59,6 +60,9 @@ function summarise(error: unknown): string {
     const issue = error.issues[0];
     return `${issue?.path.join(".") || "input"}: ${issue?.message ?? "invalid"}`;
   }
+  // A Node file-system error (ENOSPC, ENAMETOOLONG, ELOOP, ENOENT, ...): the path and the
+  // reason in words, without the syscall's own wording or a stack.
+  if (errnoCode(error) !== undefined) return describeFileError(error);
   if (error instanceof Error) return error.message;
   return String(error);
 }

@@ -2,6 +2,7 @@
 import type { Command } from "commander";
 import { z } from "zod";
 import type { Tiling } from "../generated/robustseg/v1/predict.js";
+import { DECIMAL_NUMBER } from "../extensions/option-values.js";
 import { nonNegativeInteger } from "./option-schemas.js";
 import { option } from "./parse-options.js";
 
@@ -10,8 +11,9 @@ export const tilingOptionsSchema = {
   tileOverlap: z
     .union([z.string(), z.number()])
     .transform((value, ctx) => {
-      const n = Number(String(value).trim());
-      if (String(value).trim() === "" || !Number.isFinite(n) || n < 0 || n > 0.9) {
+      const text = String(value).trim();
+      const n = Number(text);
+      if (!DECIMAL_NUMBER.test(text) || !Number.isFinite(n) || n < 0 || n > 0.9) {
         ctx.addIssue({ code: "custom", message: `must be a number between 0 and 0.9, got ${value}` });
         return z.NEVER;
       }

@@ -4,6 +4,7 @@
 import type { WorkerClient } from "../client/worker-client.js";
 import type { Reporter } from "../ops/reporter.js";
 import { loadTlsFiles } from "../client/channel.js";
+import { isUnwritableFolder } from "../files/make-folder.js";
 import { openWorker, type WorkerConnection } from "../worker/index.js";
 import type { CliContext } from "./context.js";
 import { EXIT_INTERRUPTED, InterruptedError } from "./errors.js";
@@ -31,7 +32,20 @@ export function progressMode(globals: GlobalOptions, io: CliIO, progressGiven: b
   return io.progressStream ? "bar" : "plain";
 }
 
-export async function withWorker<T>(context: CliContext, globals: GlobalOptions, work: (session: WorkerSession) => Promise<T>): Promise<T> {
+export interface SessionOptions {
+  /**
+   * For work that only reads the workspace (store verify): a spawned worker whose workspace this
+   * process cannot write to is started with --read-only, instead of refusing to start.
+   */
+  readOnlyWhenUnwritable?: boolean;
+}
+
+export async function withWorker<T>(
+  context: CliContext,
+  globals: GlobalOptions,
+  work: (session: WorkerSession) => Promise<T>,
+  options: SessionOptions = {},
+): Promise<T> {
   const { io } = context;
   const mode = progressMode(globals, io, globals.progressGiven);
   const reporter =
@@ -59,6 +73,7 @@ export async function withWorker<T>(context: CliContext, globals: GlobalOptions,
   try {
     if (showProgress && globals.worker === undefined) io.stderr("starting the worker...\n");
     const tls = loadTlsFiles({ ca: globals.tlsCa, cert: globals.tlsCert, key: globals.tlsKey, serverName: globals.tlsServerName });
+    const readOnly = options.readOnlyWhenUnwritable === true && globals.worker === undefined && isUnwritableFolder(globals.workspace);
     const open = async (): Promise<WorkerConnection> => {
       try {
         return await openWorker({
@@ -69,6 +84,7 @@ export async function withWorker<T>(context: CliContext, globals: GlobalOptions,
           device: globals.device,
           env: io.env,
           dataRoots: globals.dataRoot,
+          readOnly,
           signal: controller.signal,
           onStderrLine: globals.verbose ? (line) => io.stderr(`[worker] ${line}\n`) : undefined,
         });

@@ -76,13 +76,40 @@ export type ProbeStreamEvent =
 
 // ---- sending ----
 
+const PIXEL_ARRAYS = { uint8: Uint8Array, float32: Float32Array } as const;
+
+/**
+ * Refuses, naming the field, an image the worker would not get as given: a side that is not a
+ * whole number >= 1 (an image of height 0 would send no band at all and silently vanish from the
+ * results), a dtype other than uint8 or float32, or data of another element type (uint16 values
+ * would otherwise travel as float32 and arrive far outside [0, 1]).
+ */
+export function checkImageInput(image: ImageInput): void {
+  const name = typeof image?.name === "string" ? image.name : undefined;
+  if (name === undefined) throw new TypeError(`image name: must be a string, got ${typeof image?.name}`);
+  for (const side of ["height", "width"] as const) {
+    const value: unknown = image[side];
+    if (typeof value !== "number" || !Number.isSafeInteger(value) || value < 1) {
+      throw new RangeError(`image ${name}: ${side}: must be an integer >= 1, got ${String(value)}`);
+    }
+  }
+  const dtype: unknown = image.pixels?.dtype;
+  if (dtype !== "uint8" && dtype !== "float32") throw new TypeError(`image ${name}: pixels.dtype: must be uint8 or float32, got ${String(dtype)}`);
+  const data: unknown = image.pixels.data;
+  if (!(data instanceof PIXEL_ARRAYS[dtype])) {
+    const got = (data as { constructor?: { name?: string } } | null | undefined)?.constructor?.name ?? typeof data;
+    throw new TypeError(`image ${name}: pixels.data: must be a ${PIXEL_ARRAYS[dtype].name} for dtype ${dtype}, got ${got}`);
+  }
+  const expected = image.height * image.width * 3;
+  if (image.pixels.data.length !== expected) {
+    throw new RangeError(`image ${name}: pixels.data: ${image.pixels.data.length} values for ${image.width}x${image.height}x3`);
+  }
+}
+
 /** The image as ImageChunk messages, each within `maxBytes` of pixel data. */
 export function imageChunks(image: ImageInput, maxBytes = MAX_MESSAGE_BYTES / 2): ImageChunk[] {
+  checkImageInput(image);
   const { height, width, pixels } = image;
-  const expected = height * width * 3;
-  if (pixels.data.length !== expected) {
-    throw new RangeError(`image ${image.name}: ${pixels.data.length} values for ${width}x${height}x3`);
-  }
   const bytesPerRow = width * 3 * (pixels.dtype === "uint8" ? 1 : 4);
   const rows = Math.max(1, Math.floor(maxBytes / bytesPerRow));
   const chunks: ImageChunk[] = [];

@@ -33,7 +33,16 @@ import type {
   TrainEvent,
   TrainRequest,
 } from "../generated/robustseg/v1/model.js";
-import type { CollectGarbageRequest, CollectGarbageResponse, VerifyStoreEvent, VerifyStoreRequest } from "../generated/robustseg/v1/store.js";
+import type {
+  CollectGarbageRequest,
+  CollectGarbageResponse,
+  ListRunUsageResponse,
+  RecordRunUsageRequest,
+  RecordRunUsageResponse,
+  RunUsage,
+  VerifyStoreEvent,
+  VerifyStoreRequest,
+} from "../generated/robustseg/v1/store.js";
 import {
   type GetInfoResponse,
   type ShutdownResponse,
@@ -43,6 +52,7 @@ import {
 } from "../generated/robustseg/v1/worker_service.js";
 import { CompletingWorkerServiceClient } from "./complete-requests.js";
 import { callMetadata, channelCredentials, channelOptions, type TlsOptions } from "./channel.js";
+import { ArgumentChecks, checkTlsOptions } from "./arguments.js";
 import { ProtocolError, toWorkerError } from "./errors.js";
 import { drainToResult, type DrainHandlers, type EventOf, iterateStream, type ResultOf } from "./streams.js";
 import {
@@ -77,8 +87,13 @@ export class WorkerClient {
     readonly address: string,
     options: WorkerClientOptions = {},
   ) {
-    this.raw = new CompletingWorkerServiceClient(address, channelCredentials(options.tls), channelOptions(options.tls));
-    this.token = options.token;
+    const check = new ArgumentChecks("WorkerClient");
+    check.string("address", address);
+    const { token, tls } = check.options(options, false);
+    check.optionalString("token", token);
+    checkTlsOptions(check, tls);
+    this.raw = new CompletingWorkerServiceClient(address, channelCredentials(tls), channelOptions(tls));
+    this.token = token;
   }
 
   // ---- unary calls ----
@@ -133,6 +148,18 @@ export class WorkerClient {
   /** Removes what nothing refers to (or, with dry_run, says what it would remove). */
   collectGarbage(request: CollectGarbageRequest, control: CallControl = {}): Promise<CollectGarbageResponse> {
     return this.unary<CollectGarbageResponse>("CollectGarbage", control, (md, opts, cb) => this.raw.collectGarbage(request, md, opts, cb));
+  }
+
+  /** Adds artifact ids to the workspace's record of a run folder (what gc keeps); the record now. */
+  async recordRunUsage(request: RecordRunUsageRequest, control: CallControl = {}): Promise<RunUsage | undefined> {
+    const response = await this.unary<RecordRunUsageResponse>("RecordRunUsage", control, (md, opts, cb) => this.raw.recordRunUsage(request, md, opts, cb));
+    return response.usage;
+  }
+
+  /** Every run folder the workspace has a record of, with the artifact ids each used. */
+  async listRunUsage(control: CallControl = {}): Promise<RunUsage[]> {
+    const response = await this.unary<ListRunUsageResponse>("ListRunUsage", control, (md, opts, cb) => this.raw.listRunUsage({}, md, opts, cb));
+    return response.runs;
   }
 
   async shutdown(control: CallControl = {}): Promise<void> {
@@ -262,7 +289,8 @@ export class WorkerClient {
   }
 
   private callOptions(control: CallControl): Partial<CallOptions> {
-    return control.timeoutMs === undefined ? {} : { deadline: Date.now() + control.timeoutMs };
+    const timeoutMs = new ArgumentChecks("WorkerClient call").positiveNumber("timeoutMs", control.timeoutMs);
+    return timeoutMs === undefined ? {} : { deadline: Date.now() + timeoutMs };
   }
 
   private unary<T>(

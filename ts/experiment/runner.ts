@@ -20,6 +20,7 @@ import {
   type MethodTwoChoice,
 } from "../ops/enhance-dataset.js";
 import { removeStaleTemporaries, writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
+import { claimRunFolder } from "../files/run-folder.js";
 import { evaluateModel } from "../ops/evaluate-model.js";
 import { evaluateWorstCase, type WorstCaseOutcome } from "../ops/evaluate-worst-case.js";
 import { type Reporter, silentReporter } from "../ops/reporter.js";
@@ -54,6 +55,7 @@ import { runTrustChecks, trustInputOf } from "./trust-checks.js";
 import { validateExperimentPlan } from "./validate-plan.js";
 import { renderTablesMarkdown } from "./tables.js";
 import { renderFigures } from "../ops/render-figures.js";
+import { recordRunUsage } from "../ops/store-maintenance.js";
 import { experimentFigureRequests } from "./figure-plan.js";
 
 /** The worker a run talks to; `restart` replaces a crashed one (absent: no retries). */
@@ -75,6 +77,11 @@ export interface RunExperimentOptions {
   cliVersion?: string | undefined;
   /** The spec file, named in the errors of the plan check. */
   specFile?: string | undefined;
+  /**
+   * Write into a folder that holds another experiment's run or files robustseg did not write
+   * (`run --force`); unset, such a folder is refused (ts/files/run-folder.ts).
+   */
+  force?: boolean | undefined;
 }
 
 export const RESULTS_FILE = "results.json";
@@ -110,6 +117,8 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
   // The worker checks the whole plan before anything is written or run: a bad spec fails here,
   // in one line naming the spec's field.
   await validateExperimentPlan(worker.client, spec, { file: options.specFile, signal });
+  // The folder must be this experiment's (or empty, or forced) before anything is written to it.
+  await claimRunFolder(runDir, spec.name, specForJson(spec), options.force);
   await mkdir(runDir, { recursive: true });
   // A run killed mid-write left a temporary beside its target: gone now (the write is redone).
   await removeStaleTemporaries(runDir);
@@ -460,6 +469,8 @@ export async function runExperiment(worker: ExperimentWorker, spec: ExperimentSp
     lane.endStage();
     // The original compute time and attempts, also when this run only reused the stage's result.
     const cost = await ledger.finished(stage.id, { reused, elapsed: (performance.now() - s0) / 1000, outputs: outputsOf(stage) });
+    // The workspace records which artifacts this folder uses, so gc keeps them from any directory.
+    await recordRunUsage(worker.client, runDir, outputsOf(stage), { signal: runSignal });
     const timing: StageTiming = { id: stage.id, label: stage.label, kind: stage.kind, seconds: cost.seconds, reused, attempts: cost.attempts };
     timingOf.set(stage.id, timing);
     await options.onStageEnd?.(stage, timing);

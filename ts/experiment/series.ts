@@ -4,9 +4,10 @@
 // series' results.json with every seed's tables and the aggregate over seeds — mean, sd and 95%
 // t-interval per metric, the paired difference of each model to M1 under each protocol, the
 // sweeps' points, the worst case's members and every flagged trust check.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, relative, resolve } from "node:path";
-import { writeJsonAtomic } from "../files/atomic.js";
+import { removeStaleTemporaries, writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
+import { canonicalJson, claimRunFolder } from "../files/run-folder.js";
 import { pairedDifference, summarize } from "../metrics/intervals.js";
 import type { Reporter } from "../ops/reporter.js";
 import { silentReporter } from "../ops/reporter.js";
@@ -21,19 +22,6 @@ import { renderTablesMarkdown } from "./tables.js";
 /** The spec of one seed of a series: a single run (no `seeds`) with that training (and data) seed. */
 export function seedSpec(spec: ExperimentSpec, seed: number): ExperimentSpec {
   return specForSeed({ ...spec, seeds: undefined }, seed, spec.varyData);
-}
-
-/** JSON with object keys sorted, so two specs compare by content. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    return `{${Object.keys(value as object)
-      .filter((k) => (value as Record<string, unknown>)[k] !== undefined)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`)
-      .join(",")}}`;
-  }
-  return JSON.stringify(value);
 }
 
 /** A reporter whose stage labels say which seed they belong to. */
@@ -140,7 +128,11 @@ export async function runExperimentSeries(worker: ExperimentWorker, spec: Experi
   const reporter = options.reporter ?? silentReporter;
   const startedAt = new Date();
   const t0 = performance.now();
+  // The series' folder is checked and marked like a run's; each seed's folder inside it too.
+  await claimRunFolder(runDir, spec.name, specForJson(spec), options.force);
   await mkdir(runDir, { recursive: true });
+  // The series' own files (results.json, tables.md) are written here: a killed write's temporary goes.
+  await removeStaleTemporaries(runDir);
   await writeJsonAtomic(join(runDir, SPEC_FILE), specForJson(spec));
   const outcomes = await runSeedSeries<ExperimentResults>({
     seeds,
@@ -148,7 +140,7 @@ export async function runExperimentSeries(worker: ExperimentWorker, spec: Experi
     signal: options.signal,
     runOne: (seed, dir) =>
       runExperiment(worker, seedSpec(spec, seed), { ...options, runDir: dir, reporter: seedReporter(reporter, seed, seeds.indexOf(seed), seeds.length) }),
-    reuse: (seed, _dir, previous) => canonical(previous.spec) === canonical(specForJson(seedSpec(spec, seed))),
+    reuse: (seed, _dir, previous) => canonicalJson(previous.spec) === canonicalJson(specForJson(seedSpec(spec, seed))),
   });
   const runs = outcomes.map((o) => seedRunOf(o.results, o.seed, o.cached, runDir));
   const firstOutcome = outcomes[0];
@@ -165,6 +157,6 @@ export async function runExperimentSeries(worker: ExperimentWorker, spec: Experi
     series: { seeds: [...seeds], varyData: spec.varyData, runs, aggregate: aggregateSeries(runs) },
   };
   await writeJsonAtomic(join(runDir, RESULTS_FILE), results);
-  await writeFile(join(runDir, TABLES_FILE), renderTablesMarkdown(results), "utf8");
+  await writeFileAtomic(join(runDir, TABLES_FILE), renderTablesMarkdown(results));
   return results;
 }

@@ -33,13 +33,25 @@ export function integer(options: { min?: number; max?: number } = {}) {
 export const positiveInteger = (max?: number) => integer(max === undefined ? { min: 1 } : { min: 1, max });
 export const nonNegativeInteger = (max?: number) => integer(max === undefined ? { min: 0 } : { min: 0, max });
 
-/** A finite number, > 0 when `positive`, >= 0 when `nonNegative`. */
+/**
+ * Decimal notation, the one way a number is written on the command line: digits with an optional
+ * sign, point and exponent ("0.01", "-2", ".5", "1e-3"). JavaScript's Number() would also read
+ * "0x10" as 16, "0b11" as 3 and "Infinity", so a typo or a pasted hex value would pass as a
+ * different number.
+ */
+export const DECIMAL_NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/** A finite number in decimal notation, > 0 when `positive`, >= 0 when `nonNegative`. */
 export function finiteNumber(bound: "any" | "positive" | "nonNegative" = "any") {
   const expected = { any: "a number", positive: "a positive number", nonNegative: "a non-negative number" }[bound];
   return raw.transform((value, ctx) => {
     const text = String(value).trim();
     const n = Number(text);
-    if (text === "" || !Number.isFinite(n) || (bound === "positive" && n <= 0) || (bound === "nonNegative" && n < 0)) {
+    if (text !== "" && !DECIMAL_NUMBER.test(text) && Number.isFinite(n)) {
+      ctx.addIssue({ code: "custom", message: `must be ${expected} in decimal notation (e.g. 0.01, 16, 1e-3), got ${show(value)}` });
+      return z.NEVER;
+    }
+    if (!DECIMAL_NUMBER.test(text) || !Number.isFinite(n) || (bound === "positive" && n <= 0) || (bound === "nonNegative" && n < 0)) {
       ctx.addIssue({ code: "custom", message: `must be ${expected}, got ${show(value)}` });
       return z.NEVER;
     }

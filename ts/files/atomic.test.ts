@@ -5,7 +5,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { scratchDir } from "../../test/fixtures/scripts.js";
-import { removeStaleTemporaries, writeJsonAtomic } from "./atomic.js";
+import { removeStaleTemporaries, temporaryPathFor, temporaryWriter, writeJsonAtomic } from "./atomic.js";
 
 const dir = scratchDir("robustseg-atomic-");
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -30,15 +30,35 @@ describe("writeJsonAtomic", () => {
     expect(child.signal).toBe("SIGKILL");
     expect(readFileSync(file, "utf8")).toBe('{"n": 1}\n');
     // Its temporary is an orphan; the next run removes it, and keeps those of live writers.
-    const orphan = join(dir, `.results.json.tmp-${child.pid}-`);
+    const orphan = join(dir, `.results.json.tmp-robustseg-${child.pid}-`);
     const left = readdirSync(dir).filter((n) => join(dir, n).startsWith(orphan));
     expect(left).toHaveLength(1);
     mkdirSync(join(dir, "figures"), { recursive: true });
-    const live = join(dir, "figures", `.a.png.tmp-${process.pid}-0123abcd`);
+    const live = temporaryPathFor(join(dir, "figures", "a.png"));
     writeFileSync(live, "x");
     return removeStaleTemporaries(dir).then((removed) => {
       expect(removed).toEqual([join(dir, left[0] as string)]);
       expect(existsSync(live)).toBe(true);
     });
+  });
+
+  it("leaves a user's files that only look like temporaries, whoever's pid they name", async () => {
+    const folder = join(dir, "lookalikes");
+    mkdirSync(folder, { recursive: true });
+    // A process that is gone: the pid a stale temporary would carry.
+    const gone = spawnSync(process.execPath, ["-e", ""]).pid as number;
+    const ours = temporaryPathFor(join(folder, "results.json")).replace(`-${process.pid}-`, `-${gone}-`);
+    const lookalikes = [
+      `.results.json.tmp-${gone}-deadbeef`,
+      ".results.json.tmp-1-deadbeef",
+      // The current name's shape, with a tag that does not match.
+      `.results.json.tmp-robustseg-${gone}-0123abcd-deadbeef`,
+    ];
+    for (const name of lookalikes) writeFileSync(join(folder, name), "the user's");
+    expect(lookalikes.map(temporaryWriter)).toEqual([undefined, undefined, undefined]);
+    await expect(removeStaleTemporaries(folder)).resolves.toEqual([]);
+    for (const name of lookalikes) expect(readFileSync(join(folder, name), "utf8")).toBe("the user's");
+    // One of ours with its pid edited to a dead one is not ours either: the tag covers the pid.
+    expect(temporaryWriter(ours.split("/").at(-1) as string)).toBeUndefined();
   });
 });

@@ -1,16 +1,13 @@
 // Paths checked before any work: a folder to read must be one ("not a folder" for a file, "no such
 // folder" only when nothing is there), and a folder to write (--out) must be one or creatable, so
 // a file given as --out is refused up front rather than as a raw EEXIST after hours of work.
-import { accessSync, constants, statSync } from "node:fs";
+import { accessSync, constants } from "node:fs";
 import { dirname, resolve } from "node:path";
+import { describeKind, pathKind } from "./output-target.js";
 
 function kindOf(path: string): "folder" | "file" | "other" | undefined {
-  try {
-    const st = statSync(path);
-    return st.isDirectory() ? "folder" : st.isFile() ? "file" : "other";
-  } catch {
-    return undefined;
-  }
+  const kind = pathKind(path);
+  return kind === "missing" ? undefined : kind === "folder" || kind === "file" ? kind : "other";
 }
 
 /** Why `path` cannot be read as a folder, or undefined when it can. */
@@ -32,6 +29,11 @@ export function outputFolderProblem(path: string): string | undefined {
         return `${at}: not writable`;
       }
       return undefined;
+    }
+    if (kind === "other") {
+      // A device, FIFO or socket is never a place for outputs (ts/files/output-target.ts).
+      const what = describeKind(pathKind(at));
+      return at === resolve(path) ? `${path} is ${what}, not a folder` : `cannot be made: ${at} is ${what}`;
     }
     if (kind !== undefined) return at === resolve(path) ? `not a folder (a file): ${path}` : `cannot be made: ${at} is a file`;
     const parent = dirname(at);

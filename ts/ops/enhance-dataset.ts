@@ -12,6 +12,7 @@ import { type OperationContext, silentReporter } from "./reporter.js";
 import { workerEstimator, workerScorer } from "./score-candidates.js";
 import { int8Tensor } from "./tensors.js";
 import { writeJsonAtomic } from "../files/atomic.js";
+import { checkOutputKind } from "../files/output-target.js";
 
 export interface MethodTwoParams {
   modelId: string;
@@ -140,6 +141,8 @@ export async function enhanceDataset(
   params: MethodTwoParams & { outDir?: string | undefined },
   context: OperationContext = {},
 ): Promise<EnhanceOutcome> {
+  // Before the scoring: the record's folder must be a folder (or nothing yet), never a device.
+  if (params.outDir) checkOutputKind("--out", params.outDir, "folder");
   const choice = await chooseMethodTwoSigns(client, params, context);
   let recordFile: string | undefined;
   let aggregateFile: string | undefined;

@@ -2,11 +2,12 @@
 // to this machine's disk); we write it to a temporary file beside the target, check its size and
 // sha256 against the worker's result, and rename it into place, so `out` is whole or absent.
 import { createHash } from "node:crypto";
-import { open, rename, rm, stat } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
 import { ProtocolError } from "../client/errors.js";
 import type { WorkerClient } from "../client/worker-client.js";
 import { temporaryPathFor } from "../files/atomic.js";
+import { checkOutputKind, checkReplaceable } from "../files/output-target.js";
 import { ExportFormat } from "../generated/robustseg/v1/model.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
@@ -67,8 +68,11 @@ async function targetPath(out: string | undefined, fileName: string): Promise<st
 
 export async function exportModel(client: WorkerClient, params: ExportParams, context: OperationContext = {}): Promise<ExportOutcome> {
   const reporter = context.reporter ?? silentReporter;
+  // Only a regular file or a folder is a target: a rename would replace a device node or FIFO.
+  if (params.out !== undefined) checkOutputKind("--out", params.out, "file or folder");
   // The temporary file lives beside the target (a folder given as --out, else the target's folder).
   const provisional = await targetPath(params.out, "export");
+  await mkdir(dirname(provisional), { recursive: true });
   const tmp = temporaryPathFor(provisional);
   const file = await open(tmp, "wx");
   const hash = createHash("sha256");
@@ -101,6 +105,8 @@ export async function exportModel(client: WorkerClient, params: ExportParams, co
     await file.sync();
     await file.close();
     const path = await targetPath(params.out, result.fileName || `${params.modelId}.${params.format}`);
+    // Checked again at the last moment: something other than a file may have appeared there.
+    checkReplaceable(path, "--out");
     await rename(tmp, path);
     moved = true;
     let metadata: unknown = null;

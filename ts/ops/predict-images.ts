@@ -1,7 +1,7 @@
 // Segmenting image files with a trained model (Predict): one palette PNG mask per image (pixel
 // value = class index, palette = the report's class colours, which the worker sends), optionally
 // an .npy of class probabilities, and predictions.json, the index of what was written.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { ImageInput, LabelMap } from "../client/image-stream.js";
 import type { WorkerClient } from "../client/worker-client.js";
@@ -9,7 +9,8 @@ import type { Tiling } from "../generated/robustseg/v1/predict.js";
 import { imageName, readImageFile } from "../imaging/image-files.js";
 import { writeNpyFloat32 } from "../imaging/npy.js";
 import { encodeMaskPng } from "../imaging/png.js";
-import { writeJsonAtomic } from "../files/atomic.js";
+import { writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
+import { checkOutputApartFromInputs, checkOutputKind } from "../files/output-target.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
 export const PREDICTIONS_FILE = "predictions.json";
@@ -63,6 +64,12 @@ export function checkDistinctNames(files: readonly string[]): void {
   }
 }
 
+/** The output folder is a folder (or nothing yet) and no input file is in it: masks never replace images. */
+export function checkOutputFolder(outDir: string, files: readonly string[]): void {
+  checkOutputKind("outDir", outDir, "folder");
+  checkOutputApartFromInputs({ option: "outDir", path: outDir, shape: "folder" }, files.map((path) => ({ option: "input", path })));
+}
+
 export async function* readImages(files: readonly string[]): AsyncGenerator<ImageInput> {
   for (const file of files) yield readImageFile(file);
 }
@@ -81,7 +88,10 @@ export async function predictFiles(client: WorkerClient, params: PredictFilesPar
   const reporter = context.reporter ?? silentReporter;
   checkDistinctNames(params.files);
   const outDir = params.outDir === undefined ? null : resolve(params.outDir);
-  if (outDir) await mkdir(outDir, { recursive: true });
+  if (outDir) {
+    checkOutputFolder(outDir, params.files);
+    await mkdir(outDir, { recursive: true });
+  }
   const outcome: PredictFilesOutcome = {
     schema: PREDICTIONS_SCHEMA,
     modelId: "",
@@ -108,10 +118,10 @@ export async function predictFiles(client: WorkerClient, params: PredictFilesPar
         let probabilities: string | null = null;
         if (outDir) {
           mask = `${image.name}.png`;
-          await writeFile(join(outDir, mask), maskBytes(image.width, image.height, image.labels, outcome.classColors));
+          await writeFileAtomic(join(outDir, mask), maskBytes(image.width, image.height, image.labels, outcome.classColors));
           if (image.probabilities) {
             probabilities = `${image.name}.probabilities.npy`;
-            await writeFile(join(outDir, probabilities), writeNpyFloat32([outcome.classNames.length, image.height, image.width], image.probabilities));
+            await writeFileAtomic(join(outDir, probabilities), writeNpyFloat32([outcome.classNames.length, image.height, image.width], image.probabilities));
           }
         }
         outcome.images.push({

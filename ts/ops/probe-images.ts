@@ -2,7 +2,7 @@
 // the prediction on the attacked image and how much they differ; with an output folder also the
 // masks (palette PNGs), the attacked image (PNG, and .npy for its exact float values) and
 // probe.json.
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import type { ProbeFigures } from "../client/image-stream.js";
 import type { WorkerClient } from "../client/worker-client.js";
@@ -10,9 +10,9 @@ import type { Tiling } from "../generated/robustseg/v1/predict.js";
 import { writeNpyFloat32 } from "../imaging/npy.js";
 import { encodeRgbPng } from "../imaging/png.js";
 import { type AttackParams, attackSpec } from "../attacks/registry.js";
-import { writeJsonAtomic } from "../files/atomic.js";
+import { writeFileAtomic, writeJsonAtomic } from "../files/atomic.js";
 import { resolveModel } from "./model-names.js";
-import { checkDistinctNames, maskBytes, readImages } from "./predict-images.js";
+import { checkDistinctNames, checkOutputFolder, maskBytes, readImages } from "./predict-images.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 
 export const PROBE_FILE = "probe.json";
@@ -63,8 +63,9 @@ function toRgb(chw: Float32Array, height: number, width: number): Uint8Array {
 export async function probeFiles(client: WorkerClient, params: ProbeFilesParams, context: OperationContext = {}): Promise<ProbeFilesOutcome> {
   const reporter = context.reporter ?? silentReporter;
   checkDistinctNames(params.files);
-  const model = await resolveModel(client, params.model, context);
   const outDir = params.outDir === undefined ? null : resolve(params.outDir);
+  if (outDir) checkOutputFolder(outDir, params.files);
+  const model = await resolveModel(client, params.model, context);
   if (outDir) await mkdir(outDir, { recursive: true });
   const outcome: ProbeFilesOutcome = {
     schema: PROBE_SCHEMA,
@@ -92,13 +93,13 @@ export async function probeFiles(client: WorkerClient, params: ProbeFilesParams,
         if (outDir) {
           files.cleanMask = `${image.name}.clean.png`;
           files.attackedMask = `${image.name}.attacked.png`;
-          await writeFile(join(outDir, files.cleanMask), maskBytes(image.width, image.height, image.cleanLabels, outcome.classColors));
-          await writeFile(join(outDir, files.attackedMask), maskBytes(image.width, image.height, image.adversarialLabels, outcome.classColors));
+          await writeFileAtomic(join(outDir, files.cleanMask), maskBytes(image.width, image.height, image.cleanLabels, outcome.classColors));
+          await writeFileAtomic(join(outDir, files.attackedMask), maskBytes(image.width, image.height, image.adversarialLabels, outcome.classColors));
           if (image.adversarialImage) {
             files.adversarialImage = `${image.name}.adversarial.png`;
             files.adversarialArray = `${image.name}.adversarial.npy`;
-            await writeFile(join(outDir, files.adversarialImage), encodeRgbPng({ height: image.height, width: image.width, data: toRgb(image.adversarialImage, image.height, image.width) }));
-            await writeFile(join(outDir, files.adversarialArray), writeNpyFloat32([3, image.height, image.width], image.adversarialImage));
+            await writeFileAtomic(join(outDir, files.adversarialImage), encodeRgbPng({ height: image.height, width: image.width, data: toRgb(image.adversarialImage, image.height, image.width) }));
+            await writeFileAtomic(join(outDir, files.adversarialArray), writeNpyFloat32([3, image.height, image.width], image.adversarialImage));
           }
         }
         outcome.images.push({ name: image.name, input: params.files[image.index] as string, height: image.height, width: image.width, ...image.figures, ...files });

@@ -5,6 +5,7 @@
 import type { WorkerClient } from "../client/worker-client.js";
 import { foregroundToBackground, type SegmentationMetrics } from "../metrics/segmentation-metrics.js";
 import { type AttackTarget, attackSpec, type GradientAttackParams, type GradientMethodName } from "../attacks/registry.js";
+import { DECIMAL_NUMBER } from "../extensions/option-values.js";
 import { evaluateModel, type EvaluateOutcome } from "./evaluate-model.js";
 import { type OperationContext, silentReporter } from "./reporter.js";
 import type { DistributedParams } from "./distributed.js";
@@ -72,7 +73,8 @@ export function parseEpsilons(text: string): number[] {
   const parts = text.split(",").map((p) => p.trim());
   const values = parts.map((p) => {
     const v = Number(p);
-    if (p === "" || !Number.isFinite(v) || v < 0 || v > 1) throw new SweepParamsError(`epsilons: ${JSON.stringify(p)} is not a number in [0, 1]`);
+    // Decimal notation only, as every number on the command line: Number("0x0") is 0.
+    if (!DECIMAL_NUMBER.test(p) || !Number.isFinite(v) || v < 0 || v > 1) throw new SweepParamsError(`epsilons: ${JSON.stringify(p)} is not a number in [0, 1]`);
     return v;
   });
   return checkEpsilons(values);

@@ -7,6 +7,7 @@ import { dirname } from "node:path";
 import { z } from "zod";
 
 import { writeFileAtomic } from "../files/atomic.js";
+import { checkReplaceable } from "../files/output-target.js";
 
 import { nonZeroCount, SelectionError, signAction, signKey, type Sign, type SignAction } from "./signs.js";
 import type { ImageSelection, SelectionRun } from "./strategies.js";
@@ -165,6 +166,8 @@ export function parseSelectionRecords(text: string, options: ReadOptions = {}): 
 export async function appendSelectionRecords(file: string, records: readonly SelectionRecord[]): Promise<void> {
   if (records.length === 0) return;
   await mkdir(dirname(file), { recursive: true });
+  // Appending opens the target as it is: a FIFO there would block, a device swallow the records.
+  checkReplaceable(file);
   await appendFile(file, formatSelectionRecords(records), "utf8");
 }
 

@@ -21,8 +21,10 @@ export interface OpenWorkerOptions {
   onStderrLine?: ((line: string) => void) | undefined;
   signal?: AbortSignal | undefined;
   env?: NodeJS.ProcessEnv | undefined;
-  /** A spawned worker's --data-root folders (ignored for --worker: that one has its own). */
-  dataRoots?: readonly string[] | undefined;
+  /** A spawned worker's --data-root folders (ignored for --worker: that one has its own); one path is a list of one. */
+  dataRoots?: string | readonly string[] | undefined;
+  /** A spawned worker only reads its workspace (--read-only); ignored for --worker. */
+  readOnly?: boolean | undefined;
 }
 
 export function openWorker(options: OpenWorkerOptions): Promise<WorkerConnection> {
@@ -37,5 +39,6 @@ export function openWorker(options: OpenWorkerOptions): Promise<WorkerConnection
     signal: options.signal,
     env: options.env,
     dataRoots: options.dataRoots,
+    readOnly: options.readOnly,
   });
 }

@@ -1,4 +1,5 @@
 // Connecting to a worker that is already running (`--worker HOST:PORT`), checking health first.
+import { ArgumentChecks, checkTlsOptions } from "../client/arguments.js";
 import { WorkerClient } from "../client/worker-client.js";
 import { isTlsFailure, parseWorkerAddress, type TlsOptions } from "../client/channel.js";
 import type { WorkerConnection } from "./connection.js";
@@ -47,6 +48,13 @@ export interface ConnectWorkerOptions {
 
 /** Connects to a running worker; rejects with WorkerStartError unless it reports SERVING. */
 export async function connectWorker(options: ConnectWorkerOptions): Promise<RemoteWorker> {
+  const check = new ArgumentChecks("connectWorker");
+  check.options(options, true);
+  check.string("address", options.address);
+  check.optionalString("token", options.token);
+  checkTlsOptions(check, options.tls);
+  check.positiveNumber("timeoutMs", options.timeoutMs);
+  check.signal("signal", options.signal);
   if (!parseWorkerAddress(options.address)) {
     throw new WorkerStartError(`--worker: expected HOST:PORT, got ${options.address}`);
   }

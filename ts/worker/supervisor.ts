@@ -3,16 +3,16 @@
 // runs in its own process group (so its helpers die with it) and gets --parent-pid, so it exits
 // on its own if we die without cleaning up; while we live, an exit hook kills the group.
 import { randomBytes } from "node:crypto";
-import { mkdirSync } from "node:fs";
 import { delimiter, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { execa, type ResultPromise } from "execa";
+import { ArgumentChecks } from "../client/arguments.js";
 import { WorkerClient } from "../client/worker-client.js";
 import { WorkerExitedError, WorkerStartError } from "./errors.js";
 import { HealthRefusedError, HealthTimeoutError, waitForServing } from "./health.js";
 import { resolveWorkerPython } from "./interpreter.js";
 import { LineRingBuffer } from "./line-ring-buffer.js";
-import { pythonWorkerDir } from "./paths.js";
+import { makeWorkspaceFolder, pythonWorkerDir } from "./paths.js";
 import { parseReadinessLine } from "./readiness.js";
 import { sleep, withTimeout } from "./timers.js";
 import type { WorkerConnection } from "./connection.js";
@@ -37,8 +37,27 @@ export interface SpawnWorkerOptions {
   stderrLines?: number | undefined;
   /** Aborting during start-up kills the worker and rejects. */
   signal?: AbortSignal | undefined;
-  /** Folders the file-based sources (pannuke, folder) may read: one --data-root each. */
-  dataRoots?: readonly string[] | undefined;
+  /** Folders the file-based sources (pannuke, folder) may read: one --data-root each; one path is a list of one. */
+  dataRoots?: string | readonly string[] | undefined;
+  /** Only read the workspace (--read-only: store verify on read-only storage); whatever would write is refused. */
+  readOnly?: boolean | undefined;
+}
+
+/** Every option of spawnWorker checked by name before anything starts; the data roots as a list. */
+function checkSpawnOptions(options: SpawnWorkerOptions): string[] {
+  const check = new ArgumentChecks("spawnWorker");
+  const o = check.options(options, true) as SpawnWorkerOptions;
+  check.string("workspace", o.workspace);
+  check.oneOf("device", o.device, /^(auto|cpu|cuda(:\d+)?)$/, "auto, cpu, cuda or cuda:N");
+  check.optionalString("python", o.python);
+  check.object("env", o.env);
+  if (o.token !== false) check.optionalString("token", o.token);
+  check.positiveNumber("startTimeoutMs", o.startTimeoutMs);
+  check.callback("onStderrLine", o.onStderrLine);
+  check.integer("stderrLines", o.stderrLines, 0);
+  check.signal("signal", o.signal);
+  check.boolean("readOnly", o.readOnly);
+  return check.pathList("dataRoots", o.dataRoots);
 }
 
 export interface WorkerExit {
@@ -145,19 +164,16 @@ export class SupervisedWorker implements WorkerConnection {
 
 /** Spawns a worker and resolves once it reports SERVING; rejects with WorkerStartError. */
 export async function spawnWorker(options: SpawnWorkerOptions): Promise<SupervisedWorker> {
+  const dataRoots = checkSpawnOptions(options);
   const env = options.env ?? process.env;
   const python = options.python ?? resolveWorkerPython(env);
-  const workspace = resolve(options.workspace);
-  try {
-    mkdirSync(workspace, { recursive: true });
-  } catch (error) {
-    throw new WorkerStartError(`cannot create workspace ${workspace}: ${(error as Error).message}`);
-  }
+  const workspace = makeWorkspaceFolder(options.workspace);
   const token = options.token === false ? undefined : (options.token ?? randomBytes(24).toString("hex"));
   const args = ["-m", "robustseg_worker", "--listen", "127.0.0.1:0", "--workspace", workspace];
   args.push("--parent-pid", String(process.pid));
   if (options.device !== undefined) args.push("--device", options.device);
-  for (const root of new Set((options.dataRoots ?? []).map((r) => resolve(r)))) args.push("--data-root", root);
+  if (options.readOnly === true) args.push("--read-only");
+  for (const root of new Set(dataRoots.map((r) => resolve(r)))) args.push("--data-root", root);
   const command = `${python} -m robustseg_worker`;
 
   const stderr = new LineRingBuffer(options.stderrLines ?? 40);

@@ -38,9 +38,14 @@ export function diagnoseTls(address: string, tls: TlsOptions, timeoutMs = 3000):
       handshakeDone = true;
       setTimeout(() => finish(undefined), 500);
     });
-    socket.once("error", (error: Error) => finish(error.message.replace(/^[^:]*routines:/, "")));
+    // OpenSSL's text may span lines (a queue of errors): the CLI reports one line.
+    socket.once("error", (error: Error) => finish(oneLine(error.message.replace(/^[^:]*routines:/, ""))));
     socket.once("end", () => finish(handshakeDone ? dropped : "the worker closed the connection during the TLS handshake"));
     socket.once("close", () => finish(handshakeDone ? dropped : "the worker closed the connection during the TLS handshake"));
     const timer = setTimeout(() => finish(undefined), timeoutMs);
   });
+}
+
+function oneLine(text: string): string {
+  return text.split(/\r?\n/).find((l) => l.trim() !== "")?.trim() ?? text.trim();
 }

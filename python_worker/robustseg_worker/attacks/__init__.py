@@ -62,9 +62,11 @@ from .pgd import (
 )
 from .runtime import Runtime, default_runtime, set_default_runtime
 from .sea_losses import SEA_LOSSES, balanced_ce, jensen_shannon, masked_ce, masked_spherical
-from .threat import Budget, LinfBall, image_generators
+from .threat import MIN_EPSILON, MIN_STEP, Budget, LinfBall, image_generators
 
 __all__ = [
+    "MIN_EPSILON",
+    "MIN_STEP",
     "APGD_LOSSES",
     "SEA_LOSSES",
     "ApgdResult",

@@ -48,7 +48,7 @@ from torch import Tensor, nn
 from ._common import OnStep, ShouldStop, check_stop, eval_mode, grad_enabled, prepare
 from .losses import LOSSES, PixelLoss
 from .sea_losses import SEA_LOSSES
-from .threat import LinfBall, RandomSource, uniform_noise
+from .threat import MIN_EPSILON, LinfBall, RandomSource, uniform_noise
 
 __all__ = ["APGD_LOSSES", "ApgdResult", "ApgdSpec", "apgd", "apgd_checkpoints", "apgd_random_start", "radius_stages"]
 
@@ -85,8 +85,10 @@ class ApgdSpec:
     progressive_radius: bool = False
 
     def __post_init__(self) -> None:
-        if isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not math.isfinite(self.eps) or self.eps < 0:
-            raise ValueError(f"eps: must be a finite number >= 0, got {self.eps!r}")
+        if (isinstance(self.eps, bool) or not isinstance(self.eps, (int, float)) or not math.isfinite(self.eps)
+                or not (self.eps == 0 or self.eps >= MIN_EPSILON)):
+            # Between 0 and the floor float32 would leave pixels near 1 as they were (threat.MIN_EPSILON).
+            raise ValueError(f"eps: must be 0 or a finite number >= {MIN_EPSILON:g}, got {self.eps!r}")
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
             raise ValueError(f"steps: must be an integer >= 1, got {self.steps!r}")
         for name in ("rho", "momentum"):

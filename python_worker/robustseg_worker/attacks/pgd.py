@@ -41,7 +41,7 @@ from ._common import (
 )
 from .losses import PixelLoss, get_loss
 from .runtime import Runtime, gradient_model, input_layout
-from .threat import LinfBall, RandomSource
+from .threat import MIN_EPSILON, MIN_STEP, LinfBall, RandomSource
 
 __all__ = [
     "AttackCancelled",
@@ -85,10 +85,13 @@ class AttackSpec:
     def __post_init__(self) -> None:
         # Normalised in place (numpy scalars from a config become plain floats and ints).
         fix = object.__setattr__  # the dataclass is frozen
-        fix(self, "eps", _real("eps", self.eps, "a finite number >= 0", lambda v: v >= 0))
+        # Between 0 and the floors float32 would leave pixels near 1 as they were (threat.MIN_EPSILON).
+        fix(self, "eps", _real("eps", self.eps, f"0 or a finite number >= {MIN_EPSILON:g}",
+                               lambda v: v == 0 or v >= MIN_EPSILON))
         fix(self, "steps", _integer("steps", self.steps, "an integer >= 1", lambda v: v >= 1))
         if self.alpha is not None:
-            fix(self, "alpha", _real("alpha", self.alpha, "a finite number > 0 (or None for 2.5·eps/steps)", lambda v: v > 0))
+            fix(self, "alpha", _real("alpha", self.alpha, f"a finite number >= {MIN_STEP:.3g} (or None for 2.5·eps/steps)",
+                                     lambda v: v >= MIN_STEP))
         if self.seed is not None:
             fix(self, "seed", _integer("seed", self.seed, "an integer or None", lambda v: True))
         get_loss(self.loss)  # raises "loss: unknown loss ..." early

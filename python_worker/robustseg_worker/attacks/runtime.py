@@ -172,6 +172,13 @@ _cache: "weakref.WeakKeyDictionary[nn.Module, _Prepared]" = weakref.WeakKeyDicti
 
 
 def _prepare(model: nn.Module, runtime: Runtime, device: torch.device) -> tuple[nn.Module, int]:
+    # The copy is cached and reused for gradients; made inside a caller's inference mode (method
+    # two's clean loss) its tensors would be inference tensors, which autograd refuses.
+    with torch.inference_mode(False):
+        return _prepare_copy(model, runtime, device)
+
+
+def _prepare_copy(model: nn.Module, runtime: Runtime, device: torch.device) -> tuple[nn.Module, int]:
     try:
         prepared = copy.deepcopy(model)
     except Exception as error:  # a model that cannot be copied is used as it is

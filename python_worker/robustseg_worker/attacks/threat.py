@@ -21,7 +21,15 @@ from typing import Optional, Union
 import torch
 from torch import Tensor
 
-__all__ = ["Budget", "LinfBall", "RandomSource", "image_generators", "uniform_noise"]
+__all__ = ["MIN_EPSILON", "MIN_STEP", "Budget", "LinfBall", "RandomSource", "image_generators", "uniform_noise"]
+
+# The smallest ε, and the smallest attack step, that change an image. float32 spaces the values
+# of [0.5, 1) 2^-24 (about 6e-8) apart and rounds to the nearest, so a change below 2^-25 leaves
+# every such pixel as it was and the "attacked" images equal the clean ones. ε must be 0 (no
+# attack) or at least 1e-6 (about 17 spacings: a round number with room for several steps), and
+# a step at least one spacing.
+MIN_EPSILON = 1e-6
+MIN_STEP = 2.0**-24
 
 # Where a random start draws from: torch's global generator (None), one generator on the images'
 # device for the whole batch, or one CPU generator per image (see image_generators).

@@ -27,8 +27,11 @@ names, the split rule and the fit, so changing any file gives a new id.
 
 from __future__ import annotations
 
+import errno
 import json
+import logging
 import math
+import os
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,8 @@ from .common import digest, file_fingerprint, fit_fields, fit_tiles, seed_field
 from .paths import DataPaths
 from .registry import SPLITS, SplitPlan
 from .tiles import TileSet
+
+log = logging.getLogger(__name__)
 
 LOADER_VERSION = 1
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -82,6 +87,15 @@ def _check_class_names(names: list[str], field: str, where: str = "") -> tuple[s
     return tuple(names)
 
 
+def _symlink_loop(path: Path) -> bool:
+    """is_file() says False for a link that loops, like for a missing file; only stat tells."""
+    try:
+        os.stat(path)
+    except OSError as e:
+        return e.errno == errno.ELOOP
+    return False
+
+
 def _list_pairs(folder: Path, field: str, paths: DataPaths) -> list[tuple[str, Path, Path]]:
     """(name, image, mask) for every image, sorted by name; a missing mask is an error."""
     images_dir, masks_dir = folder / "images", folder / "masks"
@@ -89,7 +103,12 @@ def _list_pairs(folder: Path, field: str, paths: DataPaths) -> list[tuple[str, P
         raise InvalidArgument(field, f"{images_dir}: no such folder (expected images/NAME.png and masks/NAME.png)")
     pairs = []
     for image in sorted(images_dir.iterdir()):
-        if image.name.startswith(".") or image.suffix.lower() not in IMAGE_SUFFIXES or not image.is_file():
+        if image.name.startswith(".") or image.suffix.lower() not in IMAGE_SUFFIXES:
+            continue
+        if _symlink_loop(image):
+            log.warning("%s: skipped: a symbolic link in a loop", image)
+            continue
+        if not image.is_file():
             continue
         mask = masks_dir / (image.stem + ".png")
         if not mask.is_file():

@@ -30,7 +30,11 @@ class DataPaths:
 
     def check(self, path: Path, field: str, shown: str | None = None) -> Path:
         """`path` resolved, or InvalidArgument(field) when it lies outside every data root."""
-        real = Path(path).expanduser().resolve()
+        try:
+            real = Path(path).expanduser().resolve()
+        except (RuntimeError, OSError) as e:  # Python < 3.13 raises RuntimeError for a symlink loop
+            raise InvalidArgument(field, f"{shown if shown is not None else path}: cannot follow its symbolic "
+                                         f"links ({e})") from None
         if self.allow_any:
             return real
         shown = shown if shown is not None else str(path)

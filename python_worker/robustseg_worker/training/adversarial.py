@@ -25,6 +25,7 @@ import torch
 from torch import Tensor, nn
 
 from .. import attacks
+from ..attack_specs import check_epsilon, check_step
 from ..errors import InvalidArgument
 
 METHODS = {"pgd": "ce", "segpgd": "segpgd"}
@@ -45,15 +46,14 @@ class AdversarialTraining:
         method = params.get("method")
         if method not in METHODS:
             raise InvalidArgument(f"{field}.method", f"must be PGD or SEGPGD, got {'unspecified' if method is None else repr(method)}")
-        eps = params.get("epsilon", 0.0)
-        if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not math.isfinite(eps) or not 0 < eps <= 1:
-            raise InvalidArgument(f"{field}.epsilon", f"must be > 0 and <= 1 (a fraction of the pixel range), got {eps!r}")
+        eps = check_epsilon(f"{field}.epsilon", params.get("epsilon", 0.0))
         steps = params.get("steps", 0)
         if isinstance(steps, bool) or not isinstance(steps, int) or not 0 < steps <= MAX_STEPS:
             raise InvalidArgument(f"{field}.steps", f"must be > 0 and <= {MAX_STEPS}, got {steps!r}")
         step_size = params.get("step_size", 0.0)
         if isinstance(step_size, bool) or not isinstance(step_size, (int, float)) or not math.isfinite(step_size) or step_size < 0:
             raise InvalidArgument(f"{field}.step_size", f"must be >= 0 (0 = 2.5 * epsilon / steps), got {step_size!r}")
+        check_step(field, eps, steps, float(step_size) or None)
         fraction = params.get("clean_fraction", 0.0)
         if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0 <= fraction < 1:
             raise InvalidArgument(f"{field}.clean_fraction", f"must be in [0, 1), got {fraction!r}")

@@ -20,11 +20,12 @@ export function demoCommand(context: CliContext): Command {
         "folder (default runs/demo). Same as `robustseg run --preset demo`; a second run reuses everything.",
     )
     .option("--out <dir>", "run folder (default runs/demo)")
+    .option("--force", "write into --out even when it holds another experiment's run or files robustseg did not write")
     .option("--concurrency <n>", CONCURRENCY_HELP)
     .action(async (_options, command: Command) => {
-      const options = parseOptions(z.object({ out: outputFolder().optional(), concurrency: positiveInteger().optional() }), command.opts(), command);
+      const options = parseOptions(z.object({ out: outputFolder().optional(), force: z.boolean().default(false), concurrency: positiveInteger().optional() }), command.opts(), command);
       const globals = parseGlobalOptions(command, context.io.env);
       const spec = await loadSpec({ preset: "demo", overrides: options.concurrency ? { concurrency: options.concurrency } : {} });
-      await runAndPrint(context, globals, spec, options.out);
+      await runAndPrint(context, globals, spec, options.out, undefined, options.force);
     });
 }

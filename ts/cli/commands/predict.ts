@@ -13,6 +13,7 @@ import { parseOptions } from "../parse-options.js";
 import { renderSections, renderTable } from "../table.js";
 import { addTilingOptions, tilingFrom, tilingOptionsSchema } from "../tiling-options.js";
 import { withWorker } from "../worker-session.js";
+import { outputApartFromInputs } from "../output-targets.js";
 
 export const predictOptionsSchema = z.object({
   model: artifactId("model", { aliases: true }),
@@ -38,6 +39,7 @@ export function predictCommand(context: CliContext): Command {
     const options = parseOptions(predictOptionsSchema, cmd.opts(), cmd);
     const globals = parseGlobalOptions(cmd, context.io.env);
     const files = listImageFiles(options.input);
+    if (options.out !== undefined) outputApartFromInputs(options.out, options.input);
     const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
       predictFiles(client, { model: options.model, files, outDir: options.out, probabilities: options.probabilities, tiling: tilingFrom(options) }, { signal, reporter }),
     );

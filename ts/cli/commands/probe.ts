@@ -14,6 +14,7 @@ import { option, parseOptions } from "../parse-options.js";
 import { renderSections, renderTable } from "../table.js";
 import { addTilingOptions, tilingFrom, tilingOptionsSchema } from "../tiling-options.js";
 import { withWorker } from "../worker-session.js";
+import { outputApartFromInputs } from "../output-targets.js";
 
 export const probeOptionsSchema = z.object({
   model: artifactId("model", { aliases: true }),
@@ -41,6 +42,7 @@ export function probeCommand(context: CliContext): Command {
     const attack = attackParamsFromCommand(cmd, options.attack, "--attack");
     const globals = parseGlobalOptions(cmd, context.io.env);
     const files = listImageFiles(options.input);
+    if (options.out !== undefined) outputApartFromInputs(options.out, options.input);
     const result = await withWorker(context, globals, ({ client, signal, reporter }) =>
       probeFiles(client, { model: options.model, files, attack, outDir: options.out, tiling: tilingFrom(options) }, { signal, reporter }),
     );

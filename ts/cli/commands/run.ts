@@ -11,6 +11,7 @@ import { runExperimentSeries } from "../../experiment/series.js";
 import { type ExperimentSpec, loadSpec, PRESETS, type PresetName, specDataRoots } from "../../experiment/spec.js";
 import { renderPaperTables, renderSweepTables, renderTrust } from "../../experiment/tables.js";
 import { outputFolderProblem } from "../../files/paths.js";
+import { runFolderProblem } from "../../files/run-folder.js";
 import { CHOICES_FILE } from "../../ops/enhance-dataset.js";
 import { repoRoot } from "../../worker/paths.js";
 import type { CliContext } from "../context.js";
@@ -29,6 +30,7 @@ export const runOptionsSchema = z.object({
   preset: choice(PRESET_NAMES).optional(),
   name: z.string().trim().min(1, "must not be empty").optional(),
   out: outputFolder().optional(),
+  force: z.boolean().default(false),
   dataPath: z.string().trim().min(1, "must not be empty").optional(),
   concurrency: positiveInteger().optional(),
   seeds: z
@@ -64,15 +66,20 @@ export async function runAndPrint(
   spec: ExperimentSpec,
   outDir: string | undefined,
   specFile?: string,
+  force = false,
 ): Promise<ExperimentResults> {
   const runDir = outDir ?? join("runs", spec.name);
   // --out was checked with the options; the default folder is checked here, before any work.
   const problem = outDir === undefined ? outputFolderProblem(runDir) : undefined;
   if (problem) throw new UsageError(`--out: the default run folder ${runDir}: ${problem}`);
+  // Only this experiment's run folder (or an empty or new one) is written into, unless --force;
+  // checked again, and the folder marked, when the run starts.
+  const foreign = runFolderProblem(runDir, spec.name, force);
+  if (foreign) throw new UsageError(`--out: ${foreign}`);
   // A spawned worker may read the spec's data folders (and any --data-root given).
   const withRoots: GlobalOptions = { ...globals, dataRoot: [...globals.dataRoot, ...specDataRoots(spec)] };
   const results = await withWorker(context, withRoots, (session) =>
-    runExperimentSeries(session, spec, { runDir, reporter: session.reporter, signal: session.signal, cliVersion: cliVersion(), specFile }),
+    runExperimentSeries(session, spec, { runDir, reporter: session.reporter, signal: session.signal, cliVersion: cliVersion(), specFile, force }),
   );
   // The report (issue 5), built from the run folder only; its path ends the text output. A series
   // has one per seed too.
@@ -95,7 +102,8 @@ export function runCommand(context: CliContext): Command {
         "is an artifact request or a result cached in the run folder, so running the same spec again reuses everything and an " +
         "interrupted run resumes at the stage it was in. Before the first stage the worker checks the whole plan (data source, " +
         "model, training, every attack): a problem is one line naming the spec's field. Writes results.json, tables.md, method-two-choices.jsonl and spec.json " +
-        "to the run folder (default runs/<name>).\n\n" +
+        "to the run folder (default runs/<name>). A run folder is marked with its experiment's name (.robustseg-run.json): a folder " +
+        "that holds another experiment's run, or other files, is refused unless --force.\n\n" +
         "Baselines (spec `baselines: [pgd-at, segpgd-at]`): adversarially trained models beside M1-M4, in every table. The worst-case " +
         "protocol (`evaluation.protocols: [..., worst-case]`) attacks each model with APGD under five losses plus the evaluation attack " +
         "and keeps, per image, the attack that leaves the least foreground accuracy. Trust checks flag the signs of gradient masking. " +
@@ -107,6 +115,7 @@ export function runCommand(context: CliContext): Command {
     .option("--preset <name>", `start from a preset (${PRESET_NAMES.join(", ")}); the spec file, if any, overrides it`)
     .option("--name <name>", "experiment name (default: the spec's; names the run folder)")
     .option("--out <dir>", "run folder (default runs/<name>)")
+    .option("--force", "write into --out even when it holds another experiment's run or files robustseg did not write")
     .option("--data-path <dir>", "data folder for file-based sources (the paper preset's PanNuke folds)")
     .option("--seeds <list>", "run once per training seed, e.g. 0,1,2 or 0-2 (overrides the spec's seeds); tables show mean ± sd")
     .option("--concurrency <n>", CONCURRENCY_HELP)
@@ -119,7 +128,7 @@ export function runCommand(context: CliContext): Command {
       if (options.seeds) overrides.seeds = options.seeds;
       if (options.concurrency) overrides.concurrency = options.concurrency;
       const spec = await loadSpec({ file: specFile, preset: options.preset, overrides });
-      await runAndPrint(context, globals, spec, options.out, specFile);
+      await runAndPrint(context, globals, spec, options.out, specFile, options.force);
     });
 }
 

@@ -54,18 +54,45 @@ export interface VerifyStoreEvent {
 }
 
 /**
- * Removes every dataset and model that is neither in keep_ids nor a parent (transitively, by
- * provenance) of one that is, plus quarantine/, unfinished tmp/ entries, lock files of absent
- * artifacts and training checkpoints nothing is writing. Artifacts, checkpoints and quarantined
- * folders younger than min_age_seconds are kept: a run in progress may not have recorded them
- * yet. Ids in keep_ids that are not in the workspace are ignored.
+ * Removes every dataset and model that is neither in keep_ids, nor recorded as used by a run
+ * folder (RunUsage, unless the caller checked that record: checked_runs), nor leased by a call in
+ * progress (on this or another worker sharing the workspace), nor pointed to by a serving alias,
+ * nor a parent (transitively, by provenance) of one of those; plus quarantine/, unfinished tmp/
+ * entries, lock and lease files of absent artifacts and training checkpoints nothing is writing.
+ * Artifacts, checkpoints and quarantined folders younger than min_age_seconds are kept: a run in
+ * progress may not have recorded them yet. Ids in keep_ids that are not in the workspace are
+ * ignored.
  */
 export interface CollectGarbageRequest {
   keepIds: string[];
   /** report what would go; remove nothing */
   dryRun: boolean;
   /** unset: 3600 */
-  minAgeSeconds?: number | undefined;
+  minAgeSeconds?:
+    | number
+    | undefined;
+  /**
+   * Set: when more datasets and models than this would go, remove nothing and answer with
+   * over_limit and the list (as dry_run would). Unset: no limit.
+   */
+  maxArtifacts?:
+    | number
+    | undefined;
+  /**
+   * Run-usage records the caller looked at on the run folder's own machine: their ids are kept
+   * only through keep_ids (what the folder still lists), and a record whose folder is gone is
+   * deleted (unless dry_run). A record whose revision changed since is kept whole.
+   */
+  checkedRuns: RunUsageCheck[];
+}
+
+export interface RunUsageCheck {
+  /** RunUsage.key */
+  key: string;
+  /** RunUsage.revision as the caller saw it */
+  revision: number;
+  /** the run folder no longer exists */
+  folderGone: boolean;
 }
 
 export interface RemovedEntry {
@@ -83,6 +110,54 @@ export interface CollectGarbageResponse {
   keptIds: string[];
   bytesFreed: number;
   dryRun: boolean;
+  /** max_artifacts was exceeded: nothing was removed */
+  overLimit: boolean;
+  /** keys of run-usage records deleted (or, with dry_run, that would be) */
+  forgottenRuns: string[];
+}
+
+/**
+ * Which artifacts a run folder uses, recorded in the workspace so that gc keeps them whatever
+ * folder it is run from, and from any machine: the run folder lives where the CLI that ran it
+ * lives, which for a remote worker is not the worker's machine.
+ */
+export interface RunUsage {
+  /** 16 hex digits naming host and run_folder */
+  key: string;
+  /** the CLI's host name */
+  host: string;
+  /** absolute path on that host */
+  runFolder: string;
+  /** sorted, every id ever recorded for the folder */
+  artifactIds: string[];
+  /** grows with every record that changes the ids */
+  revision: number;
+  /** ISO 8601, UTC */
+  updatedAt: string;
+}
+
+/**
+ * Adds artifact ids to the record of (host, run_folder), creating it when absent. Ids need not
+ * exist in the workspace (yet). INVALID_ARGUMENT names the field: run_folder must be absolute,
+ * each id a well-formed ds-/m- id.
+ */
+export interface RecordRunUsageRequest {
+  host: string;
+  runFolder: string;
+  artifactIds: string[];
+}
+
+export interface RecordRunUsageResponse {
+  /** the record as it stands now */
+  usage: RunUsage | undefined;
+}
+
+export interface ListRunUsageRequest {
+}
+
+export interface ListRunUsageResponse {
+  /** by host, then run_folder */
+  runs: RunUsage[];
 }
 
 function createBaseVerifyStoreRequest(): VerifyStoreRequest {
@@ -568,7 +643,7 @@ export const VerifyStoreEvent: MessageFns<VerifyStoreEvent> = {
 };
 
 function createBaseCollectGarbageRequest(): CollectGarbageRequest {
-  return { keepIds: [], dryRun: false, minAgeSeconds: undefined };
+  return { keepIds: [], dryRun: false, minAgeSeconds: undefined, maxArtifacts: undefined, checkedRuns: [] };
 }
 
 export const CollectGarbageRequest: MessageFns<CollectGarbageRequest> = {
@@ -581,6 +656,12 @@ export const CollectGarbageRequest: MessageFns<CollectGarbageRequest> = {
     }
     if (message.minAgeSeconds !== undefined) {
       writer.uint32(24).int64(message.minAgeSeconds);
+    }
+    if (message.maxArtifacts !== undefined) {
+      writer.uint32(32).int32(message.maxArtifacts);
+    }
+    for (const v of message.checkedRuns) {
+      RunUsageCheck.encode(v!, writer.uint32(42).fork()).join();
     }
     return writer;
   },
@@ -622,6 +703,22 @@ export const CollectGarbageRequest: MessageFns<CollectGarbageRequest> = {
             message.minAgeSeconds = longToNumber(reader.int64());
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.maxArtifacts = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.checkedRuns.push(RunUsageCheck.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -651,6 +748,16 @@ export const CollectGarbageRequest: MessageFns<CollectGarbageRequest> = {
         : isSet(object.min_age_seconds)
         ? globalThis.Number(object.min_age_seconds)
         : undefined,
+      maxArtifacts: isSet(object.maxArtifacts)
+        ? globalThis.Number(object.maxArtifacts)
+        : isSet(object.max_artifacts)
+        ? globalThis.Number(object.max_artifacts)
+        : undefined,
+      checkedRuns: globalThis.Array.isArray(object?.checkedRuns)
+        ? object.checkedRuns.map((e: any) => RunUsageCheck.fromJSON(e))
+        : globalThis.Array.isArray(object?.checked_runs)
+        ? object.checked_runs.map((e: any) => RunUsageCheck.fromJSON(e))
+        : [],
     };
   },
 
@@ -665,6 +772,12 @@ export const CollectGarbageRequest: MessageFns<CollectGarbageRequest> = {
     if (message.minAgeSeconds !== undefined) {
       obj.minAgeSeconds = Math.round(message.minAgeSeconds);
     }
+    if (message.maxArtifacts !== undefined) {
+      obj.maxArtifacts = Math.round(message.maxArtifacts);
+    }
+    if (message.checkedRuns?.length) {
+      obj.checkedRuns = message.checkedRuns.map((e) => RunUsageCheck.toJSON(e));
+    }
     return obj;
   },
 
@@ -676,6 +789,113 @@ export const CollectGarbageRequest: MessageFns<CollectGarbageRequest> = {
     message.keepIds = object.keepIds?.map((e) => e) || [];
     message.dryRun = object.dryRun ?? false;
     message.minAgeSeconds = object.minAgeSeconds ?? undefined;
+    message.maxArtifacts = object.maxArtifacts ?? undefined;
+    message.checkedRuns = object.checkedRuns?.map((e) => RunUsageCheck.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRunUsageCheck(): RunUsageCheck {
+  return { key: "", revision: 0, folderGone: false };
+}
+
+export const RunUsageCheck: MessageFns<RunUsageCheck> = {
+  encode(message: RunUsageCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(16).int64(message.revision);
+    }
+    if (message.folderGone !== false) {
+      writer.uint32(24).bool(message.folderGone);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunUsageCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunUsageCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.folderGone = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunUsageCheck {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      folderGone: isSet(object.folderGone)
+        ? globalThis.Boolean(object.folderGone)
+        : isSet(object.folder_gone)
+        ? globalThis.Boolean(object.folder_gone)
+        : false,
+    };
+  },
+
+  toJSON(message: RunUsageCheck): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.folderGone !== false) {
+      obj.folderGone = message.folderGone;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RunUsageCheck>): RunUsageCheck {
+    return RunUsageCheck.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunUsageCheck>): RunUsageCheck {
+    const message = createBaseRunUsageCheck();
+    message.key = object.key ?? "";
+    message.revision = object.revision ?? 0;
+    message.folderGone = object.folderGone ?? false;
     return message;
   },
 };
@@ -782,7 +1002,7 @@ export const RemovedEntry: MessageFns<RemovedEntry> = {
 };
 
 function createBaseCollectGarbageResponse(): CollectGarbageResponse {
-  return { removed: [], keptIds: [], bytesFreed: 0, dryRun: false };
+  return { removed: [], keptIds: [], bytesFreed: 0, dryRun: false, overLimit: false, forgottenRuns: [] };
 }
 
 export const CollectGarbageResponse: MessageFns<CollectGarbageResponse> = {
@@ -798,6 +1018,12 @@ export const CollectGarbageResponse: MessageFns<CollectGarbageResponse> = {
     }
     if (message.dryRun !== false) {
       writer.uint32(32).bool(message.dryRun);
+    }
+    if (message.overLimit !== false) {
+      writer.uint32(40).bool(message.overLimit);
+    }
+    for (const v of message.forgottenRuns) {
+      writer.uint32(50).string(v!);
     }
     return writer;
   },
@@ -847,6 +1073,22 @@ export const CollectGarbageResponse: MessageFns<CollectGarbageResponse> = {
             message.dryRun = reader.bool();
             continue;
           }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.overLimit = reader.bool();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.forgottenRuns.push(reader.string());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -879,6 +1121,16 @@ export const CollectGarbageResponse: MessageFns<CollectGarbageResponse> = {
         : isSet(object.dry_run)
         ? globalThis.Boolean(object.dry_run)
         : false,
+      overLimit: isSet(object.overLimit)
+        ? globalThis.Boolean(object.overLimit)
+        : isSet(object.over_limit)
+        ? globalThis.Boolean(object.over_limit)
+        : false,
+      forgottenRuns: globalThis.Array.isArray(object?.forgottenRuns)
+        ? object.forgottenRuns.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.forgotten_runs)
+        ? object.forgotten_runs.map((e: any) => globalThis.String(e))
+        : [],
     };
   },
 
@@ -896,6 +1148,12 @@ export const CollectGarbageResponse: MessageFns<CollectGarbageResponse> = {
     if (message.dryRun !== false) {
       obj.dryRun = message.dryRun;
     }
+    if (message.overLimit !== false) {
+      obj.overLimit = message.overLimit;
+    }
+    if (message.forgottenRuns?.length) {
+      obj.forgottenRuns = message.forgottenRuns;
+    }
     return obj;
   },
 
@@ -908,6 +1166,466 @@ export const CollectGarbageResponse: MessageFns<CollectGarbageResponse> = {
     message.keptIds = object.keptIds?.map((e) => e) || [];
     message.bytesFreed = object.bytesFreed ?? 0;
     message.dryRun = object.dryRun ?? false;
+    message.overLimit = object.overLimit ?? false;
+    message.forgottenRuns = object.forgottenRuns?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRunUsage(): RunUsage {
+  return { key: "", host: "", runFolder: "", artifactIds: [], revision: 0, updatedAt: "" };
+}
+
+export const RunUsage: MessageFns<RunUsage> = {
+  encode(message: RunUsage, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.host !== "") {
+      writer.uint32(18).string(message.host);
+    }
+    if (message.runFolder !== "") {
+      writer.uint32(26).string(message.runFolder);
+    }
+    for (const v of message.artifactIds) {
+      writer.uint32(34).string(v!);
+    }
+    if (message.revision !== 0) {
+      writer.uint32(40).int64(message.revision);
+    }
+    if (message.updatedAt !== "") {
+      writer.uint32(50).string(message.updatedAt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunUsage {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunUsage();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.runFolder = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.artifactIds.push(reader.string());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.revision = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.updatedAt = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunUsage {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      runFolder: isSet(object.runFolder)
+        ? globalThis.String(object.runFolder)
+        : isSet(object.run_folder)
+        ? globalThis.String(object.run_folder)
+        : "",
+      artifactIds: globalThis.Array.isArray(object?.artifactIds)
+        ? object.artifactIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.artifact_ids)
+        ? object.artifact_ids.map((e: any) => globalThis.String(e))
+        : [],
+      revision: isSet(object.revision) ? globalThis.Number(object.revision) : 0,
+      updatedAt: isSet(object.updatedAt)
+        ? globalThis.String(object.updatedAt)
+        : isSet(object.updated_at)
+        ? globalThis.String(object.updated_at)
+        : "",
+    };
+  },
+
+  toJSON(message: RunUsage): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.runFolder !== "") {
+      obj.runFolder = message.runFolder;
+    }
+    if (message.artifactIds?.length) {
+      obj.artifactIds = message.artifactIds;
+    }
+    if (message.revision !== 0) {
+      obj.revision = Math.round(message.revision);
+    }
+    if (message.updatedAt !== "") {
+      obj.updatedAt = message.updatedAt;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RunUsage>): RunUsage {
+    return RunUsage.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RunUsage>): RunUsage {
+    const message = createBaseRunUsage();
+    message.key = object.key ?? "";
+    message.host = object.host ?? "";
+    message.runFolder = object.runFolder ?? "";
+    message.artifactIds = object.artifactIds?.map((e) => e) || [];
+    message.revision = object.revision ?? 0;
+    message.updatedAt = object.updatedAt ?? "";
+    return message;
+  },
+};
+
+function createBaseRecordRunUsageRequest(): RecordRunUsageRequest {
+  return { host: "", runFolder: "", artifactIds: [] };
+}
+
+export const RecordRunUsageRequest: MessageFns<RecordRunUsageRequest> = {
+  encode(message: RecordRunUsageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.host !== "") {
+      writer.uint32(10).string(message.host);
+    }
+    if (message.runFolder !== "") {
+      writer.uint32(18).string(message.runFolder);
+    }
+    for (const v of message.artifactIds) {
+      writer.uint32(26).string(v!);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordRunUsageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordRunUsageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runFolder = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.artifactIds.push(reader.string());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordRunUsageRequest {
+    return {
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      runFolder: isSet(object.runFolder)
+        ? globalThis.String(object.runFolder)
+        : isSet(object.run_folder)
+        ? globalThis.String(object.run_folder)
+        : "",
+      artifactIds: globalThis.Array.isArray(object?.artifactIds)
+        ? object.artifactIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.artifact_ids)
+        ? object.artifact_ids.map((e: any) => globalThis.String(e))
+        : [],
+    };
+  },
+
+  toJSON(message: RecordRunUsageRequest): unknown {
+    const obj: any = {};
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.runFolder !== "") {
+      obj.runFolder = message.runFolder;
+    }
+    if (message.artifactIds?.length) {
+      obj.artifactIds = message.artifactIds;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RecordRunUsageRequest>): RecordRunUsageRequest {
+    return RecordRunUsageRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RecordRunUsageRequest>): RecordRunUsageRequest {
+    const message = createBaseRecordRunUsageRequest();
+    message.host = object.host ?? "";
+    message.runFolder = object.runFolder ?? "";
+    message.artifactIds = object.artifactIds?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBaseRecordRunUsageResponse(): RecordRunUsageResponse {
+  return { usage: undefined };
+}
+
+export const RecordRunUsageResponse: MessageFns<RecordRunUsageResponse> = {
+  encode(message: RecordRunUsageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.usage !== undefined) {
+      RunUsage.encode(message.usage, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RecordRunUsageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRecordRunUsageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.usage = RunUsage.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RecordRunUsageResponse {
+    return { usage: isSet(object.usage) ? RunUsage.fromJSON(object.usage) : undefined };
+  },
+
+  toJSON(message: RecordRunUsageResponse): unknown {
+    const obj: any = {};
+    if (message.usage !== undefined) {
+      obj.usage = RunUsage.toJSON(message.usage);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RecordRunUsageResponse>): RecordRunUsageResponse {
+    return RecordRunUsageResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RecordRunUsageResponse>): RecordRunUsageResponse {
+    const message = createBaseRecordRunUsageResponse();
+    message.usage = (object.usage !== undefined && object.usage !== null)
+      ? RunUsage.fromPartial(object.usage)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseListRunUsageRequest(): ListRunUsageRequest {
+  return {};
+}
+
+export const ListRunUsageRequest: MessageFns<ListRunUsageRequest> = {
+  encode(_: ListRunUsageRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRunUsageRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRunUsageRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListRunUsageRequest {
+    return {};
+  },
+
+  toJSON(_: ListRunUsageRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListRunUsageRequest>): ListRunUsageRequest {
+    return ListRunUsageRequest.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ListRunUsageRequest>): ListRunUsageRequest {
+    const message = createBaseListRunUsageRequest();
+    return message;
+  },
+};
+
+function createBaseListRunUsageResponse(): ListRunUsageResponse {
+  return { runs: [] };
+}
+
+export const ListRunUsageResponse: MessageFns<ListRunUsageResponse> = {
+  encode(message: ListRunUsageResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      RunUsage.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListRunUsageResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListRunUsageResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(RunUsage.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListRunUsageResponse {
+    return { runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => RunUsage.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListRunUsageResponse): unknown {
+    const obj: any = {};
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => RunUsage.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListRunUsageResponse>): ListRunUsageResponse {
+    return ListRunUsageResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListRunUsageResponse>): ListRunUsageResponse {
+    const message = createBaseListRunUsageResponse();
+    message.runs = object.runs?.map((e) => RunUsage.fromPartial(e)) || [];
     return message;
   },
 };

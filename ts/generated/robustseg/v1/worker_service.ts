@@ -56,7 +56,16 @@ import {
   SetModelAliasRequest,
   SetModelAliasResponse,
 } from "./predict.js";
-import { CollectGarbageRequest, CollectGarbageResponse, VerifyStoreEvent, VerifyStoreRequest } from "./store.js";
+import {
+  CollectGarbageRequest,
+  CollectGarbageResponse,
+  ListRunUsageRequest,
+  ListRunUsageResponse,
+  RecordRunUsageRequest,
+  RecordRunUsageResponse,
+  VerifyStoreEvent,
+  VerifyStoreRequest,
+} from "./store.js";
 
 export const protobufPackage = "robustseg.v1";
 
@@ -1167,7 +1176,10 @@ export const WorkerServiceService = {
     responseSerialize: (value: ExportModelEvent): Buffer => Buffer.from(ExportModelEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): ExportModelEvent => ExportModelEvent.decode(value),
   },
-  /** Workspace maintenance (store.proto): integrity of every artifact, garbage collection. */
+  /**
+   * Workspace maintenance (store.proto): integrity of every artifact, garbage collection, and
+   * which run folders use which artifacts (what gc keeps).
+   */
   verifyStore: {
     path: "/robustseg.v1.WorkerService/VerifyStore" as const,
     requestStream: false as const,
@@ -1187,6 +1199,27 @@ export const WorkerServiceService = {
     responseSerialize: (value: CollectGarbageResponse): Buffer =>
       Buffer.from(CollectGarbageResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CollectGarbageResponse => CollectGarbageResponse.decode(value),
+  },
+  recordRunUsage: {
+    path: "/robustseg.v1.WorkerService/RecordRunUsage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RecordRunUsageRequest): Buffer =>
+      Buffer.from(RecordRunUsageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RecordRunUsageRequest => RecordRunUsageRequest.decode(value),
+    responseSerialize: (value: RecordRunUsageResponse): Buffer =>
+      Buffer.from(RecordRunUsageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RecordRunUsageResponse => RecordRunUsageResponse.decode(value),
+  },
+  listRunUsage: {
+    path: "/robustseg.v1.WorkerService/ListRunUsage" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListRunUsageRequest): Buffer => Buffer.from(ListRunUsageRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListRunUsageRequest => ListRunUsageRequest.decode(value),
+    responseSerialize: (value: ListRunUsageResponse): Buffer =>
+      Buffer.from(ListRunUsageResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListRunUsageResponse => ListRunUsageResponse.decode(value),
   },
   /** Embedding: segment images the caller sends (predict.proto). */
   predict: {
@@ -1253,9 +1286,14 @@ export interface WorkerServiceServer extends UntypedServiceImplementation {
   renderPanels: handleUnaryCall<RenderPanelsRequest, RenderPanelsResponse>;
   validatePlan: handleUnaryCall<ValidatePlanRequest, ValidatePlanResponse>;
   exportModel: handleServerStreamingCall<ExportModelRequest, ExportModelEvent>;
-  /** Workspace maintenance (store.proto): integrity of every artifact, garbage collection. */
+  /**
+   * Workspace maintenance (store.proto): integrity of every artifact, garbage collection, and
+   * which run folders use which artifacts (what gc keeps).
+   */
   verifyStore: handleServerStreamingCall<VerifyStoreRequest, VerifyStoreEvent>;
   collectGarbage: handleUnaryCall<CollectGarbageRequest, CollectGarbageResponse>;
+  recordRunUsage: handleUnaryCall<RecordRunUsageRequest, RecordRunUsageResponse>;
+  listRunUsage: handleUnaryCall<ListRunUsageRequest, ListRunUsageResponse>;
   /** Embedding: segment images the caller sends (predict.proto). */
   predict: handleBidiStreamingCall<PredictRequest, PredictEvent>;
   probe: handleBidiStreamingCall<ProbeRequest, ProbeEvent>;
@@ -1402,7 +1440,10 @@ export interface WorkerServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<ExportModelEvent>;
-  /** Workspace maintenance (store.proto): integrity of every artifact, garbage collection. */
+  /**
+   * Workspace maintenance (store.proto): integrity of every artifact, garbage collection, and
+   * which run folders use which artifacts (what gc keeps).
+   */
   verifyStore(request: VerifyStoreRequest, options?: Partial<CallOptions>): ClientReadableStream<VerifyStoreEvent>;
   verifyStore(
     request: VerifyStoreRequest,
@@ -1423,6 +1464,36 @@ export interface WorkerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CollectGarbageResponse) => void,
+  ): ClientUnaryCall;
+  recordRunUsage(
+    request: RecordRunUsageRequest,
+    callback: (error: ServiceError | null, response: RecordRunUsageResponse) => void,
+  ): ClientUnaryCall;
+  recordRunUsage(
+    request: RecordRunUsageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RecordRunUsageResponse) => void,
+  ): ClientUnaryCall;
+  recordRunUsage(
+    request: RecordRunUsageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RecordRunUsageResponse) => void,
+  ): ClientUnaryCall;
+  listRunUsage(
+    request: ListRunUsageRequest,
+    callback: (error: ServiceError | null, response: ListRunUsageResponse) => void,
+  ): ClientUnaryCall;
+  listRunUsage(
+    request: ListRunUsageRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListRunUsageResponse) => void,
+  ): ClientUnaryCall;
+  listRunUsage(
+    request: ListRunUsageRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListRunUsageResponse) => void,
   ): ClientUnaryCall;
   /** Embedding: segment images the caller sends (predict.proto). */
   predict(): ClientDuplexStream<PredictRequest, PredictEvent>;

@@ -15,7 +15,7 @@ _sym_db = _symbol_database.Default()
 from robustseg_worker.proto.robustseg.v1 import common_pb2 as robustseg_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18robustseg/v1/store.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\"+\n\x12VerifyStoreRequest\x12\x15\n\rleave_corrupt\x18\x01 \x01(\x08\"{\n\rArtifactCheck\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\n\n\x02ok\x18\x03 \x01(\x08\x12\x0c\n\x04\x66ile\x18\x04 \x01(\t\x12\x0f\n\x07problem\x18\x05 \x01(\t\x12\x16\n\x0equarantined_to\x18\x06 \x01(\t\x12\r\n\x05\x62ytes\x18\x07 \x01(\x03\"\x8c\x01\n\x11VerifyStoreResult\x12.\n\tartifacts\x18\x01 \x03(\x0b\x32\x1b.robustseg.v1.ArtifactCheck\x12\x0f\n\x07\x63orrupt\x18\x02 \x01(\x05\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x12\x13\n\x0bquarantined\x18\x04 \x03(\t\x12\x12\n\nunfinished\x18\x05 \x03(\t\"z\n\x10VerifyStoreEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x31\n\x06result\x18\x02 \x01(\x0b\x32\x1f.robustseg.v1.VerifyStoreResultH\x00\x42\x07\n\x05\x65vent\"l\n\x15\x43ollectGarbageRequest\x12\x10\n\x08keep_ids\x18\x01 \x03(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x1c\n\x0fmin_age_seconds\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\x12\n\x10_min_age_seconds\"9\n\x0cRemovedEntry\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\"}\n\x16\x43ollectGarbageResponse\x12+\n\x07removed\x18\x01 \x03(\x0b\x32\x1a.robustseg.v1.RemovedEntry\x12\x10\n\x08kept_ids\x18\x02 \x03(\t\x12\x13\n\x0b\x62ytes_freed\x18\x03 \x01(\x03\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18robustseg/v1/store.proto\x12\x0crobustseg.v1\x1a\x19robustseg/v1/common.proto\"+\n\x12VerifyStoreRequest\x12\x15\n\rleave_corrupt\x18\x01 \x01(\x08\"{\n\rArtifactCheck\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\n\n\x02id\x18\x02 \x01(\t\x12\n\n\x02ok\x18\x03 \x01(\x08\x12\x0c\n\x04\x66ile\x18\x04 \x01(\t\x12\x0f\n\x07problem\x18\x05 \x01(\t\x12\x16\n\x0equarantined_to\x18\x06 \x01(\t\x12\r\n\x05\x62ytes\x18\x07 \x01(\x03\"\x8c\x01\n\x11VerifyStoreResult\x12.\n\tartifacts\x18\x01 \x03(\x0b\x32\x1b.robustseg.v1.ArtifactCheck\x12\x0f\n\x07\x63orrupt\x18\x02 \x01(\x05\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\x12\x13\n\x0bquarantined\x18\x04 \x03(\t\x12\x12\n\nunfinished\x18\x05 \x03(\t\"z\n\x10VerifyStoreEvent\x12*\n\x08progress\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.ProgressH\x00\x12\x31\n\x06result\x18\x02 \x01(\x0b\x32\x1f.robustseg.v1.VerifyStoreResultH\x00\x42\x07\n\x05\x65vent\"\xcd\x01\n\x15\x43ollectGarbageRequest\x12\x10\n\x08keep_ids\x18\x01 \x03(\t\x12\x0f\n\x07\x64ry_run\x18\x02 \x01(\x08\x12\x1c\n\x0fmin_age_seconds\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x1a\n\rmax_artifacts\x18\x04 \x01(\x05H\x01\x88\x01\x01\x12\x31\n\x0c\x63hecked_runs\x18\x05 \x03(\x0b\x32\x1b.robustseg.v1.RunUsageCheckB\x12\n\x10_min_age_secondsB\x10\n\x0e_max_artifacts\"C\n\rRunUsageCheck\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x10\n\x08revision\x18\x02 \x01(\x03\x12\x13\n\x0b\x66older_gone\x18\x03 \x01(\x08\"9\n\x0cRemovedEntry\x12\x0c\n\x04kind\x18\x01 \x01(\t\x12\x0c\n\x04path\x18\x02 \x01(\t\x12\r\n\x05\x62ytes\x18\x03 \x01(\x03\"\xa9\x01\n\x16\x43ollectGarbageResponse\x12+\n\x07removed\x18\x01 \x03(\x0b\x32\x1a.robustseg.v1.RemovedEntry\x12\x10\n\x08kept_ids\x18\x02 \x03(\t\x12\x13\n\x0b\x62ytes_freed\x18\x03 \x01(\x03\x12\x0f\n\x07\x64ry_run\x18\x04 \x01(\x08\x12\x12\n\nover_limit\x18\x05 \x01(\x08\x12\x16\n\x0e\x66orgotten_runs\x18\x06 \x03(\t\"u\n\x08RunUsage\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\x0c\n\x04host\x18\x02 \x01(\t\x12\x12\n\nrun_folder\x18\x03 \x01(\t\x12\x14\n\x0c\x61rtifact_ids\x18\x04 \x03(\t\x12\x10\n\x08revision\x18\x05 \x01(\x03\x12\x12\n\nupdated_at\x18\x06 \x01(\t\"O\n\x15RecordRunUsageRequest\x12\x0c\n\x04host\x18\x01 \x01(\t\x12\x12\n\nrun_folder\x18\x02 \x01(\t\x12\x14\n\x0c\x61rtifact_ids\x18\x03 \x03(\t\"?\n\x16RecordRunUsageResponse\x12%\n\x05usage\x18\x01 \x01(\x0b\x32\x16.robustseg.v1.RunUsage\"\x15\n\x13ListRunUsageRequest\"<\n\x14ListRunUsageResponse\x12$\n\x04runs\x18\x01 \x03(\x0b\x32\x16.robustseg.v1.RunUsageb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -30,10 +30,22 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_VERIFYSTORERESULT']._serialized_end=380
   _globals['_VERIFYSTOREEVENT']._serialized_start=382
   _globals['_VERIFYSTOREEVENT']._serialized_end=504
-  _globals['_COLLECTGARBAGEREQUEST']._serialized_start=506
-  _globals['_COLLECTGARBAGEREQUEST']._serialized_end=614
-  _globals['_REMOVEDENTRY']._serialized_start=616
-  _globals['_REMOVEDENTRY']._serialized_end=673
-  _globals['_COLLECTGARBAGERESPONSE']._serialized_start=675
-  _globals['_COLLECTGARBAGERESPONSE']._serialized_end=800
+  _globals['_COLLECTGARBAGEREQUEST']._serialized_start=507
+  _globals['_COLLECTGARBAGEREQUEST']._serialized_end=712
+  _globals['_RUNUSAGECHECK']._serialized_start=714
+  _globals['_RUNUSAGECHECK']._serialized_end=781
+  _globals['_REMOVEDENTRY']._serialized_start=783
+  _globals['_REMOVEDENTRY']._serialized_end=840
+  _globals['_COLLECTGARBAGERESPONSE']._serialized_start=843
+  _globals['_COLLECTGARBAGERESPONSE']._serialized_end=1012
+  _globals['_RUNUSAGE']._serialized_start=1014
+  _globals['_RUNUSAGE']._serialized_end=1131
+  _globals['_RECORDRUNUSAGEREQUEST']._serialized_start=1133
+  _globals['_RECORDRUNUSAGEREQUEST']._serialized_end=1212
+  _globals['_RECORDRUNUSAGERESPONSE']._serialized_start=1214
+  _globals['_RECORDRUNUSAGERESPONSE']._serialized_end=1277
+  _globals['_LISTRUNUSAGEREQUEST']._serialized_start=1279
+  _globals['_LISTRUNUSAGEREQUEST']._serialized_end=1300
+  _globals['_LISTRUNUSAGERESPONSE']._serialized_start=1302
+  _globals['_LISTRUNUSAGERESPONSE']._serialized_end=1362
 # @@protoc_insertion_point(module_scope)

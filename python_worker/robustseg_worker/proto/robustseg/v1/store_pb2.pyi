@@ -54,14 +54,28 @@ class VerifyStoreEvent(_message.Message):
     def __init__(self, progress: _Optional[_Union[_common_pb2.Progress, _Mapping]] = ..., result: _Optional[_Union[VerifyStoreResult, _Mapping]] = ...) -> None: ...
 
 class CollectGarbageRequest(_message.Message):
-    __slots__ = ("keep_ids", "dry_run", "min_age_seconds")
+    __slots__ = ("keep_ids", "dry_run", "min_age_seconds", "max_artifacts", "checked_runs")
     KEEP_IDS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     MIN_AGE_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    MAX_ARTIFACTS_FIELD_NUMBER: _ClassVar[int]
+    CHECKED_RUNS_FIELD_NUMBER: _ClassVar[int]
     keep_ids: _containers.RepeatedScalarFieldContainer[str]
     dry_run: bool
     min_age_seconds: int
-    def __init__(self, keep_ids: _Optional[_Iterable[str]] = ..., dry_run: bool = ..., min_age_seconds: _Optional[int] = ...) -> None: ...
+    max_artifacts: int
+    checked_runs: _containers.RepeatedCompositeFieldContainer[RunUsageCheck]
+    def __init__(self, keep_ids: _Optional[_Iterable[str]] = ..., dry_run: bool = ..., min_age_seconds: _Optional[int] = ..., max_artifacts: _Optional[int] = ..., checked_runs: _Optional[_Iterable[_Union[RunUsageCheck, _Mapping]]] = ...) -> None: ...
+
+class RunUsageCheck(_message.Message):
+    __slots__ = ("key", "revision", "folder_gone")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    FOLDER_GONE_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    revision: int
+    folder_gone: bool
+    def __init__(self, key: _Optional[str] = ..., revision: _Optional[int] = ..., folder_gone: bool = ...) -> None: ...
 
 class RemovedEntry(_message.Message):
     __slots__ = ("kind", "path", "bytes")
@@ -74,13 +88,59 @@ class RemovedEntry(_message.Message):
     def __init__(self, kind: _Optional[str] = ..., path: _Optional[str] = ..., bytes: _Optional[int] = ...) -> None: ...
 
 class CollectGarbageResponse(_message.Message):
-    __slots__ = ("removed", "kept_ids", "bytes_freed", "dry_run")
+    __slots__ = ("removed", "kept_ids", "bytes_freed", "dry_run", "over_limit", "forgotten_runs")
     REMOVED_FIELD_NUMBER: _ClassVar[int]
     KEPT_IDS_FIELD_NUMBER: _ClassVar[int]
     BYTES_FREED_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    OVER_LIMIT_FIELD_NUMBER: _ClassVar[int]
+    FORGOTTEN_RUNS_FIELD_NUMBER: _ClassVar[int]
     removed: _containers.RepeatedCompositeFieldContainer[RemovedEntry]
     kept_ids: _containers.RepeatedScalarFieldContainer[str]
     bytes_freed: int
     dry_run: bool
-    def __init__(self, removed: _Optional[_Iterable[_Union[RemovedEntry, _Mapping]]] = ..., kept_ids: _Optional[_Iterable[str]] = ..., bytes_freed: _Optional[int] = ..., dry_run: bool = ...) -> None: ...
+    over_limit: bool
+    forgotten_runs: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, removed: _Optional[_Iterable[_Union[RemovedEntry, _Mapping]]] = ..., kept_ids: _Optional[_Iterable[str]] = ..., bytes_freed: _Optional[int] = ..., dry_run: bool = ..., over_limit: bool = ..., forgotten_runs: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RunUsage(_message.Message):
+    __slots__ = ("key", "host", "run_folder", "artifact_ids", "revision", "updated_at")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    RUN_FOLDER_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_IDS_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    key: str
+    host: str
+    run_folder: str
+    artifact_ids: _containers.RepeatedScalarFieldContainer[str]
+    revision: int
+    updated_at: str
+    def __init__(self, key: _Optional[str] = ..., host: _Optional[str] = ..., run_folder: _Optional[str] = ..., artifact_ids: _Optional[_Iterable[str]] = ..., revision: _Optional[int] = ..., updated_at: _Optional[str] = ...) -> None: ...
+
+class RecordRunUsageRequest(_message.Message):
+    __slots__ = ("host", "run_folder", "artifact_ids")
+    HOST_FIELD_NUMBER: _ClassVar[int]
+    RUN_FOLDER_FIELD_NUMBER: _ClassVar[int]
+    ARTIFACT_IDS_FIELD_NUMBER: _ClassVar[int]
+    host: str
+    run_folder: str
+    artifact_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, host: _Optional[str] = ..., run_folder: _Optional[str] = ..., artifact_ids: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class RecordRunUsageResponse(_message.Message):
+    __slots__ = ("usage",)
+    USAGE_FIELD_NUMBER: _ClassVar[int]
+    usage: RunUsage
+    def __init__(self, usage: _Optional[_Union[RunUsage, _Mapping]] = ...) -> None: ...
+
+class ListRunUsageRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListRunUsageResponse(_message.Message):
+    __slots__ = ("runs",)
+    RUNS_FIELD_NUMBER: _ClassVar[int]
+    runs: _containers.RepeatedCompositeFieldContainer[RunUsage]
+    def __init__(self, runs: _Optional[_Iterable[_Union[RunUsage, _Mapping]]] = ...) -> None: ...

@@ -122,6 +122,16 @@ class WorkerServiceStub(object):
                 request_serializer=robustseg_dot_v1_dot_store__pb2.CollectGarbageRequest.SerializeToString,
                 response_deserializer=robustseg_dot_v1_dot_store__pb2.CollectGarbageResponse.FromString,
                 _registered_method=True)
+        self.RecordRunUsage = channel.unary_unary(
+                '/robustseg.v1.WorkerService/RecordRunUsage',
+                request_serializer=robustseg_dot_v1_dot_store__pb2.RecordRunUsageRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_store__pb2.RecordRunUsageResponse.FromString,
+                _registered_method=True)
+        self.ListRunUsage = channel.unary_unary(
+                '/robustseg.v1.WorkerService/ListRunUsage',
+                request_serializer=robustseg_dot_v1_dot_store__pb2.ListRunUsageRequest.SerializeToString,
+                response_deserializer=robustseg_dot_v1_dot_store__pb2.ListRunUsageResponse.FromString,
+                _registered_method=True)
         self.Predict = channel.stream_stream(
                 '/robustseg.v1.WorkerService/Predict',
                 request_serializer=robustseg_dot_v1_dot_predict__pb2.PredictRequest.SerializeToString,
@@ -233,13 +243,26 @@ class WorkerServiceServicer(object):
         raise NotImplementedError('Method not implemented!')
 
     def VerifyStore(self, request, context):
-        """Workspace maintenance (store.proto): integrity of every artifact, garbage collection.
+        """Workspace maintenance (store.proto): integrity of every artifact, garbage collection, and
+        which run folders use which artifacts (what gc keeps).
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
     def CollectGarbage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordRunUsage(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRunUsage(self, request, context):
         """Missing associated documentation comment in .proto file."""
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -353,6 +376,16 @@ def add_WorkerServiceServicer_to_server(servicer, server):
                     servicer.CollectGarbage,
                     request_deserializer=robustseg_dot_v1_dot_store__pb2.CollectGarbageRequest.FromString,
                     response_serializer=robustseg_dot_v1_dot_store__pb2.CollectGarbageResponse.SerializeToString,
+            ),
+            'RecordRunUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordRunUsage,
+                    request_deserializer=robustseg_dot_v1_dot_store__pb2.RecordRunUsageRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_store__pb2.RecordRunUsageResponse.SerializeToString,
+            ),
+            'ListRunUsage': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRunUsage,
+                    request_deserializer=robustseg_dot_v1_dot_store__pb2.ListRunUsageRequest.FromString,
+                    response_serializer=robustseg_dot_v1_dot_store__pb2.ListRunUsageResponse.SerializeToString,
             ),
             'Predict': grpc.stream_stream_rpc_method_handler(
                     servicer.Predict,
@@ -787,6 +820,60 @@ class WorkerService(object):
             '/robustseg.v1.WorkerService/CollectGarbage',
             robustseg_dot_v1_dot_store__pb2.CollectGarbageRequest.SerializeToString,
             robustseg_dot_v1_dot_store__pb2.CollectGarbageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordRunUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/RecordRunUsage',
+            robustseg_dot_v1_dot_store__pb2.RecordRunUsageRequest.SerializeToString,
+            robustseg_dot_v1_dot_store__pb2.RecordRunUsageResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRunUsage(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/robustseg.v1.WorkerService/ListRunUsage',
+            robustseg_dot_v1_dot_store__pb2.ListRunUsageRequest.SerializeToString,
+            robustseg_dot_v1_dot_store__pb2.ListRunUsageResponse.FromString,
             options,
             channel_credentials,
             insecure,
