@@ -98,7 +98,7 @@ describe("robustseg dataset create → train → evaluate (--json)", () => {
   it("evaluate without --json prints a metrics table on stdout and, stderr not being a terminal, progress lines on stderr", async () => {
     const { code, stdout, stderr } = await viaWorker(["evaluate", "--model", modelId, "--dataset", ids.test as string]);
     expect(code).toBe(0);
-    // Issue 10: piped to a file, a command used to print nothing while it worked.
+    // Piped to a file, a command used to print nothing while it worked.
     expect(stderr).toMatch(/^evaluate: started/m);
     expect(stderr).toMatch(/^evaluate: done, \d+\.\d s$/m);
     expect(stderr).not.toMatch(/\x1b\[/); // no terminal control characters

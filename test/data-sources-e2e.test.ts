@@ -1,4 +1,4 @@
-// Issue 4 from the CLI, with the real worker: the folder source on the real tiles in
+// Data sources and ε-sweeps from the CLI, with the real worker: the folder source on the real tiles in
 // ../shared/data/real (PanNuke breast, CoNSeP), `dataset show`, a PanNuke-layout set of folds
 // written here (instance ids past 255 and multiples of 256, an all-zero tile), the ε-sweep
 // command, SegPGD/CosPGD through `evaluate --attack`, and a tiny experiment on real tiles with a

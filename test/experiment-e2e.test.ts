@@ -117,7 +117,7 @@ describe("robustseg run SPEC on a tiny spec", () => {
     expect(code).toBe(0);
     const again = JSON.parse(stdout) as ExperimentResults;
     expect(again.stages.every((s) => s.reused)).toBe(true);
-    // Issue 10: the stage table keeps the original compute time and attempts ("reused, 0.0 s" before).
+    // The stage table keeps the original compute time and attempts ("reused, 0.0 s" before).
     expect(again.stages.map((s) => [s.id, s.seconds, s.attempts])).toEqual(first.stages.map((s) => [s.id, s.seconds, s.attempts]));
     expect(again.evaluations.every((e) => e.cached)).toBe(true);
     expect(essence(again)).toEqual(essence(first));

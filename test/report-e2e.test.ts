@@ -6,7 +6,7 @@ import { copyFileSync, existsSync, readFileSync, rmSync, statSync, writeFileSync
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM_PATH, checkReportInBrowser, chromiumAvailable } from "./fixtures/browser.js";
-import type { FiguresIndex } from "../ts/report/figures-index.js";
+import type { FiguresIndex } from "../ts/run-folder/figures-index.js";
 import { spawnWorker, type SupervisedWorker } from "../ts/worker/supervisor.js";
 import { runCliCaptured } from "./fixtures/cli.js";
 import { scratchDir } from "./fixtures/scripts.js";

@@ -1,5 +1,6 @@
-// Issue 11 end to end with the real worker on tiny data: a series over two seeds with an
-// adversarial-training baseline and the worst-case protocol (per-seed folders, the aggregate,
+// The robustness study beyond the paper (baselines, the worst case, seeds, the trust checks) end
+// to end with the real worker on tiny data: a series over two seeds with an adversarial-training
+// baseline and the worst-case protocol (per-seed folders, the aggregate,
 // reading finished seeds back, resuming an interrupted series inside its seed), and a
 // gradient-masking model (its input rounded to 4 levels: no gradient) that must raise the trust
 // checks' flags while the same model without the rounding does not.

@@ -1,4 +1,4 @@
-// `robustseg store verify` and `store gc`, and integrity on load as a user meets it (issue 10):
+// `robustseg store verify` and `store gc`, and integrity on load as a user meets it:
 // a flipped byte in a model's weights gives one line naming the model and the file, not a loss
 // of 5.96e23; the damaged artifact goes to quarantine/; gc keeps what a run refers to.
 import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";

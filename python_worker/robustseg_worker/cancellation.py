@@ -1,4 +1,4 @@
-"""Cancellation that stops work within a layer, not a step (issue 10).
+"""Cancellation that stops work within a layer, not a step.
 
 The engine polls `check_stop` between steps, but one step of a large model (a forward and
 backward pass over a batch of big tiles) can take minutes. Every model the worker builds or

@@ -1,4 +1,4 @@
-"""The engine's attack work (issue 3): attacked datasets, method two's scoring and building, and
+"""The engine's attack work: attacked datasets, method two's scoring and building, and
 the caches behind them. A mixin of engine.Engine: plain Python generators, no grpc.
 
 Caches (lru.py): loaded models and dataset tensors per id (on the worker's device), and method

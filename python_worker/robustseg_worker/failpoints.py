@@ -1,4 +1,4 @@
-"""Fail points for the chaos suite (issue 10, docs/reliability.md): named places where a process
+"""Fail points for the chaos suite (docs/reliability.md): named places where a process
 kills itself with SIGKILL when the environment asks, to test what a crash at exactly that moment
 leaves behind (half-written artifacts, checkpoints). Off, and free, unless set:
 
@@ -6,7 +6,7 @@ leaves behind (half-written artifacts, checkpoints). Off, and free, unless set:
     ROBUSTSEG_FAILPOINT_ONCE=DIR    each point fires once over all processes: the first to get
                                     there creates DIR/<name>@<N>.once, and only it dies
 
-The control plane (ts/failpoints.ts) reads the same variable; the names do not overlap."""
+The control plane (ts/chaos/failpoints.ts) reads the same variable; the names do not overlap."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Workspace maintenance (issue 10): `store verify` checks every artifact the way a load does;
+"""Workspace maintenance: `store verify` checks every artifact the way a load does;
 `store gc` removes what nothing refers to. Plain Python over the store; the servicer converts.
 
 gc keeps the ids it is given, the ids recorded as used by a run folder (run_usage.py) unless the

@@ -1,4 +1,4 @@
-"""Memory estimates, checked before work starts (issue 10): training, attacks and scoring are
+"""Memory estimates, checked before work starts: training, attacks and scoring are
 refused up front with RESOURCE_EXHAUSTED naming the request field to change, the estimate and
 the limit, instead of running until the kernel kills the worker.
 

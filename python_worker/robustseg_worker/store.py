@@ -8,7 +8,7 @@ file fsynced, then the directory is renamed into place. A directory under `datas
 `models/` is therefore always complete; a crash leaves at most a stale `tmp/` entry, which the
 next store to open the workspace removes.
 
-Integrity (issue 10): the id names the recipe, not the bytes, so every artifact also carries
+Integrity: the id names the recipe, not the bytes, so every artifact also carries
 `manifest.json`, written last inside the temporary directory: the sha256 and size of each of
 its files. Every read checks what it reads against it (meta.json on every metadata read, the
 tensor file on every load, streamed), and the request that would reuse an artifact checks all

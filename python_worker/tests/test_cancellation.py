@@ -1,4 +1,4 @@
-"""Cancellation within a layer (issue 10): a cancelled call stops in the middle of a forward or
+"""Cancellation within a layer: a cancelled call stops in the middle of a forward or
 backward pass rather than at the end of a step, only the cancelled call stops, and the worker
 gives the memory back."""
 

@@ -209,7 +209,7 @@ def _rescale_images(fold, scale):
 
 
 def test_images_stored_as_fractions_are_read_as_fractions_with_a_warning(tmp_path):
-    """Issue 10: a conversion that stores [0, 1] was read as 0-255 (black tiles), silently."""
+    """Before the fix, a conversion that stores [0, 1] was read as 0-255 (black tiles), silently."""
     images, _, _ = write_fold(tmp_path / "Fold 1", n=3)
     path = _rescale_images(tmp_path / "Fold 1", 1 / 255)
     engine = Engine(tmp_path / "ws")

@@ -223,7 +223,7 @@ def test_build_enhanced_dataset_over_grpc(env):
         "signs: shape must be (10, 6): one row per image of dataset " + test.id + ", one column per class, got (3, 6)")
 
 
-# --- issue 11: the worst case over an ensemble, adversarial training -----------------------------
+# --- the worst case over an ensemble, adversarial training ---------------------------------------
 
 
 def _apgd(loss, **extra):

@@ -1,4 +1,4 @@
-"""Integrity on every load (issue 10): a stored artifact whose bytes changed after it was
+"""Integrity on every load: a stored artifact whose bytes changed after it was
 written (flipped bytes, NaN weights, a broken meta.json) is refused with an error naming the
 artifact and its file, and moved to quarantine/ so that asking for it again rebuilds it."""
 

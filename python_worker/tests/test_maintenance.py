@@ -1,4 +1,4 @@
-"""`store verify` and `store gc` on the worker side (issue 10): every artifact checked against
+"""`store verify` and `store gc` on the worker side: every artifact checked against
 its manifest, and everything no run refers to removed (parents of kept artifacts stay)."""
 
 import os

@@ -1,4 +1,4 @@
-"""Memory estimates before work starts (issue 10): an oversized model or batch is refused at once
+"""Memory estimates before work starts: an oversized model or batch is refused at once
 with RESOURCE_EXHAUSTED naming the field, the estimate and the limit, before any data is loaded."""
 
 import re
@@ -91,7 +91,7 @@ def test_the_limit_says_where_it_comes_from(monkeypatch):
 
 
 def test_an_oversized_split_is_refused_before_any_tile_is_rendered(workspace, monkeypatch):
-    """Issue 10: a refused 65 GiB request took 62 s of silence (a first tile was rendered)."""
+    """Before the fix, a refused 65 GiB request took 62 s of silence (a first tile was rendered)."""
     from robustseg_worker import data
 
     source = data.get("synthetic-histology")

@@ -40,7 +40,7 @@ def test_tiles_of_any_size_have_the_documented_dtypes_and_ranges(size):
 def test_odd_and_small_sizes_work_and_tiles_below_8_px_are_refused():
     for size in (8, 9, 17):
         _render(size, 4).check()
-    for size in (1, 7):  # issue 10: 1x1 tiles were accepted
+    for size in (1, 7):  # 1x1 tiles used to be accepted
         with pytest.raises(InvalidArgument, match=rf"tile_size: must be >= 8, got {size}"):
             _render(size, 4)
 

@@ -1,4 +1,4 @@
-"""Training resumes from its last epoch (issue 10): an interrupted training continues after the
+"""Training resumes from its last epoch: an interrupted training continues after the
 last finished epoch and ends with exactly the weights and history of an uninterrupted one; the
 checkpoint goes when the model is written; a damaged checkpoint is skipped."""
 

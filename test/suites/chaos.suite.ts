@@ -1,4 +1,4 @@
-// Chaos suite (issue 10): a small `robustseg run` is SIGKILLed again and again, the CLI or its
+// Chaos suite: a small `robustseg run` is SIGKILLed again and again, the CLI or its
 // worker, in every stage, including in the middle of artifact writes, training checkpoints, the
 // method-two record, the figures and the report (fail points: the process kills itself at a named
 // place). After each kill the run is resumed (the CLI restarted, or the worker restarted by the

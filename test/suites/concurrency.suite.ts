@@ -1,4 +1,4 @@
-// Concurrency suite (issue 10): four evaluations and two trainings at once on one worker, and two
+// Concurrency suite: four evaluations and two trainings at once on one worker, and two
 // experiment runs at once on one workspace (two CLIs, two workers, shared artifacts and locks).
 // Every result must equal the one the same request gives when run alone; the workspace must end
 // with each artifact made once and nothing partial.

@@ -1,4 +1,4 @@
-// The fuzz suite's corpus of corrupt input files (issue 10), written by the suite itself from a
+// The fuzz suite's corpus of corrupt input files, written by the suite itself from a
 // seed: PanNuke folds (.npy), folder data sets (PNG, classes.json), and damaged artifacts
 // (data.safetensors, weights.safetensors, meta.json). Each case says which file it damaged, so
 // the error can be checked to name it.

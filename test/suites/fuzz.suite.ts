@@ -1,4 +1,4 @@
-// Fuzz suite, the CLI's half (issue 10; the worker's half is python_worker/tests/suites/
+// Fuzz suite, the CLI's half (the worker's half is python_worker/tests/suites/
 // test_fuzz_contract.py): generated bad input must give a clear one-line error, a non-zero exit
 // code, no stack trace, and leave a worker that still answers health.
 //   - a corpus of corrupt files: PanNuke folds (.npy), folder data sets (PNG, classes.json),

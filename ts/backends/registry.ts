@@ -91,4 +91,3 @@ export function modelSpecField(protoPath: string): string {
   return b.specField(rest.join("."));
 }
 
-export type ModelSpecBlock = z.output<ReturnType<typeof modelSpecSchema>>;

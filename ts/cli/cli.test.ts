@@ -46,7 +46,7 @@ describe("usage errors are caught before a worker starts", () => {
     expect(code).toBe(2);
   });
 
-  // Issue 10: options that do not apply, wrong id kinds and paths that cannot be used are refused
+  // Options that do not apply, wrong id kinds and paths that cannot be used are refused
   // here, not ignored or found after the work.
   const file = join(dir, "a-file.txt");
   mkdirSync(dir, { recursive: true });

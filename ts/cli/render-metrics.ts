@@ -4,21 +4,6 @@ import type { EpochRow } from "../ops/train-model.js";
 import { fixed, fraction } from "./format.js";
 import { renderTable } from "./table.js";
 
-/** One row per predictor: the headline metrics side by side. */
-export function renderMetricsComparison(rows: { predictor: string; metrics: SegmentationMetrics }[]): string {
-  return renderTable({
-    head: ["predictor", "pixel acc", "foreground acc", "mIoU", "mean Dice", "mean loss"],
-    rows: rows.map(({ predictor, metrics: m }) => [
-      predictor,
-      fraction(m.pixelAccuracy),
-      fraction(m.foregroundAccuracy),
-      fraction(m.meanIoU),
-      fraction(m.meanDice),
-      fixed(m.meanLoss, 4),
-    ]),
-  });
-}
-
 /** Per-class IoU (and Dice, for a single predictor), one column per predictor. */
 export function renderPerClass(rows: { predictor: string; metrics: SegmentationMetrics }[]): string {
   const first = rows[0]?.metrics;

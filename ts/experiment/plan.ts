@@ -81,14 +81,14 @@ export function planExperiment(spec: ExperimentSpec): Stage[] {
     const what = check === "large-epsilon" ? `ε = ${attack.epsilon}` : `${attack.steps} steps`;
     for (const m of models) stages.push({ id: `check-${check}-${m}`, kind: "trust-evaluation", label: `trust check ${m}: evaluation attack at ${what}`, model: m, check, dataset: "test" });
   }
-  // ε-sweeps (issue 4): one stage per sweep and model, after the evaluations.
+  // ε-sweeps: one stage per sweep and model, after the evaluations.
   for (const [i, sweep] of (spec.sweeps ?? []).entries()) {
     for (const m of sweepModels(sweep.model, models)) {
       const eps = sweep.epsilons.join(", ");
       stages.push({ id: `sweep-${i + 1}-${m}`, kind: "sweep", label: `sweep ${i + 1}: ${m} ${sweep.attack.method} ${sweep.protocol} ε ∈ {${eps}}`, sweep: i, model: m, dataset: "test" });
     }
   }
-  // The report's figure panels (issue 5): after everything they show.
+  // The report's figure panels: after everything they show.
   stages.push({ id: "figures", kind: "figures", label: "figures (panels for the report)" });
   return stages;
 }

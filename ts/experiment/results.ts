@@ -1,5 +1,5 @@
 // results.json: everything a run produced, in one document (its schema is in README.md under
-// "results.json"). Built by the runner; read back by `robustseg report` later (issue 5).
+// "results.json"). Built by the runner; read back by `robustseg report` later.
 import type { SegmentationMetrics } from "../metrics/segmentation-metrics.js";
 import type { AttackParams } from "../attacks/registry.js";
 import type { DatasetSummary } from "../ops/create-dataset.js";
@@ -37,7 +37,7 @@ export interface ModelResult {
   trainDatasetIds: string[];
   epochs: number;
   reused: boolean;
-  /** The model backend ("unet", "smp", "monai") and the model in one line (absent in runs before issue 8). */
+  /** The model backend ("unet", "smp", "monai") and the model in one line (absent in runs made before there was more than one backend). */
   backend?: string | undefined;
   description?: string | undefined;
   numParameters: number;

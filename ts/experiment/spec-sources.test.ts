@@ -1,4 +1,4 @@
-// The spec's data sources (issue 4): each parses, paths resolve against the spec file, errors name
+// The spec's data sources: each parses, paths resolve against the spec file, errors name
 // the field; sweeps; the presets (paper on a PanNuke folder).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

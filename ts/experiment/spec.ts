@@ -63,7 +63,6 @@ const sweepSchema = z.strictObject({
   /** white-box: the attack computed against each model; transfer: against M1. */
   protocol: z.enum(SWEEP_PROTOCOLS, { error: `must be one of ${SWEEP_PROTOCOLS.join(", ")}` }).default("white-box"),
 });
-export type SweepSpec = z.output<typeof sweepSchema>;
 
 /**
  * Checks that the numbers can be trusted (ts/experiment/trust-checks.ts): the ε-sweeps and the
@@ -78,7 +77,6 @@ const trustSchema = z.strictObject({
   /** Accuracy differences up to this are noise. */
   tolerance: nonNegNum().default(0.005),
 });
-export type TrustSpec = z.output<typeof trustSchema>;
 
 /** Processes launched by torchrun on this node (and more nodes), docs/scaling.md. */
 const distributedSchema = z

@@ -1,6 +1,6 @@
 // What each stage of a run cost when it was computed, kept in the run folder (cache/stages.json)
 // so the stage table of a resumed or repeated run still shows the original compute time and the
-// attempts it took, instead of "reused, 0.0 s" (issue 10). An attempt is counted when it starts,
+// attempts it took, instead of "reused, 0.0 s". An attempt is counted when it starts,
 // so attempts cut short by a killed CLI or worker count too.
 import { readFile } from "node:fs/promises";
 import { join } from "node:path";

@@ -16,7 +16,6 @@
 // gathers the numbers, this module judges them.
 
 export type TrustCheckName = "epsilon-sweep" | "transfer-beats-white-box" | "more-steps" | "large-epsilon";
-export const TRUST_CHECKS: readonly TrustCheckName[] = ["epsilon-sweep", "transfer-beats-white-box", "more-steps", "large-epsilon"];
 
 export interface TrustOptions {
   /** Accuracy differences up to this are noise (default 0.005). */

@@ -1,5 +1,5 @@
 // Figure panels rendered by the worker from the real tensors over RenderPanels and saved in a run
-// folder: figures/*.png plus figures.json (the index the report reads, ts/report/figures-index.ts).
+// folder: figures/*.png plus figures.json (the index the report reads, ts/run-folder/figures-index.ts).
 // Cached by a key of their inputs: a rerun with the same artifacts reuses the files without
 // asking the worker.
 import { existsSync } from "node:fs";
@@ -20,7 +20,7 @@ import {
   FIGURES_SCHEMA,
   type FiguresIndex,
   readFiguresIndex,
-} from "../report/figures-index.js";
+} from "../run-folder/figures-index.js";
 
 /** RenderPanels answers at most this many images per call. */
 export const MAX_IMAGES_PER_CALL = 16;

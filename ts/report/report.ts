@@ -33,7 +33,7 @@ import {
   trustHtml,
   worstCaseHtml,
 } from "./robustness-sections.js";
-import { type FiguresIndex, readFiguresIndex } from "./figures-index.js";
+import { type FiguresIndex, readFiguresIndex } from "../run-folder/figures-index.js";
 
 export const REPORT_HTML = "report.html";
 export const REPORT_MD = "report.md";

@@ -1,4 +1,4 @@
-// The report's robustness sections (issue 11): Tables 1-2 over seeds (mean ± sd, each model's
+// The report's robustness sections: Tables 1-2 over seeds (mean ± sd, each model's
 // paired difference to M1 with its 95% interval), the worst case's members, the trust checks,
 // and the chart data of foreground accuracy per model and protocol. HTML and Markdown from
 // results.json only.

@@ -53,10 +53,6 @@ export function signAction(s: Sign): SignAction {
   return s === 1 ? "add" : s === -1 ? "remove" : "skip";
 }
 
-export function actionSign(a: SignAction): Sign {
-  return a === "add" ? 1 : a === "remove" ? -1 : 0;
-}
-
 /** Number of non-zero signs (the support size). */
 export function nonZeroCount(s: SignVector): number {
   let n = 0;

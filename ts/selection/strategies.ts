@@ -59,7 +59,7 @@ export const selectionStrategySchema = z.discriminatedUnion("kind", [
 ]);
 
 /**
- * Method two's default strategy: the surrogate. It met the bar of issue 12 (the exhaustive optimum
+ * Method two's default strategy: the surrogate. It met the bar for the default (the exhaustive optimum
  * on at least 95% of images and 99.5% of its loss reduction, at most 73 scored candidates for 6
  * classes): on the demo's M1 (157 of 160 images, 99.90%) and on 2026-12-02's held-out corpus of
  * real tiles (411 of 414 images, 99.87%: 9 unseen models per set, 3 sets, 2 ε; README "Method

@@ -1,5 +1,5 @@
-"""The dataset-building stages sharded across torch.distributed processes (issue 12,
-docs/scaling.md): an attack on a dataset (method one included), method two's scoring and
+"""The dataset-building stages sharded across torch.distributed processes
+(docs/scaling.md): an attack on a dataset (method one included), method two's scoring and
 building, and evaluation. The worker launches torchrun (torchrun.py), every rank takes its share
 of the work by image index (plan.py) and the shares are gathered into the result a single process
 would have computed (rank.py); jobs.py is the worker's side.

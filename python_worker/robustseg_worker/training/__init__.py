@@ -1,5 +1,5 @@
-"""Training (docs/ARCHITECTURE.md section 7 and issue 2): config validation, augmentation, the loop,
-and per-epoch checkpoints (issue 10)."""
+"""Training (docs/ARCHITECTURE.md section 7): config validation, augmentation, the loop, and
+per-epoch checkpoints."""
 
 from .checkpoint import TrainingCheckpoints
 from .config import TrainingConfig

@@ -1,4 +1,4 @@
-"""Per-epoch training checkpoints (issue 10): an interrupted training resumes after its last
+"""Per-epoch training checkpoints: an interrupted training resumes after its last
 finished epoch instead of from epoch 1, and ends with the same weights as an uninterrupted one.
 
 `<workspace>/checkpoints/<model id>/epoch-NNNNN/` holds `state.safetensors` (the model's and

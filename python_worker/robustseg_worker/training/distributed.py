@@ -1,4 +1,4 @@
-"""Data-parallel training on torch.distributed (issue 12, docs/scaling.md).
+"""Data-parallel training on torch.distributed (docs/scaling.md).
 
 The worker does not schedule processes itself: it writes a job folder (the seeded initial model,
 the training and validation tensors, the config) and launches ``torchrun``

@@ -1,4 +1,4 @@
-"""Fuzz suite (issue 10): Hypothesis generates contract messages for every RPC of WorkerService
+"""Fuzz suite: Hypothesis generates contract messages for every RPC of WorkerService
 and sends them to one real worker. Every answer must be a result or one of the status codes the
 contract allows for bad input, with a one-line message (never INTERNAL, UNKNOWN or a traceback),
 and the worker must still answer health afterwards.

@@ -81,7 +81,7 @@ export async function runAndPrint(
   const results = await withWorker(context, withRoots, (session) =>
     runExperimentSeries(session, spec, { runDir, reporter: session.reporter, signal: session.signal, cliVersion: cliVersion(), specFile, force }),
   );
-  // The report (issue 5), built from the run folder only; its path ends the text output. A series
+  // The report, built from the run folder only; its path ends the text output. A series
   // has one per seed too.
   for (const run of results.series?.runs ?? []) await writeReport(join(results.runDir, run.runDir));
   const report = await writeReport(results.runDir);

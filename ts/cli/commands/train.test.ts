@@ -12,7 +12,7 @@ describe("the worker's INVALID_ARGUMENT as the option that caused it", () => {
     ["smp", "model.smp.encoder: unknown encoder 'resnet1000'", "--encoder: unknown encoder 'resnet1000'"],
     ["smp", "model.smp.encoder_depth: must be between 3 and 5", "--encoder-depth: must be between 3 and 5"],
     ["monai", "model.monai.channels[2]: must be an integer between 1 and 4096, got 0", "--channels: must be an integer between 1 and 4096, got 0"],
-    // Issue 10: the CLI's default, not the contract's "0 = default 64".
+    // The CLI's message names its own default, not the contract's "0 = default 64".
     ["unet", "model.unet.base_width: must be between 1 and 512 (0 = default 64), got 1000", "--base-width: must be between 1 and 512 (default 16), got 1000"],
     ["unet", "model.unet.depth: must be between 1 and 7 (0 = default 4), got 9", "--depth: must be between 1 and 7 (default 3), got 9"],
     ["unet", "train_dataset_ids[0]: dataset ds-1 has classes [a, b]", "--train: dataset ds-1 has classes [a, b]"],

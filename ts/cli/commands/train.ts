@@ -34,7 +34,6 @@ export const trainOptionsSchema = z.object({
   ...distributedOptionFields,
 });
 
-export type TrainOptions = z.output<typeof trainOptionsSchema>;
 
 /** The model's parameters from `train`'s options: the chosen backend's module reads its own. */
 export function modelParamsFromCommand(command: Command, backend: string): ModelParams {
